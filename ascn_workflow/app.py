@@ -1,0 +1,34 @@
+"""The one place that builds concrete adapters (store, and later mail) from the configuration."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from .config import Config
+from .definitions import Definitions, load
+from .errors import NotFound
+
+
+class App:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+
+    @cached_property
+    def definitions(self) -> Definitions:
+        return load(self.config.workflows_dir)
+
+    @cached_property
+    def raw_store(self):  # type: ignore[no-untyped-def]
+        from .store import Store
+
+        return Store(self.config.database_url)
+
+    @property
+    def store(self):  # type: ignore[no-untyped-def]
+        """The store of an initialised database; NotFound tells the user to run `ascn init`."""
+        store = self.raw_store
+        if not getattr(self, "_schema_checked", False):
+            if not store.has_schema():
+                raise NotFound(f"no ASCN database at {self.config.database_url}: run `ascn init` first")
+            self._schema_checked = True
+        return store

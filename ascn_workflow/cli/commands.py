@@ -1,0 +1,398 @@
+"""The commands of SPEC §6. Each: parse, call one service, render."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..errors import BadInput
+from . import State, cli, json_option
+from .render import emit_json, line, table
+
+pass_state = click.make_pass_decorator(State)
+
+
+def _data_pairs(pairs: tuple[str, ...]) -> dict[str, str]:
+    data = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise BadInput(f"--data {pair!r} is not KEY=VALUE")
+        data[key.strip()] = value
+    return data
+
+
+def _waivers(waive: tuple[str, ...], reason: str | None) -> dict[str, str]:
+    if waive and not (reason and reason.strip()):
+        raise BadInput("--waive needs --reason TEXT saying why the rule is waived")
+    if reason and not waive:
+        raise BadInput("--reason goes with --waive RULE")
+    return {rule: reason.strip() for rule in waive} if reason else {}
+
+
+def _at(text: str | None) -> Any:
+    from ..dates import parse_instant
+
+    return parse_instant(text, "--at") if text else None
+
+
+# ---------------------------------------------------------------------------- init
+
+
+@cli.command()
+@click.option("--cycle", type=int, help="The cycle to open (default: [calendar] cycle of the config).")
+@json_option
+@pass_state
+def init(state: State, cycle: int | None, as_json: bool) -> None:
+    """Create the database, load the network and calendar, open the cycle's deliverables.
+
+    Running it again changes nothing that exists. Example: ascn init --cycle 2018
+    """
+    from .. import services
+
+    result = services.init(state.app, cycle or state.app.config.cycle, state.now())
+    if as_json:
+        emit_json(result)
+        return
+    line(
+        f"cycle {result['cycle']}: {len(result['opened'])} deliverables opened, "
+        f"{result['network_rows_added']} member states and cities added"
+        + ("" if result["opened"] or result["network_rows_added"] else " (already initialised)")
+    )
+
+
+# ---------------------------------------------------------------------------- people
+
+
+@cli.group()
+def people() -> None:
+    """The directory of people and their roles."""
+
+
+@people.command("add")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option("--role", required=True, type=click.Choice(["asec", "shepherd", "chair", "focal_point", "nr", "csco"]))
+@click.option("--member-state", help="ISO code, for focal_point, nr and chair.")
+@click.option("--city", help="City name or slug, for csco.")
+@pass_state
+def people_add(state: State, email: str, name: str, role: str, member_state: str | None, city: str | None) -> None:
+    """Add a person with one role (run again to give more roles).
+
+    Example: ascn people add --email nr@th.example --name "Somchai P." --role nr --member-state TH
+    """
+    from .. import services
+
+    result = services.people_add(
+        state.app, {"email": email, "name": name, "role": role, "member_state": member_state, "city": city}
+    )
+    line(f"{result['email']}: role {result['role']} {'added' if result['added'] else 'already held'}")
+
+
+@people.command("import")
+@click.argument("file", type=click.Path(path_type=Path))
+@pass_state
+def people_import(state: State, file: Path) -> None:
+    """Import [[people]] from a TOML file: all of it, or nothing if any entry is bad.
+
+    Example: ascn people import people.toml
+    """
+    from .. import services
+
+    result = services.people_import(state.app, file)
+    line(f"{result['file']}: {result['entries']} entries, {result['roles_added']} roles added")
+
+
+@people.command("list")
+@click.option("--role", help="Only this role.")
+@click.option("--member-state", help="Only this member state (ISO code).")
+@json_option
+@pass_state
+def people_list(state: State, role: str | None, member_state: str | None, as_json: bool) -> None:
+    """List people and their roles. Example: ascn people list --role nr"""
+    from .. import services
+
+    rows = services.people_list(state.app, role, member_state)
+    if as_json:
+        emit_json(rows)
+        return
+    table(
+        "People",
+        ["email", "name", "role", "member state", "city"],
+        [[r["email"], r["name"], r["role"], r["member_state"], r["city"]] for r in rows],
+    )
+
+
+# ---------------------------------------------------------------------------- reading
+
+
+@cli.command()
+@click.option("--cycle", type=int, help="Only this cycle.")
+@click.option("--workflow", help="Only this workflow, e.g. nomination.")
+@click.option("--state", "stage", help="Only deliverables at this stage, e.g. awaiting.")
+@click.option("--member-state", help="Only this member state (ISO code).")
+@click.option("--overdue", is_flag=True, help="Only deliverables past their deadline.")
+@json_option
+@pass_state
+def status(
+    state: State,
+    cycle: int | None,
+    workflow: str | None,
+    stage: str | None,
+    member_state: str | None,
+    overdue: bool,
+    as_json: bool,
+) -> None:
+    """Deliverables with their stage, deadline and overdue flag.
+
+    Example: ascn status --workflow nomination --overdue
+    """
+    from .. import services
+
+    rows = services.status(
+        state.app, state.now(), cycle=cycle, workflow=workflow, stage=stage, member_state=member_state, overdue=overdue
+    )
+    if as_json:
+        emit_json(rows)
+        return
+    table(
+        f"{len(rows)} deliverables",
+        ["id", "stage", "deadline", "overdue"],
+        [[r["id"], r["stage"], r["deadline"], "OVERDUE" if r["overdue"] else ""] for r in rows],
+    )
+
+
+@cli.command("show")
+@click.argument("deliverable_id")
+@json_option
+@pass_state
+def show_command(state: State, deliverable_id: str, as_json: bool) -> None:
+    """One deliverable: stage, deadline, what may happen next (for --actor), history.
+
+    Example: ascn --actor officer@asean.example show 2018/nomination/th
+    """
+    from .. import services
+
+    view = services.show_deliverable(state.app, deliverable_id, state.now(), state.actor)
+    if as_json:
+        emit_json(view)
+        return
+    line(f"{view['id']}  {view['title']}")
+    line(f"  stage:    {view['stage']}")
+    line(f"  deadline: {view['deadline'] or '-'}{'  (OVERDUE)' if view['overdue'] else ''}")
+    if view["allowed_triggers"] is not None:
+        line(f"  you may:  {', '.join(view['allowed_triggers']) or 'nothing now'}")
+    _render_next(view["next"])
+    _render_history(view["history"])
+
+
+def _render_next(options: list[dict[str, Any]]) -> None:
+    if not options:
+        line("  next:     none (final stage)")
+        return
+    rows = []
+    for o in options:
+        rules = "; ".join(f"{r['rule']}: {'ok' if r['met'] else r['reason']}" for r in o["rules"]) or "-"
+        rows.append([o["trigger"], o["to"], ", ".join(o["roles"]), rules])
+    table("Next", ["trigger", "to", "roles", "rules"], rows)
+
+
+def _render_history(events: list[dict[str, Any]]) -> None:
+    if not events:
+        line("  history:  none yet")
+        return
+    rows = []
+    for e in events:
+        extra = "; ".join(f"waived {k}: {v}" for k, v in e["waivers"].items())
+        rows.append(
+            [
+                e["seq"],
+                e["at"],
+                e["trigger"],
+                f"{e['from']} -> {e['to']}",
+                f"{e['actor']} ({e['role']})",
+                "; ".join(x for x in (e["note"], extra) if x),
+            ]
+        )
+    table("History", ["#", "at", "trigger", "stages", "actor", "note"], rows)
+
+
+@cli.command("history")
+@click.argument("deliverable_id")
+@json_option
+@pass_state
+def history_command(state: State, deliverable_id: str, as_json: bool) -> None:
+    """The audit trail of one deliverable. Example: ascn history 2018/framework"""
+    from .. import services
+
+    events = services.history(state.app, deliverable_id)
+    if as_json:
+        emit_json(events)
+        return
+    _render_history(events)
+
+
+@cli.command()
+@click.option("--cycle", type=int, help="The cycle (default: [calendar] cycle of the config).")
+@json_option
+@pass_state
+def framework(state: State, cycle: int | None, as_json: bool) -> None:
+    """Where the ASEAN Smart Cities Framework stands, and what comes next.
+
+    Example: ascn framework
+    """
+    from .. import services
+
+    view = services.framework(state.app, state.now(), cycle)
+    if as_json:
+        emit_json(view)
+        return
+    line(
+        f"{view['title']} ({view['id']}): {view['stage']}"
+        + (f", deadline {view['deadline']}" if view["deadline"] else "")
+        + (" OVERDUE" if view["overdue"] else "")
+    )
+    table(
+        "Path",
+        ["stage", "reached", "at", "by"],
+        [
+            [
+                p["stage"] + (" <" if p["current"] else ""),
+                "yes" if p["reached"] else "",
+                p["at"],
+                f"{p['by']} ({p['role']})" if p["by"] else "",
+            ]
+            for p in view["path"]
+        ],
+    )
+    if not view["next"]:
+        line("Next: nothing: the Framework is adopted.")
+    for n in view["next"]:
+        rules = "; ".join(f"{r['rule']}: {'met' if r['met'] else r['reason']}" for r in n["rules"]) or "no rule"
+        line(f"Next: {n['trigger']} -> {n['to']} by {' or '.join(n['roles'])} ({rules})")
+
+
+# ---------------------------------------------------------------------------- acting
+
+
+@cli.command()
+@click.argument("deliverable_id")
+@click.argument("trigger")
+@click.option("--note", help="Why; required by some triggers (e.g. return_for_correction).")
+@click.option(
+    "--data", "data", multiple=True, metavar="KEY=VALUE", help="A field of the transition, e.g. partner=Japan."
+)
+@click.option(
+    "--at", "at", metavar="INSTANT", help="When it really happened (ISO 8601 with offset); not in the future."
+)
+@click.option("--waive", multiple=True, metavar="RULE", help="Waive a named rule (Chair or shepherd only).")
+@click.option("--reason", help="Why the rule is waived (required with --waive).")
+@json_option
+@pass_state
+def advance(
+    state: State,
+    deliverable_id: str,
+    trigger: str,
+    note: str | None,
+    data: tuple[str, ...],
+    at: str | None,
+    waive: tuple[str, ...],
+    reason: str | None,
+    as_json: bool,
+) -> None:
+    """Fire TRIGGER on a deliverable, recording who, when and why.
+
+    Example: ascn --actor sg-shepherd@mnd.example advance 2018/framework circulate --at 2018-03-20T10:00+08:00
+    """
+    from .. import services
+
+    result = services.advance(
+        state.app,
+        deliverable_id,
+        trigger,
+        state.now(),
+        state.actor,
+        at=_at(at),
+        note=note,
+        data=_data_pairs(data),
+        waivers=_waivers(waive, reason),
+    )
+    _render_advance(result, as_json)
+
+
+def _render_advance(result: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        emit_json(result)
+        return
+    event = result["event"]
+    line(
+        f"{result['id']}: {event['from']} -> {event['to']} ({event['trigger']} by {event['actor']} "
+        f"as {event['role']}, at {event['at']})"
+    )
+    for rule, why in event["waivers"].items():
+        line(f"  waived {rule}: {why}")
+    if result["opened"]:
+        line(f"  opened {len(result['opened'])} deliverables: {', '.join(result['opened'])}")
+
+
+@cli.command()
+@click.argument("member_state")
+@click.option("--file", "file", required=True, type=click.Path(path_type=Path), help="The nomination TOML file.")
+@click.option("--at", "at", metavar="INSTANT", help="When it was really submitted (ISO 8601 with offset).")
+@click.option("--waive", multiple=True, metavar="RULE", help="Waive a named rule (Chair or shepherd only).")
+@click.option("--reason", help="Why the rule is waived (required with --waive).")
+@json_option
+@pass_state
+def nominate(
+    state: State,
+    member_state: str,
+    file: Path,
+    at: str | None,
+    waive: tuple[str, ...],
+    reason: str | None,
+    as_json: bool,
+) -> None:
+    """Record a member state's nomination (cities, CSCOs, NR) and submit it.
+
+    Example: ascn --actor nr@th.example nominate TH --file nominations/th.toml
+    """
+    from .. import services
+
+    result = services.nominate(
+        state.app, member_state, file, state.now(), state.actor, at=_at(at), waivers=_waivers(waive, reason)
+    )
+    _render_advance(result, as_json)
+
+
+# ---------------------------------------------------------------------------- definitions
+
+
+@cli.group()
+def workflows() -> None:
+    """Workflow, rule, network and calendar definitions."""
+
+
+@workflows.command("check")
+@click.option("--dir", "directory", type=click.Path(path_type=Path), help="Definitions folder (default: from config).")
+@json_option
+@pass_state
+def workflows_check(state: State, directory: Path | None, as_json: bool) -> None:
+    """Validate every definition file; list all problems (exit 2) or say all is well.
+
+    Example: ascn workflows check --dir workflows
+    """
+    from .. import services
+
+    root = directory or state.app.config.workflows_dir
+    problems = services.check_definitions(root)
+    if as_json:
+        emit_json({"dir": str(root), "problems": problems})
+    elif problems:
+        for problem in problems:
+            click.echo(problem, err=True)
+    else:
+        line(f"{root}: all definitions valid")
+    if problems:
+        raise click.exceptions.Exit(2)

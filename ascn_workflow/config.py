@@ -1,0 +1,94 @@
+"""`config.toml` (SPEC §7): read once, defaults filled in, relative paths resolved against its folder."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import BadInput
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class MailConfig:
+    backend: str = "file"
+    sender: str = "ascn-secretariat@asean.example"
+    outbox: Path = Path("outbox")
+    host: str = "localhost"
+    port: int = 25
+    starttls: bool = False
+    username: str = ""
+    password_env: str = "ASCN_SMTP_PASSWORD"
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path | None
+    database_url: str
+    cycle: int
+    workflows_dir: Path
+    mail: MailConfig
+    reminder_offsets_days: tuple[int, ...] = (14, 7, 1)
+    reminder_local_hour: int = 9
+
+
+def bundled_workflows() -> Path:
+    """The definitions shipped in the wheel, or the checkout's `workflows/` in a source tree."""
+    shipped = PACKAGE_DIR / "workflows"
+    return shipped if shipped.is_dir() else PACKAGE_DIR.parent / "workflows"
+
+
+def _resolve_sqlite(url: str, base: Path) -> str:
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite://":
+        return prefix + str((base / url[len(prefix) :]).resolve())
+    return url
+
+
+def load_config(path: Path | None, explicit: bool = False) -> Config:
+    """Read `path`; a missing default file means defaults in the current folder, a missing named file is bad input."""
+    doc: dict[str, Any] = {}
+    if path is not None and path.is_file():
+        try:
+            doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise BadInput(f"{path}: {exc}") from None
+    elif explicit:
+        raise BadInput(f"config file {path} not found")
+    base = path.resolve().parent if path is not None and path.is_file() else Path.cwd()
+    try:
+        return _build(doc, base, path if doc else None)
+    except (TypeError, ValueError) as exc:
+        raise BadInput(f"{path}: {exc}") from None
+
+
+def _build(doc: dict[str, Any], base: Path, path: Path | None) -> Config:
+    database = doc.get("database", {})
+    calendar = doc.get("calendar", {})
+    mail = doc.get("mail", {})
+    reminders = doc.get("reminders", {})
+    workflows = doc.get("workflows", {})
+    known_mail = set(MailConfig.__dataclass_fields__)
+    unknown = set(mail) - known_mail
+    if unknown:
+        raise ValueError(f"unknown [mail] key {sorted(unknown)[0]!r}")
+    mail_cfg = MailConfig(**{**mail, "outbox": base / mail.get("outbox", "outbox")})
+    if mail_cfg.backend not in ("file", "smtp"):
+        raise ValueError(f'[mail] backend must be "file" or "smtp", not {mail_cfg.backend!r}')
+    offsets = tuple(int(o) for o in reminders.get("offsets_days", (14, 7, 1)))
+    hour = int(reminders.get("local_hour", 9))
+    if not 0 <= hour <= 23 or any(o <= 0 for o in offsets):
+        raise ValueError("[reminders] local_hour must be 0-23 and offsets_days positive")
+    workflows_dir = base / workflows["dir"] if "dir" in workflows else bundled_workflows()
+    return Config(
+        path=path,
+        database_url=_resolve_sqlite(str(database.get("url", "sqlite:///ascn.db")), base),
+        cycle=int(calendar.get("cycle", 2018)),
+        workflows_dir=workflows_dir,
+        mail=mail_cfg,
+        reminder_offsets_days=offsets,
+        reminder_local_hour=hour,
+    )

@@ -1,0 +1,78 @@
+"""Instants, milestones and zones. Every instant leaves here as an aware UTC datetime.
+
+Nothing reads the clock: callers pass `now` in (the CLI takes it from `$ASCN_NOW` or the clock).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pendulum
+
+from .definitions import Milestone
+from .errors import BadInput
+
+UTC = UTC
+
+
+def parse_instant(text: str, what: str = "instant") -> datetime:
+    """An ISO 8601 instant with an offset (or `Z`) as UTC; anything else is bad input.
+
+    An instant without an offset is refused rather than guessed: officers work in ten zones.
+    """
+    cleaned = text.strip()
+    if "T" not in cleaned and " " not in cleaned:
+        raise BadInput(f"{what} {text!r} is not an instant: give a time and an offset, e.g. 2018-02-20T09:00+08:00")
+    try:
+        parsed = datetime.fromisoformat(cleaned)
+    except ValueError:
+        raise BadInput(f"{what} {text!r} is not an ISO 8601 instant, e.g. 2018-02-20T09:00+08:00") from None
+    if parsed.tzinfo is None:
+        raise BadInput(f"{what} {text!r} has no UTC offset: add one, e.g. {text}+08:00 or {text}Z")
+    return utc(parsed)
+
+
+def utc(moment: datetime) -> datetime:
+    """The same instant as a plain aware datetime in UTC (what the store keeps)."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime reached the core")
+    converted = moment.astimezone(UTC)
+    return datetime(
+        converted.year,
+        converted.month,
+        converted.day,
+        converted.hour,
+        converted.minute,
+        converted.second,
+        converted.microsecond,
+        tzinfo=UTC,
+    )
+
+
+def local_midnight(day: date, zone: str) -> datetime:
+    return utc(pendulum.datetime(day.year, day.month, day.day, tz=zone))
+
+
+def milestone_start(milestone: Milestone) -> datetime:
+    """The instant a milestone begins: 00:00 of its first day in its zone."""
+    return local_midnight(milestone.start, milestone.zone)
+
+
+def milestone_deadline(milestone: Milestone) -> datetime:
+    """The instant a milestone's deadline passes: the end (23:59:59) of its last day in its zone."""
+    return local_midnight(milestone.end + timedelta(days=1), milestone.zone) - timedelta(seconds=1)
+
+
+def at_local(day: date, hour: int, zone: str) -> datetime:
+    return utc(pendulum.datetime(day.year, day.month, day.day, hour, tz=zone))
+
+
+def show(moment: datetime | None, zone: str = "UTC") -> str | None:
+    """ISO 8601 with the offset of `zone`, to the second."""
+    if moment is None:
+        return None
+    return pendulum.instance(moment).in_timezone(zone).isoformat(timespec="seconds")
+
+
+def local_date(moment: datetime, zone: str) -> date:
+    return pendulum.instance(moment).in_timezone(zone).date()

@@ -1,0 +1,595 @@
+"""Workflow, rule, network and calendar definitions: parsed once from `workflows/` into frozen specs.
+
+The parser collects every problem before failing (like SpiffWorkflow's `validate`), each with the
+file, the line where it can be found and the key, so that `ascn workflows check` lists them all.
+Nothing here does I/O except `load`, which reads the files and hands their text to the parsers.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from .errors import DefinitionError, NotFound
+
+ROLES = ("asec", "shepherd", "chair", "focal_point", "nr", "csco", "scheduler")
+NETWORK_ROLES = frozenset({"asec", "shepherd", "chair", "scheduler"})
+SUBJECTS = ("network", "member_state", "city")
+EFFECTS = ("open-city-deliverables",)
+MEMBER_STATE_CODES = ("BN", "KH", "ID", "LA", "MY", "MM", "PH", "SG", "TH", "VN")
+
+_SNAKE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
+_KEBAB = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+
+
+def slugify(name: str) -> str:
+    """A city's slug: lowercased, each run of other characters made one `-` (SPEC §3)."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+@dataclass(frozen=True)
+class City:
+    slug: str
+    name: str
+    member_state: str
+    zone: str
+    capital: bool = False
+
+
+@dataclass(frozen=True)
+class MemberState:
+    code: str
+    name: str
+    zone: str
+    cities: tuple[City, ...]
+
+    @property
+    def capital(self) -> City:
+        return next(c for c in self.cities if c.capital)
+
+
+@dataclass(frozen=True)
+class Network:
+    member_states: Mapping[str, MemberState]
+
+    def member_state(self, code: str) -> MemberState:
+        try:
+            return self.member_states[code.upper()]
+        except KeyError:
+            raise NotFound(f"unknown member state {code!r}", member_state=code) from None
+
+    @property
+    def cities(self) -> tuple[City, ...]:
+        return tuple(c for ms in self.member_states.values() for c in ms.cities)
+
+
+@dataclass(frozen=True)
+class Milestone:
+    id: str
+    title: str
+    start: date
+    end: date
+    zone: str
+
+
+@dataclass(frozen=True)
+class Calendar:
+    cycle: int
+    chair: str
+    host: str
+    zone: str
+    milestones: Mapping[str, Milestone]
+
+    def milestone(self, milestone_id: str) -> Milestone:
+        try:
+            return self.milestones[milestone_id]
+        except KeyError:
+            raise NotFound(f"cycle {self.cycle} has no milestone {milestone_id!r}") from None
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    name: str
+    kind: str
+    params: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    responsible: tuple[str, ...] = ()
+    deadline: str | None = None
+    deadline_trigger: str | None = None
+    reminder_offsets_days: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Transition:
+    trigger: str
+    sources: tuple[str, ...]
+    dest: str
+    roles: tuple[str, ...]
+    rules: tuple[str, ...] = ()
+    note_required: bool = False
+    required_data: tuple[str, ...] = ()
+    clears_data: tuple[str, ...] = ()
+    effects: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Workflow:
+    name: str
+    title: str
+    subject: str
+    initial: str
+    stages: tuple[Stage, ...]
+    transitions: tuple[Transition, ...]
+
+    def stage(self, name: str) -> Stage:
+        for stage in self.stages:
+            if stage.name == name:
+                return stage
+        raise NotFound(f"workflow {self.name!r} has no stage {name!r}", workflow=self.name)
+
+    def stage_index(self, name: str) -> int:
+        return [s.name for s in self.stages].index(name)
+
+    def transitions_from(self, stage: str) -> tuple[Transition, ...]:
+        return tuple(t for t in self.transitions if stage in t.sources)
+
+    def transition(self, trigger: str, stage: str) -> Transition | None:
+        return next((t for t in self.transitions_from(stage) if t.trigger == trigger), None)
+
+    @property
+    def triggers(self) -> frozenset[str]:
+        return frozenset(t.trigger for t in self.transitions)
+
+
+@dataclass(frozen=True)
+class Definitions:
+    workflows: Mapping[str, Workflow]
+    rules: Mapping[str, RuleSpec]
+    network: Network
+    calendars: Mapping[int, Calendar]
+    source: Path | None = field(default=None, compare=False)
+
+    def workflow(self, name: str) -> Workflow:
+        try:
+            return self.workflows[name]
+        except KeyError:
+            raise NotFound(f"unknown workflow {name!r}", workflow=name) from None
+
+    def calendar(self, cycle: int) -> Calendar:
+        try:
+            return self.calendars[cycle]
+        except KeyError:
+            raise NotFound(f"no calendar for cycle {cycle} (workflows/calendars/{cycle}.toml)") from None
+
+    def workflows_for(self, subject: str) -> tuple[Workflow, ...]:
+        return tuple(w for w in self.workflows.values() if w.subject == subject)
+
+
+# --------------------------------------------------------------------------- problems and lines
+
+
+class _Source:
+    """A file's text, to say on which line a key stands and to collect the file's problems."""
+
+    def __init__(self, name: str, text: str, problems: list[str]) -> None:
+        self.name = name
+        self.lines = text.splitlines()
+        self.problems = problems
+
+    def line_of(self, key: str) -> int | None:
+        """Best effort: the line of a `[table]` header, the n-th `[[array]]` or a `key =`."""
+        m = re.fullmatch(r"(\w+)\[(\d+)\](?:\.(\w+))?", key)
+        if m:
+            headers = [i for i, ln in enumerate(self.lines) if ln.strip() == f"[[{m.group(1)}]]"]
+            index = int(m.group(2))
+            if index < len(headers):
+                return self._key_after(headers[index], m.group(3)) + 1
+        parts = key.split(".")
+        for depth in range(len(parts), 0, -1):
+            header = ".".join(parts[:depth])
+            for i, ln in enumerate(self.lines):
+                if ln.strip() in (f"[{header}]", f'[{parts[0]}."{".".join(parts[1:depth])}"]'):
+                    rest = parts[depth] if depth < len(parts) else None
+                    return self._key_after(i, rest) + 1
+        for i, ln in enumerate(self.lines):
+            if re.match(rf"\s*{re.escape(parts[-1])}\s*=", ln) or f"{parts[-1]} =" in ln:
+                return i + 1
+        return None
+
+    def _key_after(self, start: int, key: str | None) -> int:
+        if key is None:
+            return start
+        for i in range(start + 1, len(self.lines)):
+            stripped = self.lines[i].strip()
+            if stripped.startswith("["):
+                break
+            if re.match(rf"{re.escape(key)}\s*=", stripped):
+                return i
+        return start
+
+    def problem(self, key: str, message: str) -> None:
+        line = self.line_of(key) if key else None
+        where = f"{self.name}:{line}" if line else self.name
+        self.problems.append(f"{where}: {key}: {message}" if key else f"{where}: {message}")
+
+
+def _parse_toml(name: str, text: str, problems: list[str]) -> dict[str, Any] | None:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        problems.append(f"{name}: {exc}")
+        return None
+
+
+def _strings(value: Any) -> tuple[str, ...] | None:
+    """A string or a list of strings as a tuple; None when it is neither."""
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    return None
+
+
+def valid_zone(zone: object) -> bool:
+    import zoneinfo
+
+    if not isinstance(zone, str) or not zone:
+        return False
+    try:
+        zoneinfo.ZoneInfo(zone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------- network
+
+
+def parse_network(name: str, text: str, problems: list[str]) -> Network:
+    src = _Source(name, text, problems)
+    doc = _parse_toml(name, text, problems) or {}
+    states: dict[str, MemberState] = {}
+    seen_slugs: dict[str, str] = {}
+    for code, raw in (doc.get("member_states") or {}).items():
+        key = f"member_states.{code}"
+        if code not in MEMBER_STATE_CODES:
+            src.problem(key, f"{code!r} is not the ISO code of an ASEAN Member State")
+            continue
+        zone = raw.get("zone")
+        if not valid_zone(zone):
+            src.problem(f"{key}.zone", f"unknown time zone {zone!r}")
+            zone = "UTC"
+        cities = []
+        for i, craw in enumerate(raw.get("cities") or []):
+            city_name = craw.get("name") if isinstance(craw, dict) else None
+            if not isinstance(city_name, str) or not city_name.strip():
+                src.problem(f"{key}.cities", f"city #{i + 1} has no name")
+                continue
+            city_zone = craw.get("zone", zone)
+            if not valid_zone(city_zone):
+                src.problem(f"{key}.cities", f"{city_name}: unknown time zone {city_zone!r}")
+                city_zone = zone
+            slug = slugify(city_name)
+            if slug in seen_slugs:
+                src.problem(f"{key}.cities", f"city {city_name!r} repeats {seen_slugs[slug]!r}")
+                continue
+            seen_slugs[slug] = city_name
+            cities.append(City(slug, city_name, code, city_zone, bool(craw.get("capital", False))))
+        if sum(c.capital for c in cities) != 1:
+            src.problem(f"{key}.cities", "exactly one city must be marked `capital = true`")
+            continue
+        states[code] = MemberState(code, str(raw.get("name", code)), zone, tuple(cities))
+    if not states:
+        src.problem("member_states", "no member states defined")
+    return Network(states)
+
+
+# --------------------------------------------------------------------------- calendars
+
+
+def parse_calendar(name: str, text: str, problems: list[str], network: Network) -> Calendar | None:
+    src = _Source(name, text, problems)
+    doc = _parse_toml(name, text, problems)
+    if doc is None:
+        return None
+    cycle = doc.get("cycle")
+    if not isinstance(cycle, int):
+        src.problem("cycle", "must be a year, e.g. 2018")
+        return None
+    zone = doc.get("zone")
+    if not valid_zone(zone):
+        src.problem("zone", f"unknown time zone {zone!r}")
+        zone = "UTC"
+    for key in ("chair", "host"):
+        if doc.get(key) not in network.member_states:
+            src.problem(key, f"{doc.get(key)!r} is not a member state of the network")
+    raw_milestones = doc.get("milestones") or {}
+    milestones: dict[str, Milestone] = {}
+    pending_aliases: list[tuple[str, dict[str, Any]]] = []
+    for mid, raw in raw_milestones.items():
+        key = f"milestones.{mid}"
+        if not _KEBAB.match(mid):
+            src.problem(key, "milestone ids are kebab-case")
+        if "same_as" in raw:
+            pending_aliases.append((mid, raw))
+            continue
+        start, end = raw.get("date"), raw.get("end", raw.get("date"))
+        if not isinstance(start, date) or not isinstance(end, date):
+            src.problem(f"{key}.date", "needs a date, e.g. date = 2018-02-28")
+            continue
+        if end < start:
+            src.problem(f"{key}.end", "ends before it starts")
+            continue
+        mzone = raw.get("zone", zone)
+        if not valid_zone(mzone):
+            src.problem(f"{key}.zone", f"unknown time zone {mzone!r}")
+            mzone = zone
+        milestones[mid] = Milestone(mid, str(raw.get("title", mid)), start, end, mzone)
+    for mid, raw in pending_aliases:
+        target = milestones.get(raw["same_as"])
+        if target is None:
+            src.problem(f"milestones.{mid}.same_as", f"unknown milestone {raw['same_as']!r}")
+            continue
+        # "end of the SCGW unless set": the alias's deadline is the target's last day.
+        milestones[mid] = Milestone(mid, str(raw.get("title", mid)), target.end, target.end, target.zone)
+    return Calendar(cycle, str(doc.get("chair")), str(doc.get("host")), zone, milestones)
+
+
+# --------------------------------------------------------------------------- rules
+
+
+def parse_rules(name: str, text: str, problems: list[str]) -> dict[str, RuleSpec]:
+    from .rules import KINDS
+
+    src = _Source(name, text, problems)
+    doc = _parse_toml(name, text, problems) or {}
+    specs: dict[str, RuleSpec] = {}
+    for rule_name, raw in doc.items():
+        if not isinstance(raw, dict):
+            src.problem(rule_name, "a rule is a table with a `kind`")
+            continue
+        kind = raw.get("kind")
+        if kind not in KINDS:
+            src.problem(f"{rule_name}.kind", f"unknown rule kind {kind!r} (known: {', '.join(sorted(KINDS))})")
+            continue
+        params = {k: v for k, v in raw.items() if k != "kind"}
+        missing = [p for p in KINDS[kind].params if p not in params]
+        if missing:
+            src.problem(rule_name, f"rule kind {kind!r} needs {', '.join(missing)}")
+            continue
+        specs[rule_name] = RuleSpec(rule_name, kind, params)
+    return specs
+
+
+# --------------------------------------------------------------------------- workflows
+
+
+def parse_workflow(name: str, text: str, problems: list[str]) -> Workflow | None:
+    src = _Source(name, text, problems)
+    doc = _parse_toml(name, text, problems)
+    if doc is None:
+        return None
+    wf_name = doc.get("name")
+    if not isinstance(wf_name, str) or not _KEBAB.match(wf_name):
+        src.problem("name", f"workflow name {wf_name!r} must be kebab-case")
+        return None
+    subject = doc.get("subject")
+    if subject not in SUBJECTS:
+        src.problem("subject", f"must be one of {', '.join(SUBJECTS)}")
+    stages = _parse_stages(src, doc.get("stages"))
+    transitions = _parse_transitions(src, doc.get("transitions"))
+    initial = doc.get("initial")
+    if initial not in {s.name for s in stages}:
+        src.problem("initial", f"initial stage {initial!r} is not a stage of the workflow")
+    return Workflow(wf_name, str(doc.get("title", wf_name)), str(subject), str(initial), stages, transitions)
+
+
+def _parse_stages(src: _Source, raw_stages: Any) -> tuple[Stage, ...]:
+    if not isinstance(raw_stages, dict) or not raw_stages:
+        src.problem("stages", "a workflow needs at least one stage")
+        return ()
+    stages = []
+    for stage_name, raw in raw_stages.items():
+        key = f"stages.{stage_name}"
+        if not _SNAKE.match(stage_name):
+            src.problem(key, "stage names are snake_case")
+        responsible = _strings(raw.get("responsible", []))
+        if responsible is None:
+            src.problem(f"{key}.responsible", "must be a list of roles")
+            responsible = ()
+        for role in responsible:
+            if role not in ROLES:
+                src.problem(f"{key}.responsible", f"unknown role {role!r}")
+        offsets = raw.get("reminder_offsets_days")
+        if offsets is not None and not (
+            isinstance(offsets, list) and all(isinstance(o, int) and o > 0 for o in offsets)
+        ):
+            src.problem(f"{key}.reminder_offsets_days", "must be a list of positive whole days")
+            offsets = None
+        stages.append(
+            Stage(
+                stage_name,
+                responsible,
+                raw.get("deadline"),
+                raw.get("deadline_trigger"),
+                tuple(offsets) if offsets is not None else None,
+            )
+        )
+    return tuple(stages)
+
+
+def _parse_transitions(src: _Source, raw_list: Any) -> tuple[Transition, ...]:
+    transitions = []
+    for i, raw in enumerate(raw_list or []):
+        key = f"transitions[{i}]"
+        trigger, dest = raw.get("trigger"), raw.get("dest")
+        sources, roles = _strings(raw.get("source")), _strings(raw.get("roles"))
+        if not isinstance(trigger, str) or not _SNAKE.match(trigger):
+            src.problem(f"{key}.trigger", f"trigger {trigger!r} must be a snake_case name")
+            continue
+        if sources is None or not isinstance(dest, str):
+            src.problem(key, f"trigger {trigger!r} needs `source` and `dest`")
+            continue
+        if not roles:
+            src.problem(f"{key}.roles", f"trigger {trigger!r} needs at least one role")
+            continue
+        lists = {k: _strings(raw.get(k, [])) for k in ("rules", "required_data", "clears_data", "effects")}
+        for list_key, value in lists.items():
+            if value is None:
+                src.problem(f"{key}.{list_key}", "must be a list of names")
+        transitions.append(
+            Transition(
+                trigger,
+                sources,
+                dest,
+                roles,
+                lists["rules"] or (),
+                bool(raw.get("note_required", False)),
+                lists["required_data"] or (),
+                lists["clears_data"] or (),
+                lists["effects"] or (),
+            )
+        )
+    return tuple(transitions)
+
+
+def check_workflow(wf: Workflow, src: _Source, rules: Mapping[str, RuleSpec], milestones: set[str]) -> None:
+    """Cross-checks of one workflow against its own stages, the rules and the calendars."""
+    stage_names = {s.name for s in wf.stages}
+    seen: dict[tuple[str, str], int] = {}
+    for i, t in enumerate(wf.transitions):
+        key = f"transitions[{i}]"
+        for source in t.sources:
+            if source not in stage_names:
+                src.problem(f"{key}.source", f"trigger {t.trigger!r}: unknown stage {source!r}")
+            if (t.trigger, source) in seen:
+                src.problem(
+                    f"{key}.trigger",
+                    f"duplicate trigger {t.trigger!r} from stage {source!r} (also transitions[{seen[(t.trigger, source)]}])",
+                )
+            seen[(t.trigger, source)] = i
+        if t.dest not in stage_names:
+            src.problem(f"{key}.dest", f"trigger {t.trigger!r}: unknown stage {t.dest!r}")
+        for role in t.roles:
+            if role not in ROLES:
+                src.problem(f"{key}.roles", f"trigger {t.trigger!r}: unknown role {role!r}")
+        for rule in t.rules:
+            if rule not in rules:
+                src.problem(f"{key}.rules", f"trigger {t.trigger!r}: unknown rule {rule!r}")
+        for effect in t.effects:
+            if effect not in EFFECTS:
+                src.problem(f"{key}.effects", f"trigger {t.trigger!r}: unknown effect {effect!r}")
+    for stage in wf.stages:
+        key = f"stages.{stage.name}"
+        if stage.deadline is not None and stage.deadline not in milestones:
+            src.problem(f"{key}.deadline", f"unknown milestone {stage.deadline!r}")
+        if stage.deadline_trigger is not None:
+            t = wf.transition(stage.deadline_trigger, stage.name)
+            if t is None or "scheduler" not in t.roles:
+                src.problem(
+                    f"{key}.deadline_trigger",
+                    f"{stage.deadline_trigger!r} is not a trigger the scheduler may fire from {stage.name!r}",
+                )
+            if stage.deadline is None:
+                src.problem(f"{key}.deadline_trigger", "a deadline trigger needs a `deadline`")
+    for stage in sorted(stage_names - _reachable(wf)):
+        src.problem(f"stages.{stage}", f"stage {stage!r} cannot be reached from {wf.initial!r}")
+
+
+def _reachable(wf: Workflow) -> set[str]:
+    reached, frontier = {wf.initial}, [wf.initial]
+    while frontier:
+        stage = frontier.pop()
+        for t in wf.transitions_from(stage):
+            if t.dest not in reached:
+                reached.add(t.dest)
+                frontier.append(t.dest)
+    return reached
+
+
+def check_rules(
+    rules: Mapping[str, RuleSpec], src: _Source, workflows: Mapping[str, Workflow], milestones: set[str]
+) -> None:
+    for rule in rules.values():
+        if "milestone" in rule.params and rule.params["milestone"] not in milestones:
+            src.problem(f"{rule.name}.milestone", f"unknown milestone {rule.params['milestone']!r}")
+        if "workflow" in rule.params:
+            target = workflows.get(rule.params["workflow"])
+            if target is None:
+                src.problem(f"{rule.name}.workflow", f"unknown workflow {rule.params['workflow']!r}")
+            elif target.subject != "network":
+                src.problem(f"{rule.name}.workflow", "only network deliverables can be required")
+            elif rule.params.get("stage") not in {s.name for s in target.stages}:
+                src.problem(f"{rule.name}.stage", f"workflow {target.name!r} has no stage {rule.params.get('stage')!r}")
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def parse_all(files: Mapping[str, str]) -> tuple[Definitions | None, list[str]]:
+    """Parse a definitions tree given as {relative path: text}; returns every problem found."""
+    problems: list[str] = []
+    if "network.toml" not in files:
+        return None, ["network.toml: missing"]
+    network = parse_network("network.toml", files["network.toml"], problems)
+    calendars: dict[int, Calendar] = {}
+    for name in sorted(f for f in files if f.startswith("calendars/")):
+        cal = parse_calendar(name, files[name], problems, network)
+        if cal is not None:
+            if Path(name).stem != str(cal.cycle):
+                problems.append(f"{name}: cycle {cal.cycle} does not match the file name")
+            calendars[cal.cycle] = cal
+    milestones = {m for cal in calendars.values() for m in cal.milestones}
+    rules_src = _Source("rules.toml", files.get("rules.toml", ""), problems)
+    rules = parse_rules("rules.toml", files.get("rules.toml", ""), problems)
+    workflows: dict[str, Workflow] = {}
+    for name in sorted(f for f in files if f.startswith("definitions/")):
+        wf = parse_workflow(name, files[name], problems)
+        if wf is None:
+            continue
+        src = _Source(name, files[name], problems)
+        if Path(name).stem != wf.name:
+            src.problem("name", f"workflow {wf.name!r} must live in {wf.name}.toml")
+        if wf.name in workflows:
+            src.problem("name", f"workflow {wf.name!r} is defined twice")
+        check_workflow(wf, src, rules, milestones)
+        workflows[wf.name] = wf
+    for cal in calendars.values():
+        for wf in workflows.values():
+            for stage in wf.stages:
+                if stage.deadline in milestones and stage.deadline not in cal.milestones:
+                    problems.append(
+                        f"calendars/{cal.cycle}.toml: milestones: {wf.name}.{stage.name} needs milestone {stage.deadline!r}"
+                    )
+    check_rules(rules, rules_src, workflows, milestones)
+    if not workflows:
+        problems.append("definitions/: no workflow files")
+    return Definitions(workflows, rules, network, calendars), problems
+
+
+def read_tree(root: Path) -> dict[str, str]:
+    files = {}
+    for path in sorted(root.rglob("*.toml")):
+        rel = path.relative_to(root).as_posix()
+        if rel == "network.toml" or rel == "rules.toml" or rel.startswith(("calendars/", "definitions/")):
+            files[rel] = path.read_text(encoding="utf-8")
+    return files
+
+
+def load(root: Path) -> Definitions:
+    """Load and validate the definitions under `root`; DefinitionError lists every problem."""
+    if not root.is_dir():
+        raise DefinitionError([f"{root}: no such workflows folder"])
+    definitions, problems = parse_all(read_tree(root))
+    if problems or definitions is None:
+        raise DefinitionError(problems)
+    return Definitions(definitions.workflows, definitions.rules, definitions.network, definitions.calendars, root)

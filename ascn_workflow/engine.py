@@ -1,0 +1,260 @@
+"""Firing triggers: permissions, rules, waivers and the stage change, as a pure function.
+
+`fire` takes a snapshot of a deliverable, a request and a view of the world, and returns an
+`Outcome` (the new stage, its deadline, the history entry, the effects) or raises. It reads no
+clock and touches no database: the service layer loads the snapshot and stores the outcome.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from .dates import milestone_deadline, show
+from .definitions import Definitions, Transition, Workflow
+from .errors import BadInput, Denied, Refused
+from .machine import next_stage, triggers_from
+from .people import Actor
+from .rules import KINDS, RuleContext
+
+WAIVING_ROLES = ("chair", "shepherd")
+
+
+def deliverable_id(cycle: int, workflow: str, subject: str | None = None) -> str:
+    return f"{cycle}/{workflow}/{subject}".lower() if subject else f"{cycle}/{workflow}".lower()
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A deliverable as read from the store: what the engine needs to decide."""
+
+    id: str
+    cycle: int
+    workflow: str
+    stage: str
+    version: int
+    member_state: str | None = None
+    city: str | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)
+    last_event_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Request:
+    trigger: str
+    actor: Actor
+    now: datetime
+    at: datetime | None = None
+    note: str | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)
+    waivers: Mapping[str, str] = field(default_factory=dict)  # rule name -> reason
+
+
+@dataclass(frozen=True)
+class Event:
+    """One history entry: the audit trail's unit."""
+
+    trigger: str
+    source: str
+    dest: str
+    actor: str
+    role: str
+    effective_at: datetime
+    recorded_at: datetime
+    note: str | None
+    data: Mapping[str, Any]
+    waivers: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    deliverable_id: str
+    version: int
+    event: Event
+    deadline: datetime | None
+    data: Mapping[str, Any]
+    effects: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Option:
+    """A trigger from the current stage, as seen by one actor at one instant."""
+
+    trigger: str
+    dest: str
+    roles: tuple[str, ...]
+    permitted: bool
+    failing_rules: Mapping[str, str]
+
+    @property
+    def ready(self) -> bool:
+        return self.permitted and not self.failing_rules
+
+
+StageOf = Callable[[str], "str | None"]
+
+
+def stage_deadline(defs: Definitions, cycle: int, workflow: Workflow, stage: str) -> datetime | None:
+    """The deadline of a stage in a cycle: the end of its milestone, or None if it has none."""
+    milestone = workflow.stage(stage).deadline
+    if milestone is None:
+        return None
+    return milestone_deadline(defs.calendar(cycle).milestone(milestone))
+
+
+def acting_role(actor: Actor, transition: Transition, snap: Snapshot) -> str | None:
+    """The role under which `actor` may fire `transition` on this deliverable, if any."""
+    for grant in actor.grants:
+        if grant.role in transition.roles and grant.covers(snap.member_state, snap.city):
+            return grant.role
+    return None
+
+
+def check_rules(
+    defs: Definitions, transition: Transition, snap: Snapshot, data: Mapping[str, Any], at: datetime, stage_of: StageOf
+) -> dict[str, str]:
+    """Every rule of the transition that does not hold, with its reason."""
+    ctx = RuleContext(
+        snap.cycle, snap.member_state, data, at, defs.calendar(snap.cycle), defs.network, defs.workflows, stage_of
+    )
+    failing = {}
+    for name in transition.rules:
+        spec = defs.rules[name]
+        reason = KINDS[spec.kind].fn(ctx, spec.params)
+        if reason is not None:
+            failing[name] = reason
+    return failing
+
+
+def options(defs: Definitions, snap: Snapshot, actor: Actor | None, at: datetime, stage_of: StageOf) -> list[Option]:
+    """What may happen next: one function for `show`, error messages, `framework` and reminders."""
+    workflow = defs.workflow(snap.workflow)
+    result = []
+    for trigger in triggers_from(workflow, snap.stage):
+        transition = workflow.transition(trigger, snap.stage)
+        assert transition is not None
+        permitted = actor is not None and acting_role(actor, transition, snap) is not None
+        failing = check_rules(defs, transition, snap, snap.data, at, stage_of)
+        result.append(Option(trigger, transition.dest, transition.roles, permitted, failing))
+    return result
+
+
+def _allowed_text(workflow: Workflow, stage: str) -> str:
+    triggers = triggers_from(workflow, stage)
+    return ", ".join(triggers) if triggers else "none (final stage)"
+
+
+def fire(defs: Definitions, snap: Snapshot, req: Request, stage_of: StageOf) -> Outcome:
+    """Decide one transition. Raises BadInput, Refused or Denied; never changes anything."""
+    workflow = defs.workflow(snap.workflow)
+    at = _effective_instant(snap, req)
+    transition = workflow.transition(req.trigger, snap.stage)
+    if transition is None:
+        known = "" if req.trigger in workflow.triggers else f" ({workflow.name} has no trigger {req.trigger!r})"
+        raise Refused(
+            f"{snap.id}: {req.trigger} is not allowed from stage {snap.stage}{known}; "
+            f"allowed: {_allowed_text(workflow, snap.stage)}",
+            deliverable=snap.id,
+            trigger=req.trigger,
+            stage=snap.stage,
+            allowed=triggers_from(workflow, snap.stage),
+        )
+    role = _permitted_role(req, transition, snap)
+    _check_request_fields(transition, snap, req)
+    data = {**snap.data, **req.data}
+    for key in transition.clears_data:
+        data.pop(key, None)
+    failing = check_rules(defs, transition, snap, data, at, stage_of)
+    unwaived = {name: reason for name, reason in failing.items() if name not in req.waivers}
+    if unwaived:
+        name, reason = next(iter(unwaived.items()))
+        others = [n for n in unwaived if n != name]
+        also = f" (also not met: {', '.join(others)})" if others else ""
+        raise Refused(
+            f"{snap.id}: {req.trigger} refused by rule {name}: {reason}{also}; "
+            f"the Chair or the shepherd may waive it with --waive {name} --reason TEXT",
+            deliverable=snap.id,
+            trigger=req.trigger,
+            rule=name,
+            rules=list(unwaived),
+            allowed=triggers_from(workflow, snap.stage),
+        )
+    dest = next_stage(workflow, snap.stage, req.trigger)
+    assert dest == transition.dest, "definitions and machine disagree"
+    event = Event(
+        req.trigger,
+        snap.stage,
+        dest,
+        req.actor.email,
+        role,
+        at,
+        req.now,
+        req.note,
+        dict(req.data),
+        {name: req.waivers[name] for name in transition.rules if name in req.waivers},
+    )
+    deadline = stage_deadline(defs, snap.cycle, workflow, dest)
+    return Outcome(snap.id, snap.version, event, deadline, data, transition.effects)
+
+
+def _effective_instant(snap: Snapshot, req: Request) -> datetime:
+    at = req.at or req.now
+    if at > req.now:
+        raise BadInput(f"--at {show(at)} is in the future (now is {show(req.now)})", deliverable=snap.id)
+    if snap.last_event_at is not None and at < snap.last_event_at:
+        raise BadInput(
+            f"--at {show(at)} is before the last event of {snap.id} ({show(snap.last_event_at)})",
+            deliverable=snap.id,
+        )
+    return at
+
+
+def _permitted_role(req: Request, transition: Transition, snap: Snapshot) -> str:
+    """Role and scope first; a waiver needs the Chair or the shepherd, who then acts for the owner."""
+    if req.waivers:
+        waiver_role = next((g.role for g in req.actor.grants if g.role in WAIVING_ROLES), None)
+        if waiver_role is None:
+            raise Denied(
+                f"{req.actor.email} may not waive rules: only the Chair or the shepherd may",
+                deliverable=snap.id,
+                actor=req.actor.email,
+            )
+        unknown = [name for name in req.waivers if name not in transition.rules]
+        if unknown:
+            raise BadInput(
+                f"{snap.id}: {req.trigger} has no rule {unknown[0]!r} to waive "
+                f"(its rules: {', '.join(transition.rules) or 'none'})",
+                deliverable=snap.id,
+                rule=unknown[0],
+            )
+        return acting_role(req.actor, transition, snap) or waiver_role
+    role = acting_role(req.actor, transition, snap)
+    if role is None:
+        raise Denied(
+            f"{req.actor.email} may not {req.trigger} {snap.id}: needs role {' or '.join(transition.roles)}"
+            f"{_scope_text(snap)}",
+            deliverable=snap.id,
+            actor=req.actor.email,
+            trigger=req.trigger,
+        )
+    return role
+
+
+def _scope_text(snap: Snapshot) -> str:
+    if snap.city:
+        return f" for {snap.city}"
+    if snap.member_state:
+        return f" of {snap.member_state}"
+    return ""
+
+
+def _check_request_fields(transition: Transition, snap: Snapshot, req: Request) -> None:
+    if transition.note_required and not (req.note and req.note.strip()):
+        raise BadInput(f"{snap.id}: {req.trigger} needs --note TEXT saying why", deliverable=snap.id)
+    missing = [key for key in transition.required_data if not str(req.data.get(key, "")).strip()]
+    if missing:
+        raise BadInput(
+            f"{snap.id}: {req.trigger} needs --data {missing[0]}=VALUE", deliverable=snap.id, field=missing[0]
+        )

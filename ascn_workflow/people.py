@@ -1,0 +1,102 @@
+"""People and their roles: who may act, and where (SPEC §1). Pure: parsing and checking only."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from typing import Any
+
+from .definitions import NETWORK_ROLES, ROLES, Network, slugify
+from .errors import BadInput
+
+SCHEDULER_EMAIL = "scheduler"
+_EMAIL = re.compile(r"^[^@\s<>(),;:\"]+@[^@\s<>(),;:\"]+\.[^@\s<>(),;:\"]+$")
+
+
+def check_email(value: Any, where: str) -> str:
+    """An address safe to put in a mail header: no line breaks, one @, no display-name tricks."""
+    if not isinstance(value, str) or not _EMAIL.match(value.strip()) or "\n" in value or "\r" in value:
+        raise BadInput(f"{where}: {value!r} is not a valid e-mail address")
+    return value.strip().lower()
+
+
+def check_name(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise BadInput(f"{where}: a name is required")
+    if any(ch in value for ch in "\r\n\x00") or len(value) > 200:
+        raise BadInput(f"{where}: {value!r} contains a line break or is too long")
+    return value.strip()
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One role held by a person, with its scope: a member state (focal_point, nr, chair) or a city."""
+
+    role: str
+    member_state: str | None = None
+    city: str | None = None
+
+    def covers(self, member_state: str | None, city: str | None) -> bool:
+        """Whether this grant's scope includes a deliverable about `member_state` / `city`."""
+        if self.role in NETWORK_ROLES:
+            return True
+        if self.role == "csco":
+            return city is not None and self.city == city
+        return member_state is not None and self.member_state == member_state
+
+
+@dataclass(frozen=True)
+class Actor:
+    email: str
+    grants: tuple[Grant, ...]
+
+    def has_role(self, *roles: str) -> bool:
+        return any(g.role in roles for g in self.grants)
+
+
+SCHEDULER = Actor(SCHEDULER_EMAIL, (Grant("scheduler"),))
+
+
+@dataclass(frozen=True)
+class PersonEntry:
+    email: str
+    name: str
+    grant: Grant
+
+
+def person_entry(raw: dict[str, Any], network: Network, where: str) -> PersonEntry:
+    """Check one person record (from `people add` or an import file) against the network."""
+    email = check_email(raw.get("email"), where)
+    name = check_name(raw.get("name"), where)
+    role = raw.get("role")
+    if role not in ROLES or role == "scheduler":
+        raise BadInput(f"{where}: role {role!r} is not one of {', '.join(r for r in ROLES if r != 'scheduler')}")
+    member_state = raw.get("member_state") or None
+    city = raw.get("city") or None
+    if role in ("focal_point", "nr", "chair"):
+        if member_state is None:
+            raise BadInput(f"{where}: role {role} needs a member_state")
+        member_state = network.member_state(str(member_state)).code
+    if role == "csco":
+        if city is None:
+            raise BadInput(f"{where}: role csco needs a city")
+        city = slugify(str(city))
+        known = {c.slug: c for c in network.cities}
+        if city in known:
+            member_state = known[city].member_state
+    if role in ("asec", "shepherd"):
+        member_state, city = None, None
+    return PersonEntry(email, name, Grant(role, member_state, city))
+
+
+def parse_people(text: str, network: Network, source: str) -> list[PersonEntry]:
+    """All entries of a people file, or BadInput naming the first bad one: imports are all or nothing."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise BadInput(f"{source}: {exc}") from None
+    raw_people = doc.get("people")
+    if not isinstance(raw_people, list) or not all(isinstance(p, dict) for p in raw_people):
+        raise BadInput(f"{source}: expected [[people]] entries")
+    return [person_entry(raw, network, f"{source}: people #{i}") for i, raw in enumerate(raw_people, start=1)]

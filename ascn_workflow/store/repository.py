@@ -1,0 +1,295 @@
+"""The repository: reads snapshots for the engine and writes its outcomes, one transaction each.
+
+Concurrency is optimistic: a transition is written with `UPDATE … WHERE version = :read_version`
+as the first statement of its transaction, so a concurrent change makes it update no row and the
+loser gets `Conflict` (exit 6) instead of overwriting — never a lost update. The history row has
+a unique (deliverable, seq) as a second guard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import event, exc, func, update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, SQLModel, create_engine, select
+
+from ..definitions import Network
+from ..engine import Outcome, Snapshot
+from ..errors import Conflict, NotFound
+from ..opening import Opening
+from ..people import Actor, Grant, PersonEntry
+from .tables import CityRow, CycleRow, DeliverableRow, HistoryRow, MemberStateRow, PersonRow, RoleRow
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+
+    def create_schema(self) -> None:
+        SQLModel.metadata.create_all(self.engine)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """One unit of work: committed when the block ends, rolled back on any error."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            try:
+                yield session
+                session.commit()
+            except exc.OperationalError as error:
+                session.rollback()
+                if "locked" in str(error).lower() or "could not serialize" in str(error).lower():
+                    raise Conflict("the database is busy with another change; try again") from None
+                raise
+            except BaseException:
+                session.rollback()
+                raise
+
+    # ------------------------------------------------------------------ network and cycles
+
+    def load_network(self, session: Session, network: Network, cycle: int) -> int:
+        """Insert member states and cities not yet stored; returns how many rows were added."""
+        added = 0
+        known_states = {r.code for r in session.exec(select(MemberStateRow))}
+        known_cities = {r.slug for r in session.exec(select(CityRow))}
+        for state in network.member_states.values():
+            if state.code not in known_states:
+                session.add(
+                    MemberStateRow(code=state.code, name=state.name, zone=state.zone, capital=state.capital.slug)
+                )
+                added += 1
+        session.flush()
+        for city in network.cities:
+            if city.slug not in known_cities:
+                session.add(
+                    CityRow(
+                        slug=city.slug,
+                        name=city.name,
+                        member_state=city.member_state,
+                        zone=city.zone,
+                        capital=city.capital,
+                        joined_cycle=cycle,
+                    )
+                )
+                added += 1
+        return added
+
+    def add_city(self, session: Session, slug: str, name: str, member_state: str, zone: str, cycle: int) -> None:
+        if session.get(CityRow, slug) is None:
+            session.add(CityRow(slug=slug, name=name, member_state=member_state, zone=zone, joined_cycle=cycle))
+
+    def cities(self, session: Session) -> list[CityRow]:
+        return list(session.exec(select(CityRow).order_by(CityRow.member_state, CityRow.slug)))
+
+    def city(self, session: Session, slug: str) -> CityRow | None:
+        return session.get(CityRow, slug)
+
+    def record_cycle(self, session: Session, cycle: int, now: datetime) -> bool:
+        if session.get(CycleRow, cycle) is not None:
+            return False
+        session.add(CycleRow(year=cycle, opened_at=now))
+        return True
+
+    def has_schema(self) -> bool:
+        from sqlalchemy import inspect
+
+        return inspect(self.engine).has_table("deliverable")
+
+    # ------------------------------------------------------------------ people
+
+    def actor(self, session: Session, email: str) -> Actor | None:
+        rows = session.exec(select(RoleRow).where(RoleRow.email == email.lower())).all()
+        if not rows:
+            return None
+        return Actor(email.lower(), tuple(Grant(r.role, r.member_state or None, r.city or None) for r in rows))
+
+    def add_people(self, session: Session, entries: Iterable[PersonEntry]) -> int:
+        """Add people and roles; a role already held is kept once. Returns the roles added."""
+        added = 0
+        for entry in entries:
+            person = session.get(PersonRow, entry.email)
+            if person is None:
+                session.add(PersonRow(email=entry.email, name=entry.name))
+            elif person.name != entry.name:
+                person.name = entry.name
+            session.flush()
+            grant = entry.grant
+            exists = session.exec(
+                select(RoleRow).where(
+                    RoleRow.email == entry.email,
+                    RoleRow.role == grant.role,
+                    RoleRow.member_state == (grant.member_state or ""),
+                    RoleRow.city == (grant.city or ""),
+                )
+            ).first()
+            if exists is None:
+                session.add(
+                    RoleRow(
+                        email=entry.email, role=grant.role, member_state=grant.member_state or "", city=grant.city or ""
+                    )
+                )
+                added += 1
+        session.flush()
+        return added
+
+    def people(
+        self, session: Session, role: str | None = None, member_state: str | None = None
+    ) -> list[tuple[PersonRow, RoleRow]]:
+        query = select(PersonRow, RoleRow).join(RoleRow, RoleRow.email == PersonRow.email)
+        if role:
+            query = query.where(RoleRow.role == role)
+        if member_state:
+            query = query.where(RoleRow.member_state == member_state.upper())
+        query = query.order_by(RoleRow.role, RoleRow.member_state, RoleRow.city, PersonRow.email)
+        return [(p, r) for p, r in session.exec(query)]
+
+    # ------------------------------------------------------------------ deliverables
+
+    def open(self, session: Session, openings: Sequence[Opening], now: datetime) -> list[str]:
+        """Create the deliverables that do not exist yet (idempotent); returns the ids created."""
+        ids = [o.id for o in openings]
+        existing = set(session.exec(select(DeliverableRow.id).where(DeliverableRow.id.in_(ids)))) if ids else set()  # type: ignore[attr-defined]
+        created = []
+        for o in openings:
+            if o.id in existing:
+                continue
+            session.add(
+                DeliverableRow(
+                    id=o.id,
+                    cycle=o.cycle,
+                    workflow=o.workflow,
+                    member_state=o.member_state,
+                    city=o.city,
+                    stage=o.stage,
+                    deadline=o.deadline,
+                    opened_at=now,
+                )
+            )
+            created.append(o.id)
+        session.flush()
+        return created
+
+    def row(self, session: Session, deliverable_id: str) -> DeliverableRow:
+        row = session.get(DeliverableRow, deliverable_id.lower())
+        if row is None:
+            raise NotFound(f"no deliverable {deliverable_id!r}", deliverable=deliverable_id)
+        return row
+
+    def snapshot(self, session: Session, deliverable_id: str) -> Snapshot:
+        return to_snapshot(self.row(session, deliverable_id))
+
+    def stage_of(self, session: Session) -> Callable[[str], str | None]:
+        def lookup(deliverable_id: str) -> str | None:
+            row = session.get(DeliverableRow, deliverable_id)
+            return row.stage if row is not None else None
+
+        return lookup
+
+    def deliverables(
+        self,
+        session: Session,
+        *,
+        cycle: int | None = None,
+        workflow: str | None = None,
+        stage: str | None = None,
+        member_state: str | None = None,
+        overdue_at: datetime | None = None,
+    ) -> list[DeliverableRow]:
+        query = select(DeliverableRow)
+        if cycle is not None:
+            query = query.where(DeliverableRow.cycle == cycle)
+        if workflow:
+            query = query.where(DeliverableRow.workflow == workflow)
+        if stage:
+            query = query.where(DeliverableRow.stage == stage)
+        if member_state:
+            query = query.where(DeliverableRow.member_state == member_state.upper())
+        if overdue_at is not None:
+            query = query.where(DeliverableRow.deadline < overdue_at)  # type: ignore[operator]
+        return list(session.exec(query.order_by(DeliverableRow.cycle, DeliverableRow.workflow, DeliverableRow.id)))
+
+    def apply(self, session: Session, outcome: Outcome) -> HistoryRow:
+        """Write a transition and its history row; Conflict if the deliverable moved meanwhile."""
+        ev = outcome.event
+        result = session.execute(
+            update(DeliverableRow)
+            .where(DeliverableRow.id == outcome.deliverable_id, DeliverableRow.version == outcome.version)  # type: ignore[arg-type]
+            .values(
+                stage=ev.dest,
+                deadline=outcome.deadline,
+                version=outcome.version + 1,
+                data=dict(outcome.data),
+                last_event_at=ev.effective_at,
+            )
+        )
+        if result.rowcount != 1:
+            raise Conflict(
+                f"{outcome.deliverable_id} changed while {ev.trigger} was being applied; "
+                "look at it again (ascn show) and retry",
+                deliverable=outcome.deliverable_id,
+            )
+        history = HistoryRow(
+            deliverable_id=outcome.deliverable_id,
+            seq=outcome.version,
+            trigger=ev.trigger,
+            source=ev.source,
+            dest=ev.dest,
+            actor=ev.actor,
+            role=ev.role,
+            effective_at=ev.effective_at,
+            recorded_at=ev.recorded_at,
+            note=ev.note,
+            data=dict(ev.data),
+            waivers=dict(ev.waivers),
+        )
+        session.add(history)
+        try:
+            session.flush()
+        except exc.IntegrityError:
+            raise Conflict(
+                f"{outcome.deliverable_id} changed meanwhile; retry", deliverable=outcome.deliverable_id
+            ) from None
+        session.expire_all()
+        return history
+
+    def history(self, session: Session, deliverable_id: str) -> list[HistoryRow]:
+        self.row(session, deliverable_id)
+        query = select(HistoryRow).where(HistoryRow.deliverable_id == deliverable_id.lower()).order_by(HistoryRow.seq)  # type: ignore[arg-type]
+        return list(session.exec(query))
+
+    def count(self, session: Session, table: type[SQLModel]) -> int:
+        return int(session.exec(select(func.count()).select_from(table)).one())
+
+
+def to_snapshot(row: DeliverableRow) -> Snapshot:
+    return Snapshot(
+        id=row.id,
+        cycle=row.cycle,
+        workflow=row.workflow,
+        stage=row.stage,
+        version=row.version,
+        member_state=row.member_state,
+        city=row.city,
+        data=dict(row.data or {}),
+        last_event_at=row.last_event_at,
+    )

@@ -1,0 +1,90 @@
+"""The schema. Every instant is stored as UTC; `version` guards each deliverable against lost updates."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class CycleRow(SQLModel, table=True):
+    __tablename__ = "cycle"
+    year: int = Field(primary_key=True)
+    opened_at: datetime
+
+
+class MemberStateRow(SQLModel, table=True):
+    __tablename__ = "member_state"
+    code: str = Field(primary_key=True, max_length=2)
+    name: str
+    zone: str
+    capital: str
+
+
+class CityRow(SQLModel, table=True):
+    __tablename__ = "city"
+    slug: str = Field(primary_key=True)
+    name: str
+    member_state: str = Field(foreign_key="member_state.code", index=True)
+    zone: str
+    capital: bool = False
+    joined_cycle: int | None = None
+
+
+class PersonRow(SQLModel, table=True):
+    __tablename__ = "person"
+    email: str = Field(primary_key=True)
+    name: str
+
+
+class RoleRow(SQLModel, table=True):
+    """One role of one person; "" stands for "no scope" so the unique constraint holds on every backend."""
+
+    __tablename__ = "person_role"
+    __table_args__ = (UniqueConstraint("email", "role", "member_state", "city"),)
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(foreign_key="person.email", index=True)
+    role: str = Field(index=True)
+    member_state: str = ""
+    city: str = ""
+
+
+class DeliverableRow(SQLModel, table=True):
+    __tablename__ = "deliverable"
+    __table_args__ = (
+        Index("ix_deliverable_stage_deadline", "stage", "deadline"),
+        Index("ix_deliverable_cycle_workflow", "cycle", "workflow"),
+    )
+    id: str = Field(primary_key=True)
+    cycle: int
+    workflow: str
+    member_state: str | None = Field(default=None, index=True)
+    city: str | None = None
+    stage: str
+    deadline: datetime | None = None
+    version: int = 1
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    opened_at: datetime
+    last_event_at: datetime | None = None
+
+
+class HistoryRow(SQLModel, table=True):
+    """Append-only: one row per transition, written in the same transaction as the stage change."""
+
+    __tablename__ = "history"
+    __table_args__ = (UniqueConstraint("deliverable_id", "seq"),)
+    id: int | None = Field(default=None, primary_key=True)
+    deliverable_id: str = Field(foreign_key="deliverable.id", index=True)
+    seq: int
+    trigger: str
+    source: str
+    dest: str
+    actor: str
+    role: str
+    effective_at: datetime
+    recorded_at: datetime
+    note: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    waivers: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
