@@ -233,8 +233,8 @@ def _permitted_role(req: Request, transition: Transition, snap: Snapshot) -> str
     role = acting_role(req.actor, transition, snap)
     if role is None:
         raise Denied(
-            f"{req.actor.email} may not {req.trigger} {snap.id}: needs role {' or '.join(transition.roles)}"
-            f"{_scope_text(snap)}",
+            f"{req.actor.email} may not {req.trigger} {snap.id}: needs role "
+            f"{' or '.join(_scoped(r, snap) for r in transition.roles)}",
             deliverable=snap.id,
             actor=req.actor.email,
             trigger=req.trigger,
@@ -242,12 +242,13 @@ def _permitted_role(req: Request, transition: Transition, snap: Snapshot) -> str
     return role
 
 
-def _scope_text(snap: Snapshot) -> str:
-    if snap.city:
-        return f" for {snap.city}"
-    if snap.member_state:
-        return f" of {snap.member_state}"
-    return ""
+def _scoped(role: str, snap: Snapshot) -> str:
+    """A role as the deliverable needs it: `nr of TH`, `csco of bangkok`, or a network role as is."""
+    if role == "csco" and snap.city:
+        return f"csco of {snap.city}"
+    if role in ("nr", "focal_point") and snap.member_state:
+        return f"{role} of {snap.member_state}"
+    return role
 
 
 def _check_request_fields(transition: Transition, snap: Snapshot, req: Request) -> None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .definitions import NETWORK_ROLES, ROLES, Network, slugify
-from .errors import BadInput
+from .errors import BadInput, NotFound
 
 SCHEDULER_EMAIL = "scheduler"
 _EMAIL = re.compile(r"^[^@\s<>(),;:\"]+@[^@\s<>(),;:\"]+\.[^@\s<>(),;:\"]+$")
@@ -77,7 +77,9 @@ def person_entry(raw: dict[str, Any], network: Network, where: str) -> PersonEnt
     if role in ("focal_point", "nr", "chair"):
         if member_state is None:
             raise BadInput(f"{where}: role {role} needs a member_state")
-        member_state = network.member_state(str(member_state)).code
+        if str(member_state).upper() not in network.member_states:
+            raise NotFound(f"{where}: unknown member state {member_state!r}", member_state=member_state)
+        member_state = str(member_state).upper()
     if role == "csco":
         if city is None:
             raise BadInput(f"{where}: role csco needs a city")

@@ -19,7 +19,7 @@ from .engine import Request, Snapshot, fire, options, stage_deadline
 from .errors import BadInput, Denied, NotFound
 from .nominations import parse_nomination
 from .opening import city_openings, cycle_openings, nominated_slugs
-from .people import SCHEDULER, SCHEDULER_EMAIL, Actor, Grant, PersonEntry, parse_people, person_entry
+from .people import Actor, Grant, PersonEntry, parse_people, person_entry
 from .store.repository import Store, to_snapshot
 from .store.tables import DeliverableRow, HistoryRow
 
@@ -38,8 +38,6 @@ def read_file(path: Path, what: str) -> str:
 def resolve_actor(store: Store, session: Session, email: str | None) -> Actor:
     if not email:
         raise Denied("no actor: pass --actor EMAIL or set ASCN_ACTOR")
-    if email == SCHEDULER_EMAIL:
-        return SCHEDULER
     actor = store.actor(session, email)
     if actor is None:
         raise Denied(f"unknown actor {email!r}: add them with `ascn people add`", actor=email)

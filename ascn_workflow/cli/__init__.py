@@ -53,10 +53,26 @@ def report_error(error: AscnError, as_json: bool) -> None:
         click.echo(f"ascn: {error.message}", err=True)
 
 
+def report_usage(error: click.UsageError) -> None:
+    """Click prints usage errors over four lines; the contract is one line and exit 2."""
+    where = error.ctx.command_path if error.ctx else "ascn"
+    click.echo(f"ascn: {error.format_message()} (see '{where} --help')", err=True)
+
+
 class AscnGroup(click.Group):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as error:
+            report_usage(error)
+            ctx.exit(2)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as error:
+            report_usage(error)
+            ctx.exit(2)
         except AscnError as error:
             state = ctx.obj if isinstance(ctx.obj, State) else None
             report_error(error, bool(state and state.json_errors))

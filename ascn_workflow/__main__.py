@@ -1,0 +1,5 @@
+"""`python -m ascn_workflow` is `ascn`."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,130 @@
+"""Fixtures build the 2018 network from the real definition files in `workflows/`, never copies."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from ascn_workflow.app import App
+from ascn_workflow.cli import cli
+from ascn_workflow.config import load_config
+from ascn_workflow.dates import parse_instant
+from ascn_workflow.definitions import Definitions, load
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKFLOWS = ROOT / "workflows"
+DATA = Path(__file__).resolve().parent / "data"
+
+ASEC = "officer@asec.example"
+SHEPHERD = "shepherd@mnd.gov.sg"
+CHAIR = "chair@mnd.gov.sg"
+NR = {"TH": "nr@th.example", "VN": "nr@vn.example", "MY": "nr@my.example", "SG": "nr@sg.example"}
+
+
+@pytest.fixture(scope="session")
+def defs() -> Definitions:
+    return load(WORKFLOWS)
+
+
+def write_config(folder: Path, db_url: str | None = None, extra: str = "") -> Path:
+    config = folder / "config.toml"
+    url = db_url or f"sqlite:///{folder / 'ascn.db'}"
+    config.write_text(
+        f'[database]\nurl = "{url}"\n\n[calendar]\ncycle = 2018\n\n[workflows]\ndir = "{WORKFLOWS}"\n\n'
+        f'[mail]\nbackend = "file"\noutbox = "outbox"\n{extra}',
+        encoding="utf-8",
+    )
+    return config
+
+
+@dataclass
+class Ascn:
+    """Runs `ascn` through click's runner against one temporary database."""
+
+    folder: Path
+    config: Path
+
+    def run(self, *args: str, actor: str | None = None, now: str | None = "2018-01-15T09:00+08:00") -> Result:
+        env = {"ASCN_CONFIG": str(self.config), "ASCN_ACTOR": actor, "ASCN_NOW": now}
+        return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+    def ok(self, *args: str, **kw: Any) -> Result:
+        result = self.run(*args, **kw)
+        assert result.exit_code == 0, f"ascn {' '.join(args)} -> {result.exit_code}: {result.output}"
+        return result
+
+    def json(self, *args: str, **kw: Any) -> Any:
+        return json.loads(self.ok(*args, "--json", **kw).stdout)
+
+    def app(self) -> App:
+        return App(load_config(self.config, explicit=True))
+
+    def file(self, name: str, text: str) -> str:
+        path = self.folder / name
+        path.write_text(text, encoding="utf-8")
+        return str(path)
+
+
+@pytest.fixture
+def ascn(tmp_path: Path) -> Ascn:
+    return Ascn(tmp_path, write_config(tmp_path))
+
+
+PEOPLE = f"""
+[[people]]
+email = "{ASEC}"
+name = "ASEC officer, IMD"
+role = "asec"
+
+[[people]]
+email = "{SHEPHERD}"
+name = "Shepherd, Singapore"
+role = "shepherd"
+
+[[people]]
+email = "{CHAIR}"
+name = "Chair of the ASCN 2018"
+role = "chair"
+member_state = "SG"
+""" + "".join(
+    f'\n[[people]]\nemail = "{email}"\nname = "NR {code}"\nrole = "nr"\nmember_state = "{code}"\n'
+    for code, email in NR.items()
+)
+
+
+@pytest.fixture
+def ready(ascn: Ascn) -> Ascn:
+    """2018 opened, with ASEC, the shepherd, the Chair and four NRs in the directory."""
+    ascn.ok("init")
+    ascn.ok("people", "import", ascn.file("people.toml", PEOPLE))
+    return ascn
+
+
+def nomination(code: str, cities: list[str], nr: str | None = None, csco: bool = True) -> str:
+    text = f'member_state = "{code}"\n'
+    if nr is not None:
+        text += f'\n[national_representative]\nname = "NR {code}"\nemail = "{nr}"\n'
+    for city in cities:
+        slug = city.lower().replace(" ", "-")
+        text += f'\n[[cities]]\nname = "{city}"\n'
+        if csco:
+            text += f'csco = {{ name = "CSCO {city}", email = "csco@{slug}.example" }}\n'
+    return text
+
+
+def utc(text: str) -> Any:
+    return parse_instant(text)
+
+
+@pytest.fixture
+def workflows_copy(tmp_path: Path) -> Iterator[Path]:
+    target = tmp_path / "workflows"
+    shutil.copytree(WORKFLOWS, target)
+    yield target
