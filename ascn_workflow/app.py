@@ -23,6 +23,12 @@ class App:
 
         return Store(self.config.database_url)
 
+    @cached_property
+    def mailer(self):  # type: ignore[no-untyped-def]
+        from .mail import make_mailer
+
+        return make_mailer(self.config.mail)
+
     @property
     def store(self):  # type: ignore[no-untyped-def]
         """The store of an initialised database; NotFound tells the user to run `ascn init`."""

@@ -20,6 +20,7 @@ from .errors import BadInput, Denied, NotFound
 from .nominations import parse_nomination
 from .opening import city_openings, cycle_openings, nominated_slugs
 from .people import Actor, Grant, PersonEntry, parse_people, person_entry
+from .reminding import replan, replan_open
 from .store.repository import Store, to_snapshot
 from .store.tables import DeliverableRow, HistoryRow
 
@@ -110,6 +111,8 @@ def init(app: App, cycle: int, now: datetime) -> dict[str, Any]:
         added = store.load_network(session, defs.network, cycle)
         created = store.open(session, openings, now)
         new_cycle = store.record_cycle(session, cycle, now)
+        for new_id in created:
+            replan(app, session, store.row(session, new_id), now)
     return {"cycle": cycle, "network_rows_added": added, "opened": created, "new_cycle": new_cycle}
 
 
@@ -123,23 +126,25 @@ def _check_city(store: Store, session: Session, entry: PersonEntry) -> PersonEnt
     return PersonEntry(entry.email, entry.name, Grant("csco", city.member_state, city.slug))
 
 
-def people_add(app: App, raw: Mapping[str, Any]) -> dict[str, Any]:
+def people_add(app: App, raw: Mapping[str, Any], now: datetime) -> dict[str, Any]:
     entry = person_entry(dict(raw), app.definitions.network, "person")
     store = app.store
     with store.session() as session:
         entry = _check_city(store, session, entry)
         added = store.add_people(session, [entry])
-    return {"email": entry.email, "role": entry.grant.role, "added": added}
+        planned = replan_open(app, session, now) if added else 0
+    return {"email": entry.email, "role": entry.grant.role, "added": added, "reminders_planned": planned}
 
 
-def people_import(app: App, path: Path) -> dict[str, Any]:
+def people_import(app: App, path: Path, now: datetime) -> dict[str, Any]:
     """All or nothing: every entry is checked, then all are written in one transaction."""
     entries = parse_people(read_file(path, "people"), app.definitions.network, str(path))
     store = app.store
     with store.session() as session:
         checked = [_check_city(store, session, e) for e in entries]
         added = store.add_people(session, checked)
-    return {"file": str(path), "entries": len(entries), "roles_added": added}
+        planned = replan_open(app, session, now) if added else 0
+    return {"file": str(path), "entries": len(entries), "roles_added": added, "reminders_planned": planned}
 
 
 def people_list(app: App, role: str | None = None, member_state: str | None = None) -> list[dict[str, Any]]:
@@ -224,6 +229,17 @@ def show_deliverable(app: App, deliverable_id: str, now: datetime, actor_email: 
             [o["trigger"] for o in view["next"] if o["permitted"] and o["ready"]] if actor else None
         )
         view["history"] = history_view(store.history(session, row.id), view["zone"])
+        view["reminders"] = [
+            {
+                "recipient": r.recipient,
+                "offset_days": r.offset_days,
+                "due_at": show(r.due_at, view["zone"]),
+                "stage": r.stage,
+                "status": r.status,
+            }
+            for r in store.reminders_for(session, row.id)
+            if r.entry_version == row.version
+        ]
     return view
 
 
@@ -261,6 +277,8 @@ def advance(
         history_row = store.apply(session, outcome)
         opened = _apply_effects(defs, store, session, snap, outcome.effects, outcome.data, now)
         row = store.row(session, snap.id)
+        for planned in [row, *(store.row(session, new_id) for new_id in opened)]:
+            replan(app, session, planned, now)
         view = deliverable_view(app, session, row, now)
         view["event"] = history_view([history_row], view["zone"])[0]
         view["opened"] = opened

@@ -22,6 +22,7 @@ from ..engine import Outcome, Snapshot
 from ..errors import Conflict, NotFound
 from ..opening import Opening
 from ..people import Actor, Grant, PersonEntry
+from .queue import QueueStore
 from .tables import CityRow, CycleRow, DeliverableRow, HistoryRow, MemberStateRow, PersonRow, RoleRow
 
 
@@ -41,7 +42,7 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-class Store:
+class Store(QueueStore):
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)

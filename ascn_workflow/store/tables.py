@@ -68,6 +68,7 @@ class DeliverableRow(SQLModel, table=True):
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     opened_at: datetime
     last_event_at: datetime | None = None
+    notified_deadline: datetime | None = None  # the missed deadline whose overdue notice went out
 
 
 class HistoryRow(SQLModel, table=True):
@@ -88,3 +89,44 @@ class HistoryRow(SQLModel, table=True):
     note: str | None = None
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     waivers: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class ReminderRow(SQLModel, table=True):
+    """A reminder planned when a deliverable entered a stage with a deadline; claimed once when sent."""
+
+    __tablename__ = "reminder"
+    __table_args__ = (
+        UniqueConstraint("deliverable_id", "entry_version", "recipient", "offset_days"),
+        Index("ix_reminder_status_due", "status", "due_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    deliverable_id: str = Field(foreign_key="deliverable.id", index=True)
+    entry_version: int  # the deliverable's version when it entered the stage: one stage entry
+    stage: str
+    recipient: str
+    offset_days: int
+    due_at: datetime
+    deadline: datetime
+    status: str = "planned"  # planned | sent | cancelled | skipped
+    message_id: str | None = None
+
+
+class OutboxRow(SQLModel, table=True):
+    """The transactional outbox: a message is stored with the claim that caused it, then delivered."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status_next", "status", "next_attempt_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: str = Field(unique=True)
+    kind: str  # reminder | overdue
+    deliverable_id: str = Field(index=True)
+    recipients: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    subject: str
+    raw: str  # the whole RFC 5322 message, as it will be sent
+    created_at: datetime
+    status: str = "queued"  # queued | sending | sent | failed
+    attempts: int = 0
+    last_error: str | None = None
+    next_attempt_at: datetime
+    lease_until: datetime | None = None
+    sent_at: datetime | None = None

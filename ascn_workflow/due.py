@@ -1,0 +1,257 @@
+"""One pass of due work at `now`: deadline transitions, overdue notices, reminders, then the outbox.
+
+`ascn tick` runs one pass; `ascn scheduler` runs passes on time. Each unit of work is claimed in
+the transaction that records it (see store/queue.py), so passes can overlap or repeat safely.
+Messages are queued in that same transaction and delivered afterwards: a crash between the two
+leaves the message queued, and an SMTP outage only delays it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from .app import App
+from .dates import show
+from .engine import Request, fire
+from .errors import Conflict
+from .mail import Mailer, MailError
+from .mail.render import overdue_message, reminder_message
+from .people import SCHEDULER
+from .reminding import ESCALATION_ROLES, cities_by_slug, expected_actions, recipients, replan
+from .store.repository import to_snapshot
+from .store.tables import DeliverableRow, ReminderRow
+
+log = logging.getLogger("ascn.due")
+
+
+@dataclass
+class DueReport:
+    lapsed: list[str] = field(default_factory=list)
+    overdue_notices: list[str] = field(default_factory=list)
+    reminders: list[str] = field(default_factory=list)
+    skipped_reminders: int = 0
+    delivered: list[str] = field(default_factory=list)
+    retrying: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @property
+    def idle(self) -> bool:
+        return not any(self.as_dict().values())
+
+
+def trigger_stages(app: App) -> list[tuple[str, str]]:
+    return [(w.name, s.name) for w in app.definitions.workflows.values() for s in w.stages if s.deadline_trigger]
+
+
+def run_due_work(app: App, now: datetime, mailer: Mailer | None = None) -> DueReport:
+    report = DueReport()
+    apply_deadlines(app, now, report)
+    notify_overdue(app, now, report)
+    send_reminders(app, now, report)
+    deliver(app, now, mailer or app.mailer, report)
+    return report
+
+
+def _message_id(kind: str, *parts: object) -> str:
+    """Deterministic, so a resend after a crash carries the same Message-ID and is recognisable."""
+    token = ".".join(re.sub(r"[^A-Za-z0-9-]+", "=", str(p).replace("/", ".")) for p in parts)
+    return f"<{kind}.{token}@ascn-workflow>"
+
+
+def _view(app: App, row: DeliverableRow) -> dict[str, Any]:
+    return {"id": row.id, "title": app.definitions.workflow(row.workflow).title, "stage": row.stage, "cycle": row.cycle}
+
+
+def _host_zone(app: App, cycle: int) -> str:
+    calendar = app.definitions.calendars.get(cycle)
+    return calendar.zone if calendar else "UTC"
+
+
+# ---------------------------------------------------------------------------- deadlines
+
+
+def apply_deadlines(app: App, now: datetime, report: DueReport) -> None:
+    """Fire each passed deadline's transition as `scheduler`, effective at the deadline itself."""
+    store, defs = app.store, app.definitions
+    with store.session() as session:
+        rows = store.past_deadline(session, now, trigger_stages(app), with_trigger=True)
+    for row in rows:
+        deadline = row.deadline
+        assert deadline is not None
+        trigger = defs.workflow(row.workflow).stage(row.stage).deadline_trigger
+        assert trigger is not None
+        at = max(deadline, row.last_event_at) if row.last_event_at else deadline
+        try:
+            with store.session() as session:
+                snap = to_snapshot(row)
+                outcome = fire(defs, snap, Request(trigger, SCHEDULER, now, at=at), store.stage_of(session))
+                store.apply(session, outcome)
+                fresh = store.row(session, row.id)
+                replan(app, session, fresh, now)
+                _queue_overdue(app, session, fresh, deadline, now, lapsed=True, report=report)
+        except Conflict:
+            log.info("%s moved meanwhile; its deadline is another process's to apply", row.id)
+            continue
+        report.lapsed.append(f"{row.id}: {row.stage} -> {outcome.event.dest} at {show(at, _host_zone(app, row.cycle))}")
+        log.info("deadline passed: %s", report.lapsed[-1])
+
+
+def notify_overdue(app: App, now: datetime, report: DueReport) -> None:
+    """Deliverables past a deadline that moves nothing are flagged by one overdue notice each."""
+    store = app.store
+    with store.session() as session:
+        rows = store.past_deadline(session, now, trigger_stages(app), with_trigger=False)
+    for row in rows:
+        assert row.deadline is not None
+        with store.session() as session:
+            _queue_overdue(app, session, row, row.deadline, now, lapsed=False, report=report)
+
+
+def _queue_overdue(
+    app: App,
+    session: Any,
+    row: DeliverableRow,
+    deadline: datetime,
+    now: datetime,
+    *,
+    lapsed: bool,
+    report: DueReport,
+) -> None:
+    store, defs = app.store, app.definitions
+    if not store.claim_notice(session, row.id, deadline):
+        return
+    stage = defs.workflow(row.workflow).stage(row.stage)
+    cities = cities_by_slug(session)
+    responsible = recipients(defs, session, row, stage.responsible, cities)
+    escalation = [r for r in recipients(defs, session, row, ESCALATION_ROLES, cities) if r not in responsible]
+    message_id = _message_id("overdue", row.id, int(deadline.timestamp()))
+    rendered = overdue_message(
+        message_id=message_id,
+        sender=app.config.mail.sender,
+        now=now,
+        deliverable=_view(app, row),
+        deadline=deadline,
+        host_zone=_host_zone(app, row.cycle),
+        responsible=responsible,
+        escalation=escalation,
+        expected=expected_actions(app, row, None, "YOU@example"),
+        lapsed=lapsed,
+    )
+    if rendered.recipients:
+        store.queue_message(
+            session,
+            message_id=message_id,
+            kind="overdue",
+            deliverable_id=row.id,
+            recipients=rendered.recipients,
+            subject=rendered.subject,
+            raw=rendered.raw,
+            now=now,
+        )
+    report.overdue_notices.append(row.id)
+    log.info("overdue notice for %s to %s", row.id, ", ".join(rendered.recipients) or "nobody")
+
+
+# ---------------------------------------------------------------------------- reminders
+
+
+def send_reminders(app: App, now: datetime, report: DueReport) -> None:
+    """Reminders due now, one message per deliverable and recipient; none for a deadline already past."""
+    store = app.store
+    with store.session() as session:
+        due = store.due_reminders(session, now)
+    groups: dict[tuple[str, str], list[ReminderRow]] = defaultdict(list)
+    for reminder in due:
+        groups[(reminder.deliverable_id, reminder.recipient)].append(reminder)
+    for (deliverable, recipient), reminders in groups.items():
+        ids = [r.id for r in reminders if r.id is not None]
+        with store.session() as session:
+            if reminders[0].deadline <= now:
+                if store.claim_reminders(session, ids, "skipped", None):
+                    report.skipped_reminders += len(ids)
+                continue
+            message_id = _message_id(
+                "reminder",
+                deliverable,
+                reminders[0].entry_version,
+                recipient,
+                "-".join(str(r.offset_days) for r in reminders),
+            )
+            if not store.claim_reminders(session, ids, "sent", message_id):
+                session.rollback()
+                continue
+            _queue_reminder(app, session, reminders, message_id, now)
+        report.reminders.append(f"{deliverable} -> {recipient}")
+        log.info("reminder %s -> %s (%s days)", deliverable, recipient, min(r.offset_days for r in reminders))
+
+
+def _queue_reminder(app: App, session: Any, reminders: list[ReminderRow], message_id: str, now: datetime) -> None:
+    store, defs = app.store, app.definitions
+    row = store.row(session, reminders[0].deliverable_id)
+    stage = defs.workflow(row.workflow).stage(row.stage)
+    person = next(
+        (r for r in recipients(defs, session, row, stage.responsible) if r.email == reminders[0].recipient), None
+    )
+    if person is None:  # the person lost the role since planning: nothing to send, the claim stands
+        return
+    rendered = reminder_message(
+        message_id=message_id,
+        sender=app.config.mail.sender,
+        now=now,
+        deliverable=_view(app, row),
+        recipient=person,
+        deadline=reminders[0].deadline,
+        host_zone=_host_zone(app, row.cycle),
+        days_left=min(r.offset_days for r in reminders),
+        expected=expected_actions(app, row, person.role, person.email),
+    )
+    store.queue_message(
+        session,
+        message_id=message_id,
+        kind="reminder",
+        deliverable_id=row.id,
+        recipients=rendered.recipients,
+        subject=rendered.subject,
+        raw=rendered.raw,
+        now=now,
+    )
+
+
+# ---------------------------------------------------------------------------- the outbox
+
+
+def deliver(app: App, now: datetime, mailer: Mailer, report: DueReport) -> None:
+    """Send what the outbox holds; a failure is kept with its error and retried with backoff."""
+    store = app.store
+    sender = app.config.mail.sender
+    with store.session() as session:
+        messages = store.deliverable_messages(session, now)
+    for message in messages:
+        with store.session() as session:
+            if not store.claim_message(session, message, now):
+                continue
+        assert message.id is not None
+        try:
+            warning = mailer.send(message.message_id, message.raw.encode("utf-8"), sender, list(message.recipients))
+        except MailError as error:
+            with store.session() as session:
+                store.finish_message(
+                    session, message.id, now, str(error), retry=not error.permanent, attempts=message.attempts + 1
+                )
+            (report.failed if error.permanent else report.retrying).append(f"{message.message_id}: {error}")
+            log.warning("delivery of %s failed: %s", message.message_id, error)
+            continue
+        with store.session() as session:
+            store.finish_message(session, message.id, now)
+            if warning:
+                store.note_warning(session, message.id, warning)
+        report.delivered.append(message.message_id)
+        log.info("delivered %s to %s", message.message_id, ", ".join(message.recipients))

@@ -1,0 +1,105 @@
+"""Who is reminded, and when: recipients resolved in a deliverable's scope, reminders (re)planned.
+
+Reminders are planned when a deliverable enters a stage with a deadline, and again when the
+people directory changes (a focal point added in February still gets the 7- and 1-day reminders).
+Planning is idempotent: one row per (stage entry, recipient, offset).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from .app import App
+from .definitions import Definitions
+from .people import Grant
+from .planning import Recipient, plan_reminders
+from .store.tables import CityRow, DeliverableRow, PersonRow, RoleRow
+
+ESCALATION_ROLES = ("asec", "chair")
+
+
+def _recipient(
+    defs: Definitions, cycle: int, person: PersonRow, role: RoleRow, cities: dict[str, CityRow]
+) -> Recipient:
+    """A CSCO in their city's zone; a member state's people in its capital's zone; network roles at the host."""
+    calendar = defs.calendars.get(cycle)
+    host = calendar.host if calendar else "SG"
+    host_zone = calendar.zone if calendar else "UTC"
+    if role.role == "csco" and role.city in cities:
+        city = cities[role.city]
+        return Recipient(person.email, person.name, role.role, city.zone, city.member_state)
+    if role.member_state and role.member_state in defs.network.member_states:
+        state = defs.network.member_states[role.member_state]
+        return Recipient(person.email, person.name, role.role, state.zone, state.code)
+    return Recipient(person.email, person.name, role.role, host_zone, host)
+
+
+def people_with_roles(session: Session, roles: Sequence[str]) -> list[tuple[PersonRow, RoleRow]]:
+    query = select(PersonRow, RoleRow).join(RoleRow, col(RoleRow.email) == col(PersonRow.email))
+    query = query.where(col(RoleRow.role).in_(list(roles))).order_by(col(RoleRow.email))
+    return [(p, r) for p, r in session.exec(query)]
+
+
+def cities_by_slug(session: Session) -> dict[str, CityRow]:
+    return {c.slug: c for c in session.exec(select(CityRow))}
+
+
+def recipients(
+    defs: Definitions,
+    session: Session,
+    row: DeliverableRow,
+    roles: Sequence[str],
+    cities: dict[str, CityRow] | None = None,
+) -> list[Recipient]:
+    """The people holding `roles` whose scope covers the deliverable, one entry per person."""
+    cities = cities if cities is not None else cities_by_slug(session)
+    found: dict[str, Recipient] = {}
+    for person, role in people_with_roles(session, [r for r in roles if r != "scheduler"]):
+        grant = Grant(role.role, role.member_state or None, role.city or None)
+        if not grant.covers(row.member_state, row.city):
+            continue
+        found.setdefault(person.email, _recipient(defs, row.cycle, person, role, cities))
+    return list(found.values())
+
+
+def replan(app: App, session: Session, row: DeliverableRow, now: datetime) -> int:
+    """Cancel reminders of stages the deliverable has left; plan the current stage's. Returns how many were added."""
+    store = app.store
+    store.cancel_reminders(session, row.id, keep_version=row.version)
+    defs = app.definitions
+    stage = defs.workflow(row.workflow).stage(row.stage)
+    if row.deadline is None or row.deadline <= now or stage.deadline is None:
+        return 0
+    offsets = stage.reminder_offsets_days or app.config.reminder_offsets_days
+    people = recipients(defs, session, row, stage.responsible)
+    planned = [
+        p for p in plan_reminders(row.deadline, people, offsets, app.config.reminder_local_hour) if p.due_at > now
+    ]
+    return store.add_reminders(session, row, planned)
+
+
+def replan_open(app: App, session: Session, now: datetime) -> int:
+    """After the directory changed: plan reminders for every deliverable whose deadline is still ahead."""
+    rows = session.exec(select(DeliverableRow).where(col(DeliverableRow.deadline) > now)).all()
+    return sum(replan(app, session, row, now) for row in rows)
+
+
+def expected_actions(app: App, row: DeliverableRow, role: str | None, email: str) -> list[dict[str, Any]]:
+    """What may move the deliverable on from its stage (for `role`, or for anyone), with the command."""
+    workflow = app.definitions.workflow(row.workflow)
+    actions = []
+    for t in workflow.transitions_from(row.stage):
+        if "scheduler" in t.roles and len(t.roles) == 1:
+            continue
+        if role is not None and role not in t.roles:
+            continue
+        if row.workflow == "nomination" and t.trigger == "submit" and row.member_state:
+            command = f"ascn --actor {email} nominate {row.member_state} --file NOMINATION.toml"
+        else:
+            command = f"ascn --actor {email} advance {row.id} {t.trigger}"
+        actions.append({"trigger": t.trigger, "to": t.dest, "roles": " or ".join(t.roles), "command": command})
+    return actions

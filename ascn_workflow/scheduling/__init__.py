@@ -1,0 +1,111 @@
+"""`ascn scheduler`: APScheduler 3.x running due-work passes on time.
+
+The database is the source of truth; APScheduler only decides *when* to look. Two jobs, both by
+text reference with primitive arguments and fixed ids, rebuilt at every start:
+
+- `safety-pass`: every `interval_seconds`, coalesced, never dropped as a misfire;
+- `next-due`: a one-off at the next due instant found in the database (a reminder, a deadline,
+  a retry), re-planned after every pass.
+
+A pass at start catches up on everything missed while the process was down.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("ascn.scheduler")
+
+_apps: dict[str, Any] = {}
+_lock = threading.Lock()
+
+
+def _app(config_path: str) -> Any:
+    from ..app import App
+    from ..config import load_config
+
+    if config_path not in _apps:
+        _apps[config_path] = App(load_config(Path(config_path), explicit=True))
+    return _apps[config_path]
+
+
+def run_pass(config_path: str, fixed_now: str | None = None) -> None:
+    """One due-work pass (an APScheduler job: referenced by text, primitive arguments)."""
+    from ..dates import parse_instant
+    from ..due import run_due_work, trigger_stages
+
+    app = _app(config_path)
+    now = parse_instant(fixed_now) if fixed_now else datetime.now(UTC)
+    with _lock:
+        try:
+            report = run_due_work(app, now)
+        except Exception:  # a failing pass must not kill the scheduler; the next pass retries
+            log.exception("due-work pass failed")
+            return
+        if not report.idle:
+            log.info(
+                "pass at %s: %s",
+                now.isoformat(),
+                {k: len(v) if isinstance(v, list) else v for k, v in report.as_dict().items()},
+            )
+        with app.store.session() as session:
+            next_due = app.store.next_due(session, trigger_stages(app))
+    if fixed_now is None and _scheduler is not None and next_due is not None:
+        _plan_next(next_due if next_due > now else now + timedelta(seconds=1), config_path)
+
+
+_scheduler: Any = None
+
+
+def _plan_next(when: datetime, config_path: str) -> None:
+    _scheduler.add_job(
+        "ascn_workflow.scheduling:run_pass",
+        "date",
+        run_date=when,
+        args=[config_path],
+        id="next-due",
+        replace_existing=True,
+        misfire_grace_time=None,
+        coalesce=True,
+    )
+
+
+def serve(config_path: str, interval_seconds: float, fixed_now: str | None = None) -> None:
+    """Run until SIGINT or SIGTERM; each stops the process cleanly after the pass under way."""
+    global _scheduler
+    from apscheduler.executors.pool import ThreadPoolExecutor
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    scheduler = BlockingScheduler(executors={"default": ThreadPoolExecutor(1)}, timezone=UTC)
+    _scheduler = scheduler
+    scheduler.add_job(
+        "ascn_workflow.scheduling:run_pass",
+        "interval",
+        seconds=interval_seconds,
+        args=[config_path, fixed_now],
+        id="safety-pass",
+        next_run_time=datetime.now(UTC),
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=None,
+        replace_existing=True,
+    )
+
+    def stop(signum: int, _frame: Any) -> None:
+        log.info("signal %s: stopping", signal.Signals(signum).name)
+        scheduler.shutdown(wait=False)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info(
+        "scheduler started (pass every %ss)%s", interval_seconds, f", clock fixed at {fixed_now}" if fixed_now else ""
+    )
+    scheduler.start()
+    with _lock:  # let a pass under way finish its transaction
+        log.info("scheduler stopped")
+    _scheduler = None
