@@ -62,7 +62,7 @@ def run_due_work(app: App, now: datetime, mailer: Mailer | None = None) -> DueRe
 
 def _message_id(kind: str, *parts: object) -> str:
     """Deterministic, so a resend after a crash carries the same Message-ID and is recognisable."""
-    token = ".".join(re.sub(r"[^A-Za-z0-9-]+", "=", str(p).replace("/", ".")) for p in parts)
+    token = ".".join(re.sub(r"[^A-Za-z0-9.-]+", "=", str(p).replace("/", ".")) for p in parts)
     return f"<{kind}.{token}@ascn-workflow>"
 
 

@@ -128,3 +128,30 @@ def workflows_copy(tmp_path: Path) -> Iterator[Path]:
     target = tmp_path / "workflows"
     shutil.copytree(WORKFLOWS, target)
     yield target
+
+
+@pytest.fixture
+def mail_server() -> Iterator[Any]:
+    from .mailserver import MailServer
+
+    server = MailServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def smtp_ascn(tmp_path: Path, mail_server: Any) -> Ascn:
+    """An initialised 2018 database whose mail goes to the real SMTP server above."""
+    config = write_config(tmp_path).read_text().replace('backend = "file"', 'backend = "smtp"')
+    config += f'host = "127.0.0.1"\nport = {mail_server.port}\n'
+    (tmp_path / "config.toml").write_text(config)
+    a = Ascn(tmp_path, tmp_path / "config.toml")
+    a.ok("init", now="2018-01-15T09:00+08:00")
+    return a
+
+
+FEBRUARY_PEOPLE = PEOPLE + "".join(
+    f'\n[[people]]\nemail = "fp@{code.lower()}.example"\nname = "Focal point {code}"\nrole = "focal_point"\nmember_state = "{code}"\n'
+    for code in ("TH", "VN", "ID")
+)

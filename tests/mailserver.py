@@ -1,0 +1,62 @@
+"""A real SMTP server (aiosmtpd) on loopback that keeps what it receives; it can go down and come back."""
+
+from __future__ import annotations
+
+import email
+import socket
+import threading
+import time
+from email.message import EmailMessage
+from email.policy import default
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Received:
+    def __init__(self, envelope: Any) -> None:
+        self.sender: str = envelope.mail_from
+        self.rcpt: list[str] = list(envelope.rcpt_tos)
+        self.message: EmailMessage = email.message_from_bytes(envelope.content, policy=default)  # type: ignore[assignment]
+
+    @property
+    def message_id(self) -> str:
+        return str(self.message["Message-ID"])
+
+    @property
+    def text(self) -> str:
+        return self.message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+
+
+class MailServer:
+    def __init__(self, delay: float = 0.0) -> None:
+        self.port = free_port()
+        self.received: list[Received] = []
+        self.delay = delay  # a slow server, for tests of a batch under load
+        self._lock = threading.Lock()
+        self.controller: Controller | None = None
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.delay:
+            time.sleep(self.delay)
+        with self._lock:
+            self.received.append(Received(envelope))
+        return "250 Message accepted"
+
+    def start(self) -> None:
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+    def to(self, address: str) -> list[Received]:
+        return [r for r in self.received if address in r.rcpt]
