@@ -19,6 +19,11 @@ def parse_nomination(text: str, code: str, network: Network, source: str = "nomi
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise BadInput(f"{source}: {exc}") from None
+    return nomination_from_doc(doc, code, network, source)
+
+
+def nomination_from_doc(doc: dict[str, Any], code: str, network: Network, source: str) -> dict[str, Any]:
+    """The nomination's data from its parsed TOML (a file, or a step of a scenario)."""
     state = network.member_state(code)
     declared = doc.get("member_state", state.code)
     if str(declared).upper() != state.code:

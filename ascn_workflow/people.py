@@ -98,7 +98,10 @@ def parse_people(text: str, network: Network, source: str) -> list[PersonEntry]:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise BadInput(f"{source}: {exc}") from None
-    raw_people = doc.get("people")
+    return people_from_doc(doc.get("people"), network, source)
+
+
+def people_from_doc(raw_people: Any, network: Network, source: str) -> list[PersonEntry]:
     if not isinstance(raw_people, list) or not all(isinstance(p, dict) for p in raw_people):
         raise BadInput(f"{source}: expected [[people]] entries")
     return [person_entry(raw, network, f"{source}: people #{i}") for i, raw in enumerate(raw_people, start=1)]

@@ -139,12 +139,16 @@ def people_add(app: App, raw: Mapping[str, Any], now: datetime) -> dict[str, Any
 def people_import(app: App, path: Path, now: datetime) -> dict[str, Any]:
     """All or nothing: every entry is checked, then all are written in one transaction."""
     entries = parse_people(read_file(path, "people"), app.definitions.network, str(path))
+    return add_entries(app, entries, str(path), now)
+
+
+def add_entries(app: App, entries: Sequence[PersonEntry], source: str, now: datetime) -> dict[str, Any]:
     store = app.store
     with store.session() as session:
         checked = [_check_city(store, session, e) for e in entries]
         added = store.add_people(session, checked)
         planned = replan_open(app, session, now) if added else 0
-    return {"file": str(path), "entries": len(entries), "roles_added": added, "reminders_planned": planned}
+    return {"file": source, "entries": len(entries), "roles_added": added, "reminders_planned": planned}
 
 
 def people_list(app: App, role: str | None = None, member_state: str | None = None) -> list[dict[str, Any]]:
@@ -330,9 +334,22 @@ def nominate(
     cycle: int | None = None,
 ) -> dict[str, Any]:
     """Record a member state's nomination file and fire its `submit` with the nomination as data."""
-    defs = app.definitions
-    state = defs.network.member_state(code)
-    nomination = parse_nomination(read_file(path, "nomination"), state.code, defs.network, str(path))
+    nomination = parse_nomination(read_file(path, "nomination"), code, app.definitions.network, str(path))
+    return submit_nomination(app, code, nomination, now, actor_email, at=at, waivers=waivers, cycle=cycle)
+
+
+def submit_nomination(
+    app: App,
+    code: str,
+    nomination: Mapping[str, Any],
+    now: datetime,
+    actor_email: str | None,
+    *,
+    at: datetime | None = None,
+    waivers: Mapping[str, str] | None = None,
+    cycle: int | None = None,
+) -> dict[str, Any]:
+    state = app.definitions.network.member_state(code)
     year = cycle or app.config.cycle
     return advance(
         app,

@@ -475,6 +475,135 @@ def outbox_list(state: State, status: str | None, as_json: bool) -> None:
     )
 
 
+# ---------------------------------------------------------------------------- simulation
+
+SIMULATION_MARK = ".ascn-simulation"
+
+
+@cli.command()
+@click.option(
+    "--scenario",
+    type=click.Path(path_type=Path),
+    help="Scenario file (default: scenarios/<cycle>.toml in the workflows folder).",
+)
+@click.option(
+    "--until", "until", metavar="DATE", help="Stop after this day, e.g. 2018-03-05 (default: the scenario's end)."
+)
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(path_type=Path),
+    default=Path("simulation"),
+    show_default=True,
+    help="Folder for the simulation's own database (ascn.db) and outbox.",
+)
+@click.option("--quiet", is_flag=True, help="No progress bar; only the summary.")
+@json_option
+@pass_state
+def simulate(
+    state: State, scenario: Path | None, until: str | None, directory: Path, quiet: bool, as_json: bool
+) -> None:
+    """Play the year from a scenario on a fresh embedded database, running each day's due work.
+
+    Ends with where every deliverable stands and the mail sent (one .eml per message in DIR/outbox).
+    Example: ascn simulate --until 2018-03-05
+    """
+    from dataclasses import replace
+    from datetime import date
+
+    from ..app import App
+    from ..simulation import load_scenario, play
+
+    base = state.app.config
+    app = App(_fresh_simulation_config(base, directory))
+    stop = _parse_day(until) if until else None
+    scenario_path = scenario or base.workflows_dir / "scenarios" / f"{base.cycle}.toml"
+    plan = load_scenario(scenario_path, app.definitions)
+    app = App(replace(app.config, cycle=plan.cycle))
+    last = min(stop or plan.until, plan.until)
+    total = max((last - plan.start).days + 1, 0)
+    if quiet or as_json:
+        result = play(app, plan, stop)
+    else:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), transient=True) as bar:
+            task = bar.add_task(f"simulating {plan.start} -> {last}", total=total)
+
+            def advance_bar(day: date) -> None:
+                bar.update(task, advance=1, description=f"simulating {day}")
+
+            result = play(app, plan, stop, advance_bar)
+    _simulation_summary(app, result, directory, last, as_json)
+
+
+def _parse_day(text: str) -> Any:
+    from datetime import date
+
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise BadInput(f"--until {text!r} is not a date, e.g. 2018-03-05") from None
+
+
+def _fresh_simulation_config(base: Any, directory: Path) -> Any:
+    """A config for a new SQLite file in `directory`; refuses to wipe a folder it did not make."""
+    from dataclasses import replace
+
+    directory = directory.resolve()
+    db = directory / "ascn.db"
+    if db.exists() and not (directory / SIMULATION_MARK).exists():
+        raise BadInput(f"{directory} holds a database that is not a simulation's; choose another --dir")
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / SIMULATION_MARK).write_text("made by `ascn simulate`; its ascn.db and outbox are replaced each run\n")
+    for old in [db, directory / "ascn.db-wal", directory / "ascn.db-shm", *(directory / "outbox").glob("*.eml")]:
+        old.unlink(missing_ok=True)
+    (directory / "config.toml").write_text(
+        "# Written by `ascn simulate`: look around with  ascn --config THIS_FILE status\n"
+        f'[database]\nurl = "sqlite:///ascn.db"\n\n[calendar]\ncycle = {base.cycle}\n\n'
+        f'[workflows]\ndir = "{base.workflows_dir.resolve()}"\n\n[mail]\nbackend = "file"\noutbox = "outbox"\n',
+        encoding="utf-8",
+    )
+    mail = replace(base.mail, backend="file", outbox=directory / "outbox")
+    return replace(base, path=directory / "config.toml", database_url=f"sqlite:///{db}", mail=mail)
+
+
+def _simulation_summary(app: Any, result: Any, directory: Path, last: Any, as_json: bool) -> None:
+    from .. import services
+    from ..dates import at_local
+
+    now = at_local(last, 23, app.definitions.calendar(app.config.cycle).zone)
+    rows = services.status(app, now)
+    with app.store.session() as session:
+        mail = app.store.outbox(session)
+    summary = {
+        "until": str(last),
+        "days": result.days,
+        "steps": result.steps,
+        "deadlines_passed": result.lapsed,
+        "overdue_notices": result.overdue_notices,
+        "reminders": result.reminders,
+        "messages": len(mail),
+        "outbox": str(directory.resolve() / "outbox"),
+        "deliverables": rows,
+    }
+    if as_json:
+        emit_json(summary)
+        return
+    table(
+        f"Where every deliverable stands on {last}",
+        ["id", "stage", "deadline", "overdue"],
+        [[r["id"], r["stage"], r["deadline"], "OVERDUE" if r["overdue"] else ""] for r in rows],
+    )
+    for item in result.lapsed:
+        line(f"deadline passed: {item}")
+    line(
+        f"{result.days} days, {result.steps} steps; {result.reminders} reminders and "
+        f"{len(result.overdue_notices)} overdue notices; {len(mail)} messages in {directory / 'outbox'}"
+    )
+    line(f"look around: ascn --config {directory / 'config.toml'} status")
+
+
 # ---------------------------------------------------------------------------- definitions
 
 

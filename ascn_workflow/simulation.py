@@ -1,0 +1,174 @@
+"""Playing a scenario: who does what when, interleaved with a due-work pass every simulated day.
+
+A scenario (`workflows/scenarios/*.toml`) lists people and steps; each step is an `advance` or a
+`nominate` by an actor at an instant. Steps and the daily passes run in time order through the
+same services as the CLI, so a simulation exercises exactly what officers and the scheduler do.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from . import services
+from .app import App
+from .dates import at_local, show, utc
+from .definitions import Definitions
+from .due import DueReport, run_due_work
+from .errors import AscnError, BadInput
+from .nominations import nomination_from_doc
+from .people import people_from_doc
+
+
+@dataclass(frozen=True)
+class Step:
+    number: int
+    at: datetime
+    actor: str
+    target: str  # a deliverable id, or a member state code for `nominate`
+    trigger: str
+    note: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    waivers: dict[str, str] = field(default_factory=dict)
+    nomination: dict[str, Any] | None = None
+
+    def describe(self) -> str:
+        if self.nomination is not None:
+            return f"{self.actor}: nominate {self.target}"
+        return f"{self.actor}: advance {self.target} {self.trigger}"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    path: Path
+    cycle: int
+    start: date
+    until: date
+    tick_hour: int
+    people: list[Any]
+    steps: list[Step]
+
+
+class StepFailed(AscnError):
+    """A scripted step was refused: names the step, its date and the rule; keeps the exit code."""
+
+    def __init__(self, step: Step, error: AscnError) -> None:
+        super().__init__(
+            f"step {step.number} ({show(step.at)}, {step.describe()}) failed: {error.message}",
+            step=step.number,
+            **error.context,
+        )
+        self.exit_code = error.exit_code
+        self.kind = error.kind
+
+
+def load_scenario(path: Path, defs: Definitions) -> Scenario:
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BadInput(f"scenario {path} not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise BadInput(f"{path}: {exc}") from None
+    cycle = doc.get("cycle")
+    start, until = doc.get("start"), doc.get("until")
+    if not isinstance(cycle, int) or not isinstance(start, date) or not isinstance(until, date):
+        raise BadInput(f"{path}: needs cycle, start and until")
+    people = people_from_doc(doc.get("people", []), defs.network, str(path))
+    steps = [_step(i, raw, defs, path) for i, raw in enumerate(doc.get("steps", []), start=1)]
+    steps.sort(key=lambda s: (s.at, s.number))
+    return Scenario(path, cycle, start, until, int(doc.get("tick_hour", 12)), people, steps)
+
+
+def _step(number: int, raw: dict[str, Any], defs: Definitions, path: Path) -> Step:
+    where = f"{path}: steps #{number}"
+    at = raw.get("at")
+    if not isinstance(at, datetime) or at.tzinfo is None:
+        raise BadInput(f"{where}: `at` must be an instant with an offset, e.g. 2018-02-12T10:00:00+07:00")
+    actor = raw.get("actor")
+    if not isinstance(actor, str):
+        raise BadInput(f"{where}: needs an actor")
+    waivers = dict(raw.get("waive", {}))
+    if "nominate" in raw:
+        code = str(raw["nominate"])
+        nomination = nomination_from_doc(dict(raw.get("nomination", {})), code, defs.network, where)
+        return Step(number, utc(at), actor, code, "submit", waivers=waivers, nomination=nomination)
+    if "advance" not in raw or "trigger" not in raw:
+        raise BadInput(f"{where}: needs `advance` and `trigger`, or `nominate`")
+    return Step(
+        number,
+        utc(at),
+        actor,
+        str(raw["advance"]),
+        str(raw["trigger"]),
+        raw.get("note"),
+        {k: str(v) for k, v in raw.get("data", {}).items()},
+        waivers,
+    )
+
+
+@dataclass
+class SimulationResult:
+    days: int = 0
+    steps: int = 0
+    lapsed: list[str] = field(default_factory=list)
+    overdue_notices: list[str] = field(default_factory=list)
+    reminders: int = 0
+    delivered: int = 0
+
+    def add(self, report: DueReport) -> None:
+        self.lapsed += report.lapsed
+        self.overdue_notices += report.overdue_notices
+        self.reminders += len(report.reminders)
+        self.delivered += len(report.delivered)
+
+
+def play(
+    app: App, scenario: Scenario, until: date | None = None, on_day: Callable[[date], None] | None = None
+) -> SimulationResult:
+    """Open the cycle, load the people, then run steps and daily passes in time order up to `until`."""
+    last = min(until or scenario.until, scenario.until)
+    zone = app.definitions.calendar(scenario.cycle).zone
+    opening = at_local(scenario.start, 0, zone)
+    services.init(app, scenario.cycle, opening)
+    services.add_entries(app, scenario.people, str(scenario.path), opening)
+    result = SimulationResult()
+    pending = list(scenario.steps)
+    day = scenario.start
+    while day <= last:
+        tick = at_local(day, scenario.tick_hour, zone)
+        while pending and pending[0].at <= tick:
+            step = pending.pop(0)
+            result.add(run_due_work(app, step.at))  # what a running scheduler would have done by then
+            _run(app, step)
+            result.steps += 1
+        result.add(run_due_work(app, tick))
+        result.days += 1
+        if on_day is not None:
+            on_day(day)
+        day += timedelta(days=1)
+    return result
+
+
+def _run(app: App, step: Step) -> None:
+    try:
+        if step.nomination is not None:
+            services.submit_nomination(
+                app, step.target, step.nomination, step.at, step.actor, waivers=step.waivers, cycle=None
+            )
+        else:
+            services.advance(
+                app,
+                step.target,
+                step.trigger,
+                step.at,
+                step.actor,
+                note=step.note,
+                data=step.data,
+                waivers=step.waivers,
+            )
+    except AscnError as error:
+        raise StepFailed(step, error) from None

@@ -1,0 +1,73 @@
+"""`ascn simulate`: the scenario played on a fresh embedded database, as the README's main job."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from ascn_workflow.cli import cli
+
+from .conftest import WORKFLOWS, Ascn
+
+
+def _simulate(a: Ascn, *args: str) -> dict:
+    result = CliRunner().invoke(
+        cli, ["--config", str(a.config), "simulate", "--dir", str(a.folder / "sim"), "--json", *args]
+    )
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_february_demo(ascn: Ascn) -> None:
+    summary = _simulate(ascn, "--until", "2018-03-05")
+    stages = {r["id"]: r["stage"] for r in summary["deliverables"]}
+    assert stages["2018/nomination/mm"] == "overdue"
+    assert stages["2018/nomination/my"] == "accepted" and stages["2018/action-plan/kuching"] == "not_started"
+    assert summary["deadlines_passed"] == ["2018/nomination/mm: awaiting -> overdue at 2018-02-28T23:59:59+08:00"]
+    outbox = Path(summary["outbox"])
+    emls = sorted(p.name for p in outbox.glob("*.eml"))
+    assert len(emls) == summary["messages"] == summary["reminders"] + 1
+    assert any(name.startswith("overdue.2018.nomination.mm") for name in emls)
+    # Myanmar never submitted by the deadline: 14-, 7- and 1-day reminders to its focal point.
+    assert sum(name.startswith("reminder.2018.nomination.mm") for name in emls) == 3
+    # The simulation's own config lets the user look around afterwards.
+    status = CliRunner().invoke(
+        cli,
+        ["--config", str(ascn.folder / "sim" / "config.toml"), "status", "--json"],
+        env={"ASCN_NOW": "2018-03-05T12:00+08:00"},
+    )
+    assert status.exit_code == 0 and len(json.loads(status.stdout)) == len(summary["deliverables"])
+
+
+def test_whole_year(ascn: Ascn) -> None:
+    summary = _simulate(ascn)
+    stages = {r["id"]: r["stage"] for r in summary["deliverables"]}
+    assert stages["2018/framework"] == "adopted" and stages["2018/launch"] == "launched"
+    assert stages["2018/annual-report"] == "reported"
+    assert stages["2018/twinning/makassar"] == "opted_out" and stages["2018/twinning/da-nang"] == "noted"
+    assert all(stage == "noted" for key, stage in stages.items() if key.startswith("2018/action-plan/"))
+    assert "2018/action-plan/yangon" in summary["overdue_notices"]
+
+
+def test_a_failing_step_names_step_rule_and_date(ascn: Ascn, tmp_path: Path) -> None:
+    scenario = (WORKFLOWS / "scenarios" / "2018.toml").read_text()
+    scenario = scenario.replace(
+        'waive = { max-cities = "pilot year: Malaysia\'s four cities agreed by the member states" }\n', ""
+    )
+    bad = tmp_path / "bad.toml"
+    bad.write_text(scenario)
+    result = CliRunner().invoke(
+        cli,
+        ["--config", str(ascn.config), "simulate", "--dir", str(tmp_path / "sim"), "--scenario", str(bad), "--quiet"],
+    )
+    assert result.exit_code == 4
+    assert "nominate MY" in result.stderr and "max-cities" in result.stderr and "2018-02-27" in result.stderr
+
+
+def test_simulate_refuses_to_wipe_a_real_database(ascn: Ascn) -> None:
+    ascn.ok("init")
+    result = CliRunner().invoke(cli, ["--config", str(ascn.config), "simulate", "--dir", str(ascn.folder), "--quiet"])
+    assert result.exit_code == 2 and "not a simulation" in result.stderr
+    assert (ascn.folder / "ascn.db").exists()
