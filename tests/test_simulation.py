@@ -52,17 +52,20 @@ def test_whole_year(ascn: Ascn) -> None:
 
 
 def test_a_failing_step_names_step_rule_and_date(ascn: Ascn, tmp_path: Path) -> None:
+    """Malaysia's own focal point submits four cities without the shepherd's waiver: refused."""
     scenario = (WORKFLOWS / "scenarios" / "2018.toml").read_text()
-    scenario = scenario.replace(
-        'waive = { max-cities = "pilot year: Malaysia\'s four cities agreed by the member states" }\n', ""
-    )
+    lines = scenario.splitlines()
+    at = lines.index('nominate = "MY"')
+    assert lines[at - 1] == 'actor = "shepherd@mnd-sg.example.org"' and lines[at + 1].startswith("waive = ")
+    lines[at - 1] = 'actor = "focal.point@my.example.org"'
+    del lines[at + 1]
     bad = tmp_path / "bad.toml"
-    bad.write_text(scenario)
+    bad.write_text("\n".join(lines))
     result = CliRunner().invoke(
         cli,
         ["--config", str(ascn.config), "simulate", "--dir", str(tmp_path / "sim"), "--scenario", str(bad), "--quiet"],
     )
-    assert result.exit_code == 4
+    assert result.exit_code == 4, result.output
     assert "nominate MY" in result.stderr and "max-cities" in result.stderr and "2018-02-27" in result.stderr
 
 
