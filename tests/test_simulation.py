@@ -14,7 +14,7 @@ from .conftest import WORKFLOWS, Ascn
 
 def _simulate(a: Ascn, *args: str) -> dict:
     result = CliRunner().invoke(
-        cli, ["--config", str(a.config), "simulate", "--dir", str(a.folder / "sim"), "--json", *args]
+        cli, ["--config", str(a.config), "simulate", "--db", str(a.folder / "sim" / "ascn.db"), "--json", *args]
     )
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
@@ -63,7 +63,16 @@ def test_a_failing_step_names_step_rule_and_date(ascn: Ascn, tmp_path: Path) -> 
     bad.write_text("\n".join(lines))
     result = CliRunner().invoke(
         cli,
-        ["--config", str(ascn.config), "simulate", "--dir", str(tmp_path / "sim"), "--scenario", str(bad), "--quiet"],
+        [
+            "--config",
+            str(ascn.config),
+            "simulate",
+            "--db",
+            str(tmp_path / "sim" / "ascn.db"),
+            "--scenario",
+            str(bad),
+            "--quiet",
+        ],
     )
     assert result.exit_code == 4, result.output
     assert "nominate MY" in result.stderr and "max-cities" in result.stderr and "2018-02-27" in result.stderr
@@ -71,6 +80,8 @@ def test_a_failing_step_names_step_rule_and_date(ascn: Ascn, tmp_path: Path) -> 
 
 def test_simulate_refuses_to_wipe_a_real_database(ascn: Ascn) -> None:
     ascn.ok("init")
-    result = CliRunner().invoke(cli, ["--config", str(ascn.config), "simulate", "--dir", str(ascn.folder), "--quiet"])
+    result = CliRunner().invoke(
+        cli, ["--config", str(ascn.config), "simulate", "--db", str(ascn.folder / "ascn.db"), "--quiet"]
+    )
     assert result.exit_code == 2 and "not a simulation" in result.stderr
     assert (ascn.folder / "ascn.db").exists()

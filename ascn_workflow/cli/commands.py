@@ -475,6 +475,109 @@ def outbox_list(state: State, status: str | None, as_json: bool) -> None:
     )
 
 
+# ---------------------------------------------------------------------------- seeing the year
+
+
+@cli.command("calendar")
+@click.option("--cycle", type=int, help="The cycle (default: [calendar] cycle of the config).")
+@click.option("--for", "email", metavar="EMAIL", help="Only the deadlines this person is responsible for.")
+@click.option(
+    "--ics", "ics", type=click.Path(path_type=Path), help="Write an RFC 5545 calendar file instead of a table."
+)
+@json_option
+@pass_state
+def calendar_command(state: State, cycle: int | None, email: str | None, ics: Path | None, as_json: bool) -> None:
+    """Milestones and deadlines, as a table or an .ics file (stable UIDs: re-importing updates).
+
+    Example: ascn calendar --for nr@th.example --ics th.ics
+    """
+    from .. import calendar_feed
+
+    year = cycle or state.app.config.cycle
+    now = state.now()
+    rows = calendar_feed.entries(state.app, year, now, email)
+    if ics is not None:
+        try:
+            ics.write_bytes(calendar_feed.to_ics(rows, year, now))
+        except OSError as exc:
+            raise BadInput(f"cannot write {ics}: {exc}") from None
+        line(f"{ics}: {len(rows)} events")
+        return
+    shown = calendar_feed.as_json(rows)
+    if as_json:
+        emit_json(shown)
+        return
+    table(
+        f"ASCN {year}" + (f" for {email}" if email else ""),
+        ["when", "what", "id", "kind"],
+        [[r["start"], r["title"], r["id"], r["kind"] + (" OVERDUE" if r.get("overdue") else "")] for r in shown],
+    )
+
+
+@cli.command()
+@click.argument("workflow")
+@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot", "svg"]), default="mermaid", show_default=True)
+@click.option("--highlight", metavar="ID", help="Highlight the current stage of this deliverable.")
+@click.option("--output", type=click.Path(path_type=Path), help="Write to a file instead of standard output.")
+@pass_state
+def diagram(state: State, workflow: str, fmt: str, highlight: str | None, output: Path | None) -> None:
+    """Draw a workflow's state machine from its definition.
+
+    Example: ascn diagram framework --format svg --highlight 2018/framework --output framework.svg
+    """
+    from .. import diagrams
+
+    wf = state.app.definitions.workflow(workflow)
+    stage = None
+    if highlight:
+        from .. import services
+
+        view = services.show_deliverable(state.app, highlight, state.now())
+        if view["workflow"] != wf.name:
+            raise BadInput(f"{highlight} is a {view['workflow']} deliverable, not {wf.name}")
+        stage = view["stage"]
+    text = diagrams.mermaid(wf, stage) if fmt == "mermaid" else diagrams.dot(wf, stage)
+    data = diagrams.svg(text) if fmt == "svg" else text.encode()
+    if output is None:
+        click.echo(data.decode(), nl=False)
+    else:
+        output.write_bytes(data)
+        line(f"{output}: {wf.name} ({fmt})")
+
+
+@cli.group()
+def report() -> None:
+    """Reports drafted from the database."""
+
+
+@report.command("annual")
+@click.argument("year", type=int)
+@click.option("--format", "fmt", type=click.Choice(["md", "html"]), default="md", show_default=True)
+@click.option("--output", type=click.Path(path_type=Path), help="Write to a file instead of standard output.")
+@json_option
+@pass_state
+def report_annual(state: State, year: int, fmt: str, output: Path | None, as_json: bool) -> None:
+    """The annual report ASEC drafts for the JCM (HTML is self-contained, no script, no network).
+
+    Example: ascn report annual 2018 --format html --output ascn-2018.html
+    """
+    from .. import reporting
+
+    data = reporting.annual_report(state.app, year, state.now())
+    if as_json:
+        emit_json({k: v for k, v in data.items() if k != "timeline_svg"})
+        return
+    text = reporting.render(data, fmt)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise BadInput(f"cannot write {output}: {exc}") from None
+    line(f"{output}: annual report {year} ({fmt})")
+
+
 # ---------------------------------------------------------------------------- simulation
 
 SIMULATION_MARK = ".ascn-simulation"
@@ -490,23 +593,21 @@ SIMULATION_MARK = ".ascn-simulation"
     "--until", "until", metavar="DATE", help="Stop after this day, e.g. 2018-03-05 (default: the scenario's end)."
 )
 @click.option(
-    "--dir",
-    "directory",
+    "--db",
+    "db",
     type=click.Path(path_type=Path),
-    default=Path("simulation"),
+    default=Path("simulation/ascn.db"),
     show_default=True,
-    help="Folder for the simulation's own database (ascn.db) and outbox.",
+    help="The simulation's own SQLite file; its outbox/ and config.toml go beside it.",
 )
 @click.option("--quiet", is_flag=True, help="No progress bar; only the summary.")
 @json_option
 @pass_state
-def simulate(
-    state: State, scenario: Path | None, until: str | None, directory: Path, quiet: bool, as_json: bool
-) -> None:
+def simulate(state: State, scenario: Path | None, until: str | None, db: Path, quiet: bool, as_json: bool) -> None:
     """Play the year from a scenario on a fresh embedded database, running each day's due work.
 
-    Ends with where every deliverable stands and the mail sent (one .eml per message in DIR/outbox).
-    Example: ascn simulate --until 2018-03-05
+    Ends with where every deliverable stands and the mail sent (one .eml per message in outbox/
+    beside the database). Example: ascn simulate --until 2018-03-05
     """
     from dataclasses import replace
     from datetime import date
@@ -515,7 +616,8 @@ def simulate(
     from ..simulation import load_scenario, play
 
     base = state.app.config
-    app = App(_fresh_simulation_config(base, directory))
+    directory = db.parent
+    app = App(_fresh_simulation_config(base, db))
     stop = _parse_day(until) if until else None
     scenario_path = scenario or base.workflows_dir / "scenarios" / f"{base.cycle}.toml"
     plan = load_scenario(scenario_path, app.definitions)
@@ -546,21 +648,26 @@ def _parse_day(text: str) -> Any:
         raise BadInput(f"--until {text!r} is not a date, e.g. 2018-03-05") from None
 
 
-def _fresh_simulation_config(base: Any, directory: Path) -> Any:
-    """A config for a new SQLite file in `directory`; refuses to wipe a folder it did not make."""
+def _fresh_simulation_config(base: Any, db: Path) -> Any:
+    """A config for a new SQLite file; refuses to replace a database a simulation did not make."""
     from dataclasses import replace
 
-    directory = directory.resolve()
-    db = directory / "ascn.db"
+    db = db.resolve()
+    directory = db.parent
     if db.exists() and not (directory / SIMULATION_MARK).exists():
-        raise BadInput(f"{directory} holds a database that is not a simulation's; choose another --dir")
+        raise BadInput(f"{db} is a database that is not a simulation's; choose another --db")
     directory.mkdir(parents=True, exist_ok=True)
     (directory / SIMULATION_MARK).write_text("made by `ascn simulate`; its ascn.db and outbox are replaced each run\n")
-    for old in [db, directory / "ascn.db-wal", directory / "ascn.db-shm", *(directory / "outbox").glob("*.eml")]:
+    for old in [
+        db,
+        db.with_name(db.name + "-wal"),
+        db.with_name(db.name + "-shm"),
+        *(directory / "outbox").glob("*.eml"),
+    ]:
         old.unlink(missing_ok=True)
     (directory / "config.toml").write_text(
         "# Written by `ascn simulate`: look around with  ascn --config THIS_FILE status\n"
-        f'[database]\nurl = "sqlite:///ascn.db"\n\n[calendar]\ncycle = {base.cycle}\n\n'
+        f'[database]\nurl = "sqlite:///{db.name}"\n\n[calendar]\ncycle = {base.cycle}\n\n'
         f'[workflows]\ndir = "{base.workflows_dir.resolve()}"\n\n[mail]\nbackend = "file"\noutbox = "outbox"\n',
         encoding="utf-8",
     )

@@ -53,6 +53,11 @@ def _person(r: Recipient) -> dict[str, str]:
     return {"name": r.name, "email": r.email, "zone": r.zone, "role_title": ROLE_TITLES.get(r.role, r.role)}
 
 
+def deadline_uid(deliverable_id: str, stage: str) -> str:
+    """One stage's deadline, the same UID in reminders and in `ascn calendar --ics` feeds."""
+    return f"{deliverable_id}/{stage}/deadline@ascn-workflow"
+
+
 def deadline_ics(deliverable: dict[str, Any], deadline: datetime) -> bytes:
     """One VEVENT at the deadline; its UID is stable so a calendar updates rather than duplicates it."""
     from icalendar import Calendar, Event
@@ -62,7 +67,7 @@ def deadline_ics(deliverable: dict[str, Any], deadline: datetime) -> bytes:
     cal.add("version", "2.0")
     cal.add("method", "PUBLISH")
     event = Event()
-    event.add("uid", f"{deliverable['id']}/{deliverable['stage']}/deadline@ascn-workflow")
+    event.add("uid", deadline_uid(deliverable["id"], deliverable["stage"]))
     event.add("dtstamp", deadline)
     event.add("dtstart", deadline)
     event.add("dtend", deadline)
