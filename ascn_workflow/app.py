@@ -6,7 +6,7 @@ from functools import cached_property
 
 from .config import Config
 from .definitions import Definitions, load
-from .errors import NotFound
+from .errors import BadInput, NotFound
 
 
 class App:
@@ -34,7 +34,12 @@ class App:
         """The store of an initialised database; NotFound tells the user to run `ascn init`."""
         store = self.raw_store
         if not getattr(self, "_schema_checked", False):
-            if not store.has_schema():
+            found, wanted = store.schema_state()
+            if found is None:
                 raise NotFound(f"no ASCN database at {self.config.database_url}: run `ascn init` first")
+            if found != wanted:
+                raise BadInput(
+                    f"the database schema is at migration {found}, this version needs {wanted}: run `ascn db upgrade`"
+                )
             self._schema_checked = True
         return store

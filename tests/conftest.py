@@ -18,6 +18,8 @@ from ascn_workflow.config import load_config
 from ascn_workflow.dates import parse_instant
 from ascn_workflow.definitions import Definitions, load
 
+from .postgres import postgres_admin_url  # noqa: F401  (a fixture)
+
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = ROOT / "workflows"
 DATA = Path(__file__).resolve().parent / "data"
@@ -72,9 +74,24 @@ class Ascn:
         return str(path)
 
 
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Every test that uses a database runs on the embedded SQLite and on a real PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'ascn.db'}"
+        return
+    from .postgres import fresh_database
+
+    with fresh_database(request.getfixturevalue("postgres_admin_url")) as url:
+        yield url
+
+
 @pytest.fixture
-def ascn(tmp_path: Path) -> Ascn:
-    return Ascn(tmp_path, write_config(tmp_path))
+def ascn(tmp_path: Path, db_url: str) -> Ascn:
+    return Ascn(tmp_path, write_config(tmp_path, db_url))
 
 
 PEOPLE = f"""
@@ -141,9 +158,9 @@ def mail_server() -> Iterator[Any]:
 
 
 @pytest.fixture
-def smtp_ascn(tmp_path: Path, mail_server: Any) -> Ascn:
+def smtp_ascn(tmp_path: Path, mail_server: Any, db_url: str) -> Ascn:
     """An initialised 2018 database whose mail goes to the real SMTP server above."""
-    config = write_config(tmp_path).read_text().replace('backend = "file"', 'backend = "smtp"')
+    config = write_config(tmp_path, db_url).read_text().replace('backend = "file"', 'backend = "smtp"')
     config += f'host = "127.0.0.1"\nport = {mail_server.port}\n'
     (tmp_path / "config.toml").write_text(config)
     a = Ascn(tmp_path, tmp_path / "config.toml")

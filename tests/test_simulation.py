@@ -5,11 +5,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from ascn_workflow.cli import cli
 
-from .conftest import WORKFLOWS, Ascn
+from .conftest import WORKFLOWS, Ascn, write_config
+
+
+@pytest.fixture
+def ascn(tmp_path: Path) -> Ascn:
+    """Simulations always run on their own embedded SQLite file: no backend to vary."""
+    return Ascn(tmp_path, write_config(tmp_path))
 
 
 def _simulate(a: Ascn, *args: str) -> dict:

@@ -34,6 +34,12 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _is_contention(error: exc.DBAPIError) -> bool:
+    """SQLite's busy timeout ran out, or PostgreSQL gave up a serialization failure or deadlock."""
+    code = getattr(error.orig, "sqlstate", None)
+    return code in ("40001", "40P01", "55P03") or "database is locked" in str(error).lower()
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30})
@@ -48,7 +54,10 @@ class Store(QueueStore):
         self.engine = make_engine(url)
 
     def create_schema(self) -> None:
-        SQLModel.metadata.create_all(self.engine)
+        """Bring the schema to the newest migration (a new database gets all of them)."""
+        from .migrate import upgrade
+
+        upgrade(self.engine)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -57,9 +66,9 @@ class Store(QueueStore):
             try:
                 yield session
                 session.commit()
-            except exc.OperationalError as error:
+            except exc.DBAPIError as error:
                 session.rollback()
-                if "locked" in str(error).lower() or "could not serialize" in str(error).lower():
+                if _is_contention(error):
                     raise Conflict("the database is busy with another change; try again") from None
                 raise
             except BaseException:
@@ -111,10 +120,11 @@ class Store(QueueStore):
         session.add(CycleRow(year=cycle, opened_at=now))
         return True
 
-    def has_schema(self) -> bool:
-        from sqlalchemy import inspect
+    def schema_state(self) -> tuple[str | None, str]:
+        """(the database's migration, the code's newest migration)."""
+        from .migrate import HEAD, current
 
-        return inspect(self.engine).has_table("deliverable")
+        return current(self.engine), HEAD
 
     # ------------------------------------------------------------------ people
 

@@ -89,6 +89,8 @@ class HistoryRow(SQLModel, table=True):
     note: str | None = None
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     waivers: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    prev_hash: str = ""  # the hash of the previous row of this deliverable ("" for the first)
+    hash: str = ""  # sha256 over this row's content and prev_hash: see ascn_workflow/audit.py
 
 
 class ReminderRow(SQLModel, table=True):
