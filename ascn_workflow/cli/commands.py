@@ -711,6 +711,89 @@ def _simulation_summary(app: Any, result: Any, directory: Path, last: Any, as_js
     line(f"look around: ascn --config {directory / 'config.toml'} status")
 
 
+# ---------------------------------------------------------------------------- the database
+
+
+@cli.group()
+def db() -> None:
+    """Schema migrations (Alembic, shipped in the package)."""
+
+
+@db.command("upgrade")
+@pass_state
+def db_upgrade(state: State) -> None:
+    """Bring the database's schema to this version's newest migration. Example: ascn db upgrade"""
+    from .. import maintenance
+
+    result = maintenance.db_upgrade(state.app)
+    line(f"schema: {result['from'] or 'empty'} -> {result['to']}")
+
+
+@db.command("current")
+@json_option
+@pass_state
+def db_current(state: State, as_json: bool) -> None:
+    """Which migration the database is at. Example: ascn db current"""
+    from .. import maintenance
+
+    result = maintenance.db_current(state.app)
+    if as_json:
+        emit_json(result)
+        return
+    status = "up to date" if result["up_to_date"] else "run `ascn db upgrade`"
+    line(f"schema: {result['current'] or 'none (run ascn init)'} (newest: {result['head']}; {status})")
+
+
+@cli.group()
+def audit() -> None:
+    """Tamper evidence of the history."""
+
+
+@audit.command("verify")
+@json_option
+@pass_state
+def audit_verify(state: State, as_json: bool) -> None:
+    """Check every history row against its hash chain; exit 7 when anything was edited, deleted,
+    inserted or reordered. Example: ascn audit verify
+    """
+    from .. import maintenance
+
+    result = maintenance.audit_verify(state.app)
+    if as_json:
+        emit_json(result)
+    else:
+        for p in result["problems"]:
+            click.echo(f"{p['deliverable']} #{p['position']}: {p['kind']}: {p['message']}", err=True)
+        if not result["problems"]:
+            line(f"{result['rows']} history rows of {result['deliverables']} deliverables: all chains intact")
+    if result["problems"]:
+        raise click.exceptions.Exit(7)
+
+
+@cli.command("export")
+@click.argument("file", type=click.Path(path_type=Path))
+@pass_state
+def export_command(state: State, file: Path) -> None:
+    """Write network, people, deliverables, history and outbox as JSON. Example: ascn export ascn.json"""
+    from .. import maintenance
+
+    result = maintenance.export_all(state.app, file)
+    line(
+        f"{file}: {result['deliverables']} deliverables, {result['history']} history rows, {result['outbox']} messages"
+    )
+
+
+@cli.command("import")
+@click.argument("file", type=click.Path(path_type=Path))
+@pass_state
+def import_command(state: State, file: Path) -> None:
+    """Restore an export into an empty database (all or nothing). Example: ascn import ascn.json"""
+    from .. import maintenance
+
+    result = maintenance.import_all(state.app, file)
+    line(f"{file}: {result['deliverables']} deliverables, {result['history']} history rows restored")
+
+
 # ---------------------------------------------------------------------------- definitions
 
 

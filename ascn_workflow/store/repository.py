@@ -17,6 +17,7 @@ from sqlalchemy import event, exc, func, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, create_engine, select
 
+from ..audit import digest
 from ..definitions import Network
 from ..engine import Outcome, Snapshot
 from ..errors import Conflict, NotFound
@@ -259,20 +260,30 @@ class Store(QueueStore):
                 "look at it again (ascn show) and retry",
                 deliverable=outcome.deliverable_id,
             )
-        history = HistoryRow(
-            deliverable_id=outcome.deliverable_id,
-            seq=outcome.version,
-            trigger=ev.trigger,
-            source=ev.source,
-            dest=ev.dest,
-            actor=ev.actor,
-            role=ev.role,
-            effective_at=ev.effective_at,
-            recorded_at=ev.recorded_at,
-            note=ev.note,
-            data=dict(ev.data),
-            waivers=dict(ev.waivers),
+        fields = {
+            "deliverable_id": outcome.deliverable_id,
+            "seq": outcome.version,
+            "trigger": ev.trigger,
+            "source": ev.source,
+            "dest": ev.dest,
+            "actor": ev.actor,
+            "role": ev.role,
+            "effective_at": ev.effective_at,
+            "recorded_at": ev.recorded_at,
+            "note": ev.note,
+            "data": dict(ev.data),
+            "waivers": dict(ev.waivers),
+        }
+        # The UPDATE above holds this deliverable's row, so no other writer can extend the chain now.
+        prev_hash = (
+            session.exec(
+                select(HistoryRow.hash).where(
+                    HistoryRow.deliverable_id == outcome.deliverable_id, HistoryRow.seq == outcome.version - 1
+                )
+            ).first()
+            or ""
         )
+        history = HistoryRow(**fields, prev_hash=prev_hash, hash=digest(fields, prev_hash))
         session.add(history)
         try:
             session.flush()
