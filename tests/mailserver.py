@@ -40,14 +40,24 @@ class MailServer:
         self.received: list[Received] = []
         self.delay = delay  # a slow server, for tests of a batch under load
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)
         self.controller: Controller | None = None
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.delay:
-            time.sleep(self.delay)
-        with self._lock:
+            time.sleep(self.delay)  # the server is slow on purpose: the time a real relay takes
+        with self._arrived:
             self.received.append(Received(envelope))
+            self._arrived.notify_all()
         return "250 Message accepted"
+
+    def wait_for(self, predicate: Any, timeout: float) -> bool:
+        """Block until `predicate(received)` holds or `timeout` seconds pass."""
+        with self._arrived:
+            return self._arrived.wait_for(lambda: predicate(self.received), timeout=timeout)
+
+    def distinct(self) -> set[str]:
+        return {r.message_id for r in self.received}
 
     def start(self) -> None:
         self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
