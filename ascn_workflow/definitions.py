@@ -20,7 +20,15 @@ from .errors import DefinitionError, NotFound
 ROLES = ("asec", "shepherd", "chair", "focal_point", "nr", "csco", "scheduler")
 NETWORK_ROLES = frozenset({"asec", "shepherd", "chair", "scheduler"})
 SUBJECTS = ("network", "member_state", "city")
-EFFECTS = ("open-city-deliverables",)
+EFFECTS = ("open-city-deliverables", "record-project-status")
+# When a workflow's deliverables open, and for which subjects that makes sense.
+OPENS = {
+    "founding-cycle": ("network", "member_state"),  # `init` of the founding cycle (2018)
+    "every-cycle": ("network",),  # every cycle (`init`, `cycle open`)
+    "later-cycles": ("network", "city"),  # every cycle after the founding one; cities that joined before it
+    "on-joining": ("city",),  # when the city's nomination is accepted
+    "on-demand": ("city", "member_state"),  # by a command (`project add`, a later cycle's `nominate`)
+}
 MEMBER_STATE_CODES = ("BN", "KH", "ID", "LA", "MY", "MM", "PH", "SG", "TH", "VN")
 
 _SNAKE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
@@ -84,12 +92,29 @@ class Calendar:
     host: str
     zone: str
     milestones: Mapping[str, Milestone]
+    founding: bool = False
 
     def milestone(self, milestone_id: str) -> Milestone:
         try:
             return self.milestones[milestone_id]
         except KeyError:
             raise NotFound(f"cycle {self.cycle} has no milestone {milestone_id!r}") from None
+
+
+@dataclass(frozen=True)
+class ChairRotation:
+    """The ASEAN Chair by year: alphabetical rotation from an anchor year, with overrides for swaps."""
+
+    rotation: tuple[str, ...]
+    anchor_year: int
+    anchor_state: str
+    overrides: Mapping[int, str]
+
+    def chair(self, year: int) -> str:
+        if year in self.overrides:
+            return self.overrides[year]
+        start = self.rotation.index(self.anchor_state)
+        return self.rotation[(start + year - self.anchor_year) % len(self.rotation)]
 
 
 @dataclass(frozen=True)
@@ -129,6 +154,7 @@ class Workflow:
     initial: str
     stages: tuple[Stage, ...]
     transitions: tuple[Transition, ...]
+    opens: str = "every-cycle"
 
     def stage(self, name: str) -> Stage:
         for stage in self.stages:
@@ -157,6 +183,21 @@ class Definitions:
     network: Network
     calendars: Mapping[int, Calendar]
     source: Path | None = field(default=None, compare=False)
+    chairs: ChairRotation | None = None
+
+    @property
+    def founding_cycle(self) -> int:
+        founding = [c.cycle for c in self.calendars.values() if c.founding]
+        return min(founding or self.calendars or [0])
+
+    def chair(self, cycle: int) -> str | None:
+        """The ASEAN Chair of `cycle`: the calendar's, else the rotation's."""
+        if cycle in self.calendars:
+            return self.calendars[cycle].chair
+        return self.chairs.chair(cycle) if self.chairs else None
+
+    def workflows_opening(self, opens: str, subject: str | None = None) -> tuple[Workflow, ...]:
+        return tuple(w for w in self.workflows.values() if w.opens == opens and subject in (None, w.subject))
 
     def workflow(self, name: str) -> Workflow:
         try:
@@ -296,7 +337,42 @@ def parse_network(name: str, text: str, problems: list[str]) -> Network:
 # --------------------------------------------------------------------------- calendars
 
 
-def parse_calendar(name: str, text: str, problems: list[str], network: Network) -> Calendar | None:
+def parse_chairs(name: str, text: str, problems: list[str], network: Network) -> ChairRotation | None:
+    src = _Source(name, text, problems)
+    doc = _parse_toml(name, text, problems)
+    if doc is None:
+        return None
+    rotation = _strings(doc.get("rotation"))
+    anchor = doc.get("anchor") or {}
+    if not rotation or sorted(rotation) != sorted(network.member_states):
+        src.problem("rotation", "must list every member state once")
+        return None
+    if not isinstance(anchor.get("year"), int) or anchor.get("member_state") not in rotation:
+        src.problem("anchor", "needs a year and a member_state of the rotation")
+        return None
+    overrides = {}
+    for year, code in (doc.get("overrides") or {}).items():
+        if not str(year).isdigit() or code not in network.member_states:
+            src.problem(f"overrides.{year}", f"{year!r} = {code!r} is not a year and a member state")
+            continue
+        overrides[int(year)] = code
+    return ChairRotation(rotation, anchor["year"], anchor["member_state"], overrides)
+
+
+def parse_template(name: str, text: str, problems: list[str]) -> dict[str, str]:
+    """The recurring calendar: milestone ids and titles every later cycle must date."""
+    doc = _parse_toml(name, text, problems) or {}
+    return {mid: str(raw.get("title", mid)) for mid, raw in (doc.get("milestones") or {}).items()}
+
+
+def parse_calendar(
+    name: str,
+    text: str,
+    problems: list[str],
+    network: Network,
+    chairs: ChairRotation | None = None,
+    template: Mapping[str, str] | None = None,
+) -> Calendar | None:
     src = _Source(name, text, problems)
     doc = _parse_toml(name, text, problems)
     if doc is None:
@@ -309,9 +385,12 @@ def parse_calendar(name: str, text: str, problems: list[str], network: Network) 
     if not valid_zone(zone):
         src.problem("zone", f"unknown time zone {zone!r}")
         zone = "UTC"
-    for key in ("chair", "host"):
-        if doc.get(key) not in network.member_states:
-            src.problem(key, f"{doc.get(key)!r} is not a member state of the network")
+    founding = bool(doc.get("founding", False))
+    chair = doc.get("chair") or (chairs.chair(cycle) if chairs else None)
+    host = doc.get("host") or chair
+    for key, value in (("chair", chair), ("host", host)):
+        if value not in network.member_states:
+            src.problem(key, f"{value!r} is not a member state of the network")
     raw_milestones = doc.get("milestones") or {}
     milestones: dict[str, Milestone] = {}
     pending_aliases: list[tuple[str, dict[str, Any]]] = []
@@ -333,7 +412,8 @@ def parse_calendar(name: str, text: str, problems: list[str], network: Network) 
         if not valid_zone(mzone):
             src.problem(f"{key}.zone", f"unknown time zone {mzone!r}")
             mzone = zone
-        milestones[mid] = Milestone(mid, str(raw.get("title", mid)), start, end, mzone)
+        title = raw.get("title", (template or {}).get(mid, mid))
+        milestones[mid] = Milestone(mid, str(title), start, end, mzone)
     for mid, raw in pending_aliases:
         target = milestones.get(raw["same_as"])
         if target is None:
@@ -341,7 +421,11 @@ def parse_calendar(name: str, text: str, problems: list[str], network: Network) 
             continue
         # "end of the SCGW unless set": the alias's deadline is the target's last day.
         milestones[mid] = Milestone(mid, str(raw.get("title", mid)), target.end, target.end, target.zone)
-    return Calendar(cycle, str(doc.get("chair")), str(doc.get("host")), zone, milestones)
+    if not founding and template:
+        for mid in template:
+            if mid not in milestones:
+                src.problem("milestones", f"milestone {mid!r} of the recurring calendar has no date")
+    return Calendar(cycle, str(chair), str(host), zone, milestones, founding)
 
 
 # --------------------------------------------------------------------------- rules
@@ -390,7 +474,14 @@ def parse_workflow(name: str, text: str, problems: list[str]) -> Workflow | None
     initial = doc.get("initial")
     if initial not in {s.name for s in stages}:
         src.problem("initial", f"initial stage {initial!r} is not a stage of the workflow")
-    return Workflow(wf_name, str(doc.get("title", wf_name)), str(subject), str(initial), stages, transitions)
+    opens = doc.get("opens", "every-cycle")
+    if opens not in OPENS:
+        src.problem("opens", f"must be one of {', '.join(OPENS)}")
+    elif subject not in OPENS[opens]:
+        src.problem("opens", f"a {subject} workflow cannot open {opens!r}")
+    return Workflow(
+        wf_name, str(doc.get("title", wf_name)), str(subject), str(initial), stages, transitions, str(opens)
+    )
 
 
 def _parse_stages(src: _Source, raw_stages: Any) -> tuple[Stage, ...]:
@@ -541,9 +632,11 @@ def parse_all(files: Mapping[str, str]) -> tuple[Definitions | None, list[str]]:
     if "network.toml" not in files:
         return None, ["network.toml: missing"]
     network = parse_network("network.toml", files["network.toml"], problems)
+    chairs = parse_chairs("chairs.toml", files["chairs.toml"], problems, network) if "chairs.toml" in files else None
+    template = parse_template("calendars/recurring.toml", files.get("calendars/recurring.toml", ""), problems)
     calendars: dict[int, Calendar] = {}
-    for name in sorted(f for f in files if f.startswith("calendars/")):
-        cal = parse_calendar(name, files[name], problems, network)
+    for name in sorted(f for f in files if f.startswith("calendars/") and f != "calendars/recurring.toml"):
+        cal = parse_calendar(name, files[name], problems, network, chairs, template)
         if cal is not None:
             if Path(name).stem != str(cal.cycle):
                 problems.append(f"{name}: cycle {cal.cycle} does not match the file name")
@@ -565,6 +658,8 @@ def parse_all(files: Mapping[str, str]) -> tuple[Definitions | None, list[str]]:
         workflows[wf.name] = wf
     for cal in calendars.values():
         for wf in workflows.values():
+            if (wf.opens == "founding-cycle" and not cal.founding) or (wf.opens == "later-cycles" and cal.founding):
+                continue  # never opens in this cycle
             for stage in wf.stages:
                 if stage.deadline in milestones and stage.deadline not in cal.milestones:
                     problems.append(
@@ -573,14 +668,14 @@ def parse_all(files: Mapping[str, str]) -> tuple[Definitions | None, list[str]]:
     check_rules(rules, rules_src, workflows, milestones)
     if not workflows:
         problems.append("definitions/: no workflow files")
-    return Definitions(workflows, rules, network, calendars), problems
+    return Definitions(workflows, rules, network, calendars, None, chairs), problems
 
 
 def read_tree(root: Path) -> dict[str, str]:
     files = {}
     for path in sorted(root.rglob("*.toml")):
         rel = path.relative_to(root).as_posix()
-        if rel == "network.toml" or rel == "rules.toml" or rel.startswith(("calendars/", "definitions/")):
+        if rel in ("network.toml", "rules.toml", "chairs.toml") or rel.startswith(("calendars/", "definitions/")):
             files[rel] = path.read_text(encoding="utf-8")
     return files
 
@@ -592,4 +687,6 @@ def load(root: Path) -> Definitions:
     definitions, problems = parse_all(read_tree(root))
     if problems or definitions is None:
         raise DefinitionError(problems)
-    return Definitions(definitions.workflows, definitions.rules, definitions.network, definitions.calendars, root)
+    return Definitions(
+        definitions.workflows, definitions.rules, definitions.network, definitions.calendars, root, definitions.chairs
+    )

@@ -8,7 +8,7 @@ clock and touches no database: the service layer loads the snapshot and stores t
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +16,7 @@ from .dates import milestone_deadline, show
 from .definitions import Definitions, Transition, Workflow
 from .errors import BadInput, Denied, Refused
 from .machine import next_stage, triggers_from
-from .people import Actor
+from .people import Actor, Grant
 from .rules import KINDS, RuleContext
 
 WAIVING_ROLES = ("chair", "shepherd")
@@ -94,6 +94,26 @@ class Option:
 
 
 StageOf = Callable[[str], "str | None"]
+Members = Callable[[str], "tuple[str, ...]"]  # a member state's member cities (slugs), before this transition
+
+
+def in_cycle(defs: Definitions, actor: Actor, cycle: int) -> Actor:
+    """The actor's grants in one cycle: the Chair is the ASEAN Chair's NR of that year.
+
+    A `chair` grant counts only for the cycles its member state chairs; an NR of the chairing
+    member state acts as Chair in that cycle without a separate grant.
+    """
+    chair = defs.chair(cycle)
+    grants: list[Grant] = []
+    for grant in actor.grants:
+        if grant.role == "chair":
+            if grant.member_state == chair:
+                grants.append(grant)
+            continue
+        grants.append(grant)
+        if grant.role == "nr" and chair is not None and grant.member_state == chair:
+            grants.append(Grant("chair", chair))
+    return Actor(actor.email, tuple(dict.fromkeys(grants)))
 
 
 def stage_deadline(defs: Definitions, cycle: int, workflow: Workflow, stage: str) -> datetime | None:
@@ -113,11 +133,26 @@ def acting_role(actor: Actor, transition: Transition, snap: Snapshot) -> str | N
 
 
 def check_rules(
-    defs: Definitions, transition: Transition, snap: Snapshot, data: Mapping[str, Any], at: datetime, stage_of: StageOf
+    defs: Definitions,
+    transition: Transition,
+    snap: Snapshot,
+    data: Mapping[str, Any],
+    at: datetime,
+    stage_of: StageOf,
+    members: Members | None = None,
 ) -> dict[str, str]:
     """Every rule of the transition that does not hold, with its reason."""
+    existing = members(snap.member_state) if members is not None and snap.member_state else ()
     ctx = RuleContext(
-        snap.cycle, snap.member_state, data, at, defs.calendar(snap.cycle), defs.network, defs.workflows, stage_of
+        snap.cycle,
+        snap.member_state,
+        data,
+        at,
+        defs.calendar(snap.cycle),
+        defs.network,
+        defs.workflows,
+        stage_of,
+        tuple(existing),
     )
     failing = {}
     for name in transition.rules:
@@ -128,15 +163,23 @@ def check_rules(
     return failing
 
 
-def options(defs: Definitions, snap: Snapshot, actor: Actor | None, at: datetime, stage_of: StageOf) -> list[Option]:
+def options(
+    defs: Definitions,
+    snap: Snapshot,
+    actor: Actor | None,
+    at: datetime,
+    stage_of: StageOf,
+    members: Members | None = None,
+) -> list[Option]:
     """What may happen next: one function for `show`, error messages, `framework` and reminders."""
     workflow = defs.workflow(snap.workflow)
+    actor = in_cycle(defs, actor, snap.cycle) if actor is not None else None
     result = []
     for trigger in triggers_from(workflow, snap.stage):
         transition = workflow.transition(trigger, snap.stage)
         assert transition is not None
         permitted = actor is not None and acting_role(actor, transition, snap) is not None
-        failing = check_rules(defs, transition, snap, snap.data, at, stage_of)
+        failing = check_rules(defs, transition, snap, snap.data, at, stage_of, members)
         result.append(Option(trigger, transition.dest, transition.roles, permitted, failing))
     return result
 
@@ -146,9 +189,10 @@ def _allowed_text(workflow: Workflow, stage: str) -> str:
     return ", ".join(triggers) if triggers else "none (final stage)"
 
 
-def fire(defs: Definitions, snap: Snapshot, req: Request, stage_of: StageOf) -> Outcome:
+def fire(defs: Definitions, snap: Snapshot, req: Request, stage_of: StageOf, members: Members | None = None) -> Outcome:
     """Decide one transition. Raises BadInput, Refused or Denied; never changes anything."""
     workflow = defs.workflow(snap.workflow)
+    req = replace(req, actor=in_cycle(defs, req.actor, snap.cycle))
     at = _effective_instant(snap, req)
     transition = workflow.transition(req.trigger, snap.stage)
     if transition is None:
@@ -166,7 +210,7 @@ def fire(defs: Definitions, snap: Snapshot, req: Request, stage_of: StageOf) -> 
     data = {**snap.data, **req.data}
     for key in transition.clears_data:
         data.pop(key, None)
-    failing = check_rules(defs, transition, snap, data, at, stage_of)
+    failing = check_rules(defs, transition, snap, data, at, stage_of, members)
     unwaived = {name: reason for name, reason in failing.items() if name not in req.waivers}
     if unwaived:
         name, reason = next(iter(unwaived.items()))

@@ -1,4 +1,8 @@
-"""Which deliverables a cycle opens, and which an accepted nomination opens for its cities."""
+"""Which deliverables open when: a cycle, an accepted nomination, a later nomination, a project.
+
+Each workflow's `opens` says when (see definitions.OPENS); this module turns that into the
+deliverables to create, with their initial stage and its deadline in that cycle.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .definitions import Definitions
+from .definitions import Definitions, Workflow
 from .engine import deliverable_id, stage_deadline
 
 
@@ -20,48 +24,64 @@ class Opening:
     deadline: datetime | None
     member_state: str | None = None
     city: str | None = None
+    data: Mapping[str, Any] | None = None
 
 
-def cycle_openings(defs: Definitions, cycle: int) -> list[Opening]:
-    """Network deliverables and one per member state: what `ascn init --cycle` opens."""
+def _open(
+    defs: Definitions,
+    cycle: int,
+    wf: Workflow,
+    subject: str | None = None,
+    member_state: str | None = None,
+    city: str | None = None,
+    data: Mapping[str, Any] | None = None,
+) -> Opening:
+    return Opening(
+        deliverable_id(cycle, wf.name, subject),
+        cycle,
+        wf.name,
+        wf.initial,
+        stage_deadline(defs, cycle, wf, wf.initial),
+        member_state,
+        city,
+        data,
+    )
+
+
+def cycle_openings(defs: Definitions, cycle: int, member_cities: Iterable[tuple[str, str]] = ()) -> list[Opening]:
+    """What opening `cycle` creates: network deliverables, the founding cycle's nominations, and a
+    yearly deliverable per city that joined before a later cycle (`member_cities`: (slug, state))."""
     defs.calendar(cycle)
-    openings = []
-    for wf in defs.workflows_for("network"):
-        openings.append(
-            Opening(
-                deliverable_id(cycle, wf.name), cycle, wf.name, wf.initial, stage_deadline(defs, cycle, wf, wf.initial)
-            )
-        )
-    for wf in defs.workflows_for("member_state"):
-        for code in defs.network.member_states:
-            openings.append(
-                Opening(
-                    deliverable_id(cycle, wf.name, code),
-                    cycle,
-                    wf.name,
-                    wf.initial,
-                    stage_deadline(defs, cycle, wf, wf.initial),
-                    member_state=code,
-                )
-            )
+    founding = cycle == defs.founding_cycle
+    kinds = ("every-cycle", "founding-cycle") if founding else ("every-cycle", "later-cycles")
+    openings = [_open(defs, cycle, wf) for kind in kinds for wf in defs.workflows_opening(kind, "network")]
+    if founding:
+        for wf in defs.workflows_opening("founding-cycle", "member_state"):
+            openings += [_open(defs, cycle, wf, code, code) for code in defs.network.member_states]
+    else:
+        for wf in defs.workflows_opening("later-cycles", "city"):
+            openings += [_open(defs, cycle, wf, slug, state, slug) for slug, state in member_cities]
     return openings
 
 
 def city_openings(defs: Definitions, cycle: int, member_state: str, city_slugs: Iterable[str]) -> list[Opening]:
-    """Every city workflow for each accepted city: the effect `open-city-deliverables`."""
+    """Every `on-joining` city workflow for each accepted city: the effect `open-city-deliverables`."""
     return [
-        Opening(
-            deliverable_id(cycle, wf.name, slug),
-            cycle,
-            wf.name,
-            wf.initial,
-            stage_deadline(defs, cycle, wf, wf.initial),
-            member_state=member_state,
-            city=slug,
-        )
+        _open(defs, cycle, wf, slug, member_state, slug)
         for slug in city_slugs
-        for wf in defs.workflows_for("city")
+        for wf in defs.workflows_opening("on-joining", "city")
     ]
+
+
+def nomination_opening(defs: Definitions, cycle: int, member_state: str) -> Opening:
+    """A later cycle's nomination (expansion), opened when the member state nominates."""
+    return _open(defs, cycle, defs.workflow("nomination"), member_state, member_state)
+
+
+def project_opening(
+    defs: Definitions, cycle: int, member_state: str, city: str, number: int, data: Mapping[str, Any]
+) -> Opening:
+    return _open(defs, cycle, defs.workflow("project"), f"{city}/{number}", member_state, city, data)
 
 
 def nominated_slugs(data: Mapping[str, Any]) -> list[str]:

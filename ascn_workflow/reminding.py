@@ -15,27 +15,26 @@ from sqlmodel import Session, col, select
 
 from .app import App
 from .definitions import Definitions
-from .people import Grant
+from .engine import in_cycle
+from .people import Actor, Grant
 from .planning import Recipient, plan_reminders
 from .store.tables import CityRow, DeliverableRow, PersonRow, RoleRow
 
 ESCALATION_ROLES = ("asec", "chair")
 
 
-def _recipient(
-    defs: Definitions, cycle: int, person: PersonRow, role: RoleRow, cities: dict[str, CityRow]
-) -> Recipient:
+def _recipient(defs: Definitions, cycle: int, person: PersonRow, grant: Grant, cities: dict[str, CityRow]) -> Recipient:
     """A CSCO in their city's zone; a member state's people in its capital's zone; network roles at the host."""
     calendar = defs.calendars.get(cycle)
     host = calendar.host if calendar else "SG"
     host_zone = calendar.zone if calendar else "UTC"
-    if role.role == "csco" and role.city in cities:
-        city = cities[role.city]
-        return Recipient(person.email, person.name, role.role, city.zone, city.member_state)
-    if role.member_state and role.member_state in defs.network.member_states:
-        state = defs.network.member_states[role.member_state]
-        return Recipient(person.email, person.name, role.role, state.zone, state.code)
-    return Recipient(person.email, person.name, role.role, host_zone, host)
+    if grant.role == "csco" and grant.city in cities:
+        city = cities[grant.city]
+        return Recipient(person.email, person.name, grant.role, city.zone, city.member_state)
+    if grant.member_state and grant.member_state in defs.network.member_states:
+        state = defs.network.member_states[grant.member_state]
+        return Recipient(person.email, person.name, grant.role, state.zone, state.code)
+    return Recipient(person.email, person.name, grant.role, host_zone, host)
 
 
 def people_with_roles(session: Session, roles: Sequence[str]) -> list[tuple[PersonRow, RoleRow]]:
@@ -55,14 +54,23 @@ def recipients(
     roles: Sequence[str],
     cities: dict[str, CityRow] | None = None,
 ) -> list[Recipient]:
-    """The people holding `roles` whose scope covers the deliverable, one entry per person."""
+    """The people holding `roles` in the deliverable's cycle and scope, one entry per person.
+
+    The Chair is resolved for the cycle: the chairing member state's NR, or an explicit chair grant.
+    """
     cities = cities if cities is not None else cities_by_slug(session)
+    wanted = set(roles) - {"scheduler"}
+    load = wanted | ({"nr"} if "chair" in wanted else set())
+    grants: dict[str, tuple[PersonRow, list[Grant]]] = {}
+    for person, role in people_with_roles(session, sorted(load)):
+        grants.setdefault(person.email, (person, []))[1].append(
+            Grant(role.role, role.member_state or None, role.city or None)
+        )
     found: dict[str, Recipient] = {}
-    for person, role in people_with_roles(session, [r for r in roles if r != "scheduler"]):
-        grant = Grant(role.role, role.member_state or None, role.city or None)
-        if not grant.covers(row.member_state, row.city):
-            continue
-        found.setdefault(person.email, _recipient(defs, row.cycle, person, role, cities))
+    for email, (person, held) in grants.items():
+        for grant in in_cycle(defs, Actor(email, tuple(held)), row.cycle).grants:
+            if grant.role in wanted and grant.covers(row.member_state, row.city):
+                found.setdefault(email, _recipient(defs, row.cycle, person, grant, cities))
     return list(found.values())
 
 

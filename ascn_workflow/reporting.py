@@ -115,6 +115,22 @@ def annual_report(app: App, year: int, now: datetime) -> dict[str, Any]:
         for e in events
         for rule, reason in (e.waivers or {}).items()
     ]
+    reviews = [r for r in rows if r.workflow == "progress-review"]
+    review_stages = Counter(r.stage for r in reviews)
+    projects = [
+        {
+            "id": r.id,
+            "city": cities[r.city].name if r.city in cities else r.city,
+            "title": r.data.get("title"),
+            "stage": r.stage,
+            "provider": r.data.get("provider"),
+            "focus": r.data.get("focus"),
+            "funding": (r.data.get("funding") or {}).get("name"),
+            "reason": next((e.note for e in reversed(history[r.id]) if e.trigger == "drop"), None),
+        }
+        for r in rows
+        if r.workflow == "project"
+    ]
     framework = services.framework(app, now, year) if f"{year}/framework" in by_id else None
     milestones = [
         {"id": m.id, "title": m.title, "start": show(milestone_start(m), m.zone), "day": m.start}
@@ -135,6 +151,10 @@ def annual_report(app: App, year: int, now: datetime) -> dict[str, Any]:
             "twinning_opt_outs": len(opted_out),
             "overdue": len(overdue),
             "waivers": len(waived),
+            "progress_reviews": len(reviews),
+            "progress_reviews_published": review_stages.get("published", 0),
+            "projects": len(projects),
+            "projects_dropped": sum(p["stage"] == "dropped" for p in projects),
         },
         "members": members,
         "nominations": nominations,
@@ -150,6 +170,20 @@ def annual_report(app: App, year: int, now: datetime) -> dict[str, Any]:
             ],
         },
         "twinning": {"pairs": pairs, "opted_out": opted_out},
+        "progress_reviews": {
+            "by_stage": [
+                {"stage": st.name, "count": review_stages.get(st.name, 0)}
+                for st in defs.workflow("progress-review").stages
+            ]
+            if reviews
+            else [],
+            "cities": [
+                {"city": cities[r.city].name, "stage": r.stage, "projects": len(r.data.get("projects") or [])}
+                for r in sorted(reviews, key=lambda r: r.city or "")
+                if r.city in cities
+            ],
+        },
+        "projects": projects,
         "overdue": overdue,
         "lapsed": lapsed,
         "waived": waived,

@@ -27,6 +27,7 @@ class RuleContext:
     network: Network
     workflows: Mapping[str, Workflow]
     stage_of: Callable[[str], str | None]
+    member_cities: tuple[str, ...] = ()  # the member state's cities that are members already
 
 
 RuleFn = Callable[[RuleContext, Mapping[str, Any]], str | None]
@@ -56,8 +57,15 @@ def _cities(ctx: RuleContext) -> list[Mapping[str, Any]]:
 
 @rule_kind("max-cities", "max")
 def max_cities(ctx: RuleContext, params: Mapping[str, Any]) -> str | None:
-    count, limit = len(_cities(ctx)), int(params["max"])
-    return None if count <= limit else f"{count} cities nominated, at most {limit} allowed"
+    """Members after this nomination, the cities already in the network included (expansion)."""
+    nominated = {str(c.get("slug")) for c in _cities(ctx)}
+    count, limit = len(nominated | set(ctx.member_cities)), int(params["max"])
+    if count <= limit:
+        return None
+    already = len(set(ctx.member_cities) - nominated)
+    if not already:
+        return f"{count} cities nominated, at most {limit} allowed"
+    return f"{count} member cities with this nomination ({already} already members), at most {limit} allowed"
 
 
 @rule_kind("capital-included")
@@ -65,8 +73,8 @@ def capital_included(ctx: RuleContext, params: Mapping[str, Any]) -> str | None:
     if ctx.member_state is None:
         return "no member state"
     capital = ctx.network.member_state(ctx.member_state).capital
-    slugs = {c.get("slug") for c in _cities(ctx)}
-    return None if capital.slug in slugs else f"the capital {capital.name} is not among the nominated cities"
+    slugs = {c.get("slug") for c in _cities(ctx)} | set(ctx.member_cities)
+    return None if capital.slug in slugs else f"the capital {capital.name} is neither nominated nor a member"
 
 
 @rule_kind("csco-per-city")

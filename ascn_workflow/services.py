@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from .app import App
 from .dates import show
@@ -18,11 +18,11 @@ from .definitions import Definitions, Workflow
 from .engine import Request, Snapshot, fire, options, stage_deadline
 from .errors import BadInput, Denied, NotFound
 from .nominations import parse_nomination
-from .opening import city_openings, cycle_openings, nominated_slugs
+from .opening import city_openings, cycle_openings, nominated_slugs, nomination_opening
 from .people import Actor, Grant, PersonEntry, parse_people, person_entry
 from .reminding import replan, replan_open
 from .store.repository import Store, to_snapshot
-from .store.tables import DeliverableRow, HistoryRow
+from .store.tables import CycleRow, DeliverableRow, HistoryRow
 
 # ---------------------------------------------------------------------------- helpers
 
@@ -102,18 +102,55 @@ def history_view(rows: Sequence[HistoryRow], zone: str) -> list[dict[str, Any]]:
 
 
 def init(app: App, cycle: int, now: datetime) -> dict[str, Any]:
-    """Create the schema, load the network, open the cycle's deliverables. Safe to run again."""
+    """Create (or upgrade) the schema, load the network, open the cycle's deliverables. Safe to run again."""
     defs = app.definitions
-    openings = cycle_openings(defs, cycle)
+    defs.calendar(cycle)
     store = app.raw_store
     store.create_schema()
     with store.session() as session:
         added = store.load_network(session, defs.network, cycle)
+    return {**open_cycle(app, cycle, now), "network_rows_added": added}
+
+
+def open_cycle(app: App, cycle: int, now: datetime) -> dict[str, Any]:
+    """Open a cycle's deliverables from its calendar (idempotent): network deliverables, the founding
+    cycle's nominations, and each earlier member city's yearly progress review and twinning follow-up."""
+    defs = app.definitions
+    defs.calendar(cycle)
+    store = app.store
+    with store.session() as session:
+        openings = cycle_openings(defs, cycle, store.member_cities(session, before=cycle))
         created = store.open(session, openings, now)
         new_cycle = store.record_cycle(session, cycle, now)
         for new_id in created:
             replan(app, session, store.row(session, new_id), now)
-    return {"cycle": cycle, "network_rows_added": added, "opened": created, "new_cycle": new_cycle}
+    return {"cycle": cycle, "chair": defs.chair(cycle), "opened": created, "new_cycle": new_cycle}
+
+
+def cycles(app: App, now: datetime) -> list[dict[str, Any]]:
+    """Every cycle with a calendar: its Chair, whether it is open, and how far along its deliverables are."""
+    defs = app.definitions
+    store = app.store
+    with store.session() as session:
+        opened = {c.year for c in session.exec(select(CycleRow))}
+        rows = store.deliverables(session)
+    result = []
+    for year, calendar in sorted(defs.calendars.items()):
+        mine = [r for r in rows if r.cycle == year]
+        final = sum(not defs.workflow(r.workflow).transitions_from(r.stage) for r in mine)
+        result.append(
+            {
+                "cycle": year,
+                "chair": calendar.chair,
+                "chair_name": defs.network.member_state(calendar.chair).name,
+                "host": calendar.host,
+                "state": "open" if year in opened else "not opened",
+                "deliverables": len(mine),
+                "finished": final,
+                "overdue": sum(is_overdue(r, now) for r in mine),
+            }
+        )
+    return result
 
 
 def _check_city(store: Store, session: Session, entry: PersonEntry) -> PersonEntry:
@@ -216,7 +253,7 @@ def _options_view(
             ],
             "deadline_of_next_stage": show(stage_deadline(defs, snap.cycle, workflow, o.dest), zone),
         }
-        for o in options(defs, snap, actor, now, app.store.stage_of(session))
+        for o in options(defs, snap, actor, now, app.store.stage_of(session), app.store.members_of(session))
     ]
 
 
@@ -276,8 +313,12 @@ def advance(
     with store.session() as session:
         actor = resolve_actor(store, session, actor_email)
         snap = store.snapshot(session, deliverable_id)
-        request = Request(trigger, actor, now, at, note, dict(data or {}), dict(waivers or {}))
-        outcome = fire(defs, snap, request, store.stage_of(session))
+        fields = dict(data or {})
+        transition = defs.workflow(snap.workflow).transition(trigger, snap.stage)
+        if transition is not None and "record-project-status" in transition.effects:
+            fields["projects"] = _project_status(store, session, snap)
+        request = Request(trigger, actor, now, at, note, fields, dict(waivers or {}))
+        outcome = fire(defs, snap, request, store.stage_of(session), store.members_of(session))
         history_row = store.apply(session, outcome)
         opened = _apply_effects(defs, store, session, snap, outcome.effects, outcome.data, now)
         row = store.row(session, snap.id)
@@ -287,6 +328,21 @@ def advance(
         view["event"] = history_view([history_row], view["zone"])[0]
         view["opened"] = opened
     return view
+
+
+def _project_status(store: Store, session: Session, snap: Snapshot) -> list[dict[str, Any]]:
+    """The city's projects with their stage, as a progress review records them."""
+    rows = [r for r in store.deliverables(session, workflow="project") if r.city == snap.city]
+    return [
+        {
+            "id": r.id,
+            "title": r.data.get("title"),
+            "stage": r.stage,
+            "provider": r.data.get("provider"),
+            "funding": r.data.get("funding"),
+        }
+        for r in rows
+    ]
 
 
 def _apply_effects(
@@ -310,7 +366,7 @@ def _register_nomination(store: Store, session: Session, snap: Snapshot, data: M
     code = snap.member_state
     assert code is not None
     for city in data.get("cities") or []:
-        store.add_city(session, city["slug"], city["name"], code, city["zone"], snap.cycle)
+        store.join_city(session, city["slug"], city["name"], code, city["zone"], snap.cycle)
     session.flush()
     entries = []
     nr = data.get("national_representative")
@@ -349,8 +405,18 @@ def submit_nomination(
     waivers: Mapping[str, str] | None = None,
     cycle: int | None = None,
 ) -> dict[str, Any]:
-    state = app.definitions.network.member_state(code)
+    defs = app.definitions
+    state = defs.network.member_state(code)
     year = cycle or app.config.cycle
+    if year != defs.founding_cycle:  # expansion: a later cycle's nomination opens when a state nominates
+        defs.calendar(year)
+        if year < defs.founding_cycle:
+            raise BadInput(f"cycle {year} is before the network's founding in {defs.founding_cycle}")
+        store = app.store
+        with store.session() as session:
+            opened = store.open(session, [nomination_opening(defs, year, state.code)], now)
+            for new_id in opened:
+                replan(app, session, store.row(session, new_id), now)
     return advance(
         app,
         f"{year}/nomination/{state.code.lower()}",

@@ -24,7 +24,11 @@ def test_real_definitions_load(defs: Definitions) -> None:
         "annual-meeting",
         "annual-report",
         "launch",
+        "progress-review",
+        "twinning-follow-up",
+        "project",
     }
+    assert sorted(defs.calendars) == list(range(2018, 2026)) and defs.founding_cycle == 2018
     assert len(defs.network.member_states) == 10
     assert len(defs.network.cities) == 26
     assert defs.network.member_state("MY").capital.name == "Kuala Lumpur"

@@ -127,6 +127,10 @@ def test_report_figures_match_the_database(simulated: Ascn) -> None:
         "twinning_opt_outs": sum(r.stage == "opted_out" for r in twins),
         "overdue": sum(r.deadline is not None and r.deadline < utc(now) for r in rows),
         "waivers": len(waivers),
+        "progress_reviews": 0,
+        "progress_reviews_published": 0,
+        "projects": 0,
+        "projects_dropped": 0,
     }
     assert data["figures"] == expected
     assert expected["member_cities"] == 26 and expected["twinning_opt_outs"] == 1 and expected["waivers"] == 1

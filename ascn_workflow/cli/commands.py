@@ -14,6 +14,17 @@ from .render import emit_json, line, table
 pass_state = click.make_pass_decorator(State)
 
 
+def _cycle_choice(state: State, text: str | None) -> int | None:
+    """`--cycle 2019` -> 2019; `--cycle all` -> None (every cycle); nothing -> the config's cycle."""
+    if text is None:
+        return state.app.config.cycle
+    if text.strip().lower() == "all":
+        return None
+    if not text.strip().isdigit():
+        raise BadInput(f"--cycle {text!r} is not a year or 'all'")
+    return int(text)
+
+
 def _data_pairs(pairs: tuple[str, ...]) -> dict[str, str]:
     data = {}
     for pair in pairs:
@@ -131,7 +142,7 @@ def people_list(state: State, role: str | None, member_state: str | None, as_jso
 
 
 @cli.command()
-@click.option("--cycle", type=int, help="Only this cycle.")
+@click.option("--cycle", "cycle_text", metavar="YEAR|all", help="This cycle, or all (default: [calendar] cycle).")
 @click.option("--workflow", help="Only this workflow, e.g. nomination.")
 @click.option("--state", "stage", help="Only deliverables at this stage, e.g. awaiting.")
 @click.option("--member-state", help="Only this member state (ISO code).")
@@ -140,7 +151,7 @@ def people_list(state: State, role: str | None, member_state: str | None, as_jso
 @pass_state
 def status(
     state: State,
-    cycle: int | None,
+    cycle_text: str | None,
     workflow: str | None,
     stage: str | None,
     member_state: str | None,
@@ -154,7 +165,13 @@ def status(
     from .. import services
 
     rows = services.status(
-        state.app, state.now(), cycle=cycle, workflow=workflow, stage=stage, member_state=member_state, overdue=overdue
+        state.app,
+        state.now(),
+        cycle=_cycle_choice(state, cycle_text),
+        workflow=workflow,
+        stage=stage,
+        member_state=member_state,
+        overdue=overdue,
     )
     if as_json:
         emit_json(rows)
@@ -351,6 +368,7 @@ def _render_advance(result: dict[str, Any], as_json: bool) -> None:
 @click.option("--at", "at", metavar="INSTANT", help="When it was really submitted (ISO 8601 with offset).")
 @click.option("--waive", multiple=True, metavar="RULE", help="Waive a named rule (Chair or shepherd only).")
 @click.option("--reason", help="Why the rule is waived (required with --waive).")
+@click.option("--cycle", type=int, help="A later cycle's nomination of further cities (default: [calendar] cycle).")
 @json_option
 @pass_state
 def nominate(
@@ -360,16 +378,25 @@ def nominate(
     at: str | None,
     waive: tuple[str, ...],
     reason: str | None,
+    cycle: int | None,
     as_json: bool,
 ) -> None:
     """Record a member state's nomination (cities, CSCOs, NR) and submit it.
 
-    Example: ascn --actor nr@th.example nominate TH --file nominations/th.toml
+    In a later cycle it nominates further cities (expansion); the rules count the cities that are
+    members already. Example: ascn --actor nr@th.example nominate TH --file nominations/th.toml
     """
     from .. import services
 
     result = services.nominate(
-        state.app, member_state, file, state.now(), state.actor, at=_at(at), waivers=_waivers(waive, reason)
+        state.app,
+        member_state,
+        file,
+        state.now(),
+        state.actor,
+        at=_at(at),
+        waivers=_waivers(waive, reason),
+        cycle=cycle,
     )
     _render_advance(result, as_json)
 
@@ -472,6 +499,116 @@ def outbox_list(state: State, status: str | None, as_json: bool) -> None:
         f"{len(rows)} messages",
         ["status", "kind", "deliverable", "to", "attempts", "last error"],
         [[r["status"], r["kind"], r["deliverable"], ", ".join(r["to"]), r["attempts"], r["last_error"]] for r in rows],
+    )
+
+
+# ---------------------------------------------------------------------------- cycles and projects
+
+
+@cli.group()
+def cycle() -> None:
+    """The yearly cycles: 2018 founds the network, then it meets every year to 2025."""
+
+
+@cycle.command("open")
+@click.argument("year", type=int)
+@json_option
+@pass_state
+def cycle_open(state: State, year: int, as_json: bool) -> None:
+    """Open a cycle's deliverables from its calendar (idempotent).
+
+    The annual meeting and report, and for each city that joined earlier a progress review and a
+    twinning follow-up. Example: ascn cycle open 2019
+    """
+    from .. import services
+
+    result = services.open_cycle(state.app, year, state.now())
+    if as_json:
+        emit_json(result)
+        return
+    line(
+        f"cycle {year} (Chair: {result['chair']}): {len(result['opened'])} deliverables opened"
+        + ("" if result["opened"] else " (already open)")
+    )
+
+
+@cycle.command("list")
+@json_option
+@pass_state
+def cycle_list(state: State, as_json: bool) -> None:
+    """The cycles with their Chair and state. Example: ascn cycle list"""
+    from .. import services
+
+    rows = services.cycles(state.app, state.now())
+    if as_json:
+        emit_json(rows)
+        return
+    table(
+        "Cycles",
+        ["cycle", "Chair", "state", "deliverables", "finished", "overdue"],
+        [
+            [
+                r["cycle"],
+                f"{r['chair_name']} ({r['chair']})",
+                r["state"],
+                r["deliverables"],
+                r["finished"],
+                r["overdue"],
+            ]
+            for r in rows
+        ],
+    )
+
+
+@cli.group()
+def project() -> None:
+    """Bankable projects of member cities with private-sector solution providers."""
+
+
+@project.command("add")
+@click.argument("city")
+@click.option("--title", required=True, help="What the project is.")
+@click.option("--focus", help="transport, water, energy, health care, education, public services, data or ICT.")
+@click.option("--funding", help="A multilateral bank (World Bank/IFC, ADB, AIIB, GIH) or an external partner.")
+@click.option("--cycle", type=int, help="The cycle (default: the latest open cycle that has begun).")
+@json_option
+@pass_state
+def project_add(
+    state: State, city: str, title: str, focus: str | None, funding: str | None, cycle: int | None, as_json: bool
+) -> None:
+    """Propose a project for a member city (its CSCO, its NR, ASEC or the shepherd).
+
+    Example: ascn --actor csco@da-nang.example project add da-nang --title "Smart traffic lights" --focus transport --funding ADB
+    """
+    from .. import projects
+
+    result = projects.add_project(
+        state.app, city, title, state.now(), state.actor, focus=focus, funding=funding, cycle=cycle
+    )
+    if as_json:
+        emit_json(result)
+        return
+    line(f"{result['id']}: proposed ({result['title']})")
+
+
+@project.command("list")
+@click.option("--city", help="Only this city (slug).")
+@click.option("--cycle", "cycle_text", metavar="YEAR|all", help="This cycle, or all (default: all).")
+@json_option
+@pass_state
+def project_list(state: State, city: str | None, cycle_text: str | None, as_json: bool) -> None:
+    """List projects with stage, provider, funding and focus. Example: ascn project list --city da-nang"""
+    from .. import projects
+
+    year = None if cycle_text is None else _cycle_choice(state, cycle_text)
+    rows = projects.list_projects(state.app, state.now(), city=city, cycle=year)
+    if as_json:
+        emit_json(rows)
+        return
+    table(
+        f"{len(rows)} projects",
+        ["id", "stage", "title", "provider", "funding", "focus"],
+        [[r["id"], r["stage"], r["title"], r["provider"], (r["funding"] or {}).get("name"), r["focus"]] for r in rows],
     )
 
 

@@ -99,21 +99,42 @@ class Store(QueueStore):
                         member_state=city.member_state,
                         zone=city.zone,
                         capital=city.capital,
-                        joined_cycle=cycle,
                     )
                 )
                 added += 1
         return added
 
-    def add_city(self, session: Session, slug: str, name: str, member_state: str, zone: str, cycle: int) -> None:
-        if session.get(CityRow, slug) is None:
+    def join_city(self, session: Session, slug: str, name: str, member_state: str, zone: str, cycle: int) -> None:
+        """An accepted nomination makes the city a member from `cycle` (adding it if it is new)."""
+        city = session.get(CityRow, slug)
+        if city is None:
             session.add(CityRow(slug=slug, name=name, member_state=member_state, zone=zone, joined_cycle=cycle))
+        elif city.joined_cycle is None:
+            city.joined_cycle = cycle
+
+    def member_cities(self, session: Session, before: int | None = None) -> list[tuple[str, str]]:
+        """(slug, member state) of the member cities, those that joined before `before` if given."""
+        query = select(CityRow).where(CityRow.joined_cycle.is_not(None))  # type: ignore[union-attr]
+        if before is not None:
+            query = query.where(CityRow.joined_cycle < before)  # type: ignore[operator]
+        return [(c.slug, c.member_state) for c in session.exec(query.order_by(CityRow.member_state, CityRow.slug))]
+
+    def members_of(self, session: Session) -> Callable[[str], tuple[str, ...]]:
+        def lookup(member_state: str) -> tuple[str, ...]:
+            return tuple(slug for slug, state in self.member_cities(session) if state == member_state)
+
+        return lookup
 
     def cities(self, session: Session) -> list[CityRow]:
         return list(session.exec(select(CityRow).order_by(CityRow.member_state, CityRow.slug)))
 
     def city(self, session: Session, slug: str) -> CityRow | None:
         return session.get(CityRow, slug)
+
+    def current_cycle(self, session: Session, year: int) -> int | None:
+        """The latest open cycle that has begun by `year`."""
+        years = [c.year for c in session.exec(select(CycleRow)) if c.year <= year]
+        return max(years) if years else None
 
     def record_cycle(self, session: Session, cycle: int, now: datetime) -> bool:
         if session.get(CycleRow, cycle) is not None:
@@ -194,6 +215,7 @@ class Store(QueueStore):
                     city=o.city,
                     stage=o.stage,
                     deadline=o.deadline,
+                    data=dict(o.data or {}),
                     opened_at=now,
                 )
             )

@@ -1,0 +1,114 @@
+"""Bankable projects: cities with private-sector solution providers, funded by partners or banks.
+
+The focus areas and the multilateral banks are the concept note's (para 5 and 6).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from .app import App
+from .dates import show
+from .engine import in_cycle
+from .errors import BadInput, Denied, NotFound
+from .opening import project_opening
+from .people import check_name
+from .reminding import replan
+from .services import resolve_actor
+
+FOCUS_AREAS = ("transport", "water", "energy", "health care", "education", "public services", "data", "ICT")
+BANKS = {
+    "world bank": "World Bank/IFC",
+    "ifc": "World Bank/IFC",
+    "world bank/ifc": "World Bank/IFC",
+    "adb": "ADB",
+    "asian development bank": "ADB",
+    "aiib": "AIIB",
+    "asian infrastructure investment bank": "AIIB",
+    "gih": "Global Infrastructure Hub",
+    "global infrastructure hub": "Global Infrastructure Hub",
+}
+PROPOSERS = ("csco", "nr", "asec", "shepherd")
+
+
+def _focus(value: str | None) -> str | None:
+    if value is None:
+        return None
+    for area in FOCUS_AREAS:
+        if value.strip().lower() == area.lower():
+            return area
+    raise BadInput(f"focus area {value!r} is not one of: {', '.join(FOCUS_AREAS)}")
+
+
+def _funding(value: str | None) -> dict[str, str] | None:
+    """A multilateral bank by name or abbreviation, or else an external partner (e.g. Japan)."""
+    if value is None:
+        return None
+    name = check_name(value, "--funding")
+    bank = BANKS.get(name.lower())
+    return {"kind": "bank", "name": bank} if bank else {"kind": "external partner", "name": name}
+
+
+def add_project(
+    app: App,
+    city: str,
+    title: str,
+    now: datetime,
+    actor_email: str | None,
+    *,
+    focus: str | None = None,
+    funding: str | None = None,
+    cycle: int | None = None,
+) -> dict[str, Any]:
+    defs = app.definitions
+    store = app.store
+    with store.session() as session:
+        year = cycle or store.current_cycle(session, now.year) or app.config.cycle
+        defs.calendar(year)
+        row = store.city(session, city.lower())
+        if row is None or row.joined_cycle is None:
+            raise NotFound(f"{city!r} is not a member city", city=city)
+        actor = in_cycle(defs, resolve_actor(store, session, actor_email), year)
+        if not any(g.role in PROPOSERS and g.covers(row.member_state, row.slug) for g in actor.grants):
+            raise Denied(
+                f"{actor.email} may not propose projects for {row.slug}: needs csco of {row.slug}, "
+                f"nr of {row.member_state}, asec or shepherd",
+                actor=actor.email,
+            )
+        data = {
+            "title": check_name(title, "--title"),
+            "focus": _focus(focus),
+            "funding": _funding(funding),
+            "proposed_by": actor.email,
+            "proposed_at": show(now),
+        }
+        number = 1 + sum(1 for r in store.deliverables(session, cycle=year, workflow="project") if r.city == row.slug)
+        opening = project_opening(defs, year, row.member_state, row.slug, number, data)
+        store.open(session, [opening], now)
+        replan(app, session, store.row(session, opening.id), now)
+    return {"id": opening.id, "city": row.slug, **data}
+
+
+def list_projects(
+    app: App, now: datetime, *, city: str | None = None, cycle: int | None = None
+) -> list[dict[str, Any]]:
+    store = app.store
+    with store.session() as session:
+        rows = store.deliverables(session, cycle=cycle, workflow="project")
+    return [
+        {
+            "id": r.id,
+            "cycle": r.cycle,
+            "city": r.city,
+            "member_state": r.member_state,
+            "stage": r.stage,
+            "title": r.data.get("title"),
+            "focus": r.data.get("focus"),
+            "funding": r.data.get("funding"),
+            "provider": r.data.get("provider"),
+            "last_event_at": show(r.last_event_at),
+        }
+        for r in rows
+        if city is None or r.city == city.lower()
+    ]
