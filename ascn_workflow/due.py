@@ -82,7 +82,7 @@ def apply_deadlines(app: App, now: datetime, report: DueReport) -> None:
     """Fire each passed deadline's transition as `scheduler`, effective at the deadline itself."""
     store, defs = app.store, app.definitions
     with store.session() as session:
-        rows = store.past_deadline(session, now, trigger_stages(app), with_trigger=True)
+        rows = store.past_deadline(session, now, trigger_stages(app))
     for row in rows:
         deadline = row.deadline
         assert deadline is not None
@@ -108,7 +108,7 @@ def notify_overdue(app: App, now: datetime, report: DueReport) -> None:
     """Deliverables past a deadline that moves nothing are flagged by one overdue notice each."""
     store = app.store
     with store.session() as session:
-        rows = store.past_deadline(session, now, trigger_stages(app), with_trigger=False)
+        rows = store.notice_owed(session, now, trigger_stages(app))
     for row in rows:
         assert row.deadline is not None
         with store.session() as session:
@@ -129,7 +129,7 @@ def _queue_overdue(
     if not store.claim_notice(session, row.id, deadline):
         return
     stage = defs.workflow(row.workflow).stage(row.stage)
-    cities = cities_by_slug(session)
+    cities = cities_by_slug(session, [row.city] if row.city else [])
     responsible = recipients(defs, session, row, stage.responsible, cities)
     escalation = [r for r in recipients(defs, session, row, ESCALATION_ROLES, cities) if r not in responsible]
     message_id = _message_id("overdue", row.id, int(deadline.timestamp()))

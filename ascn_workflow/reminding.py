@@ -14,7 +14,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from .app import App
-from .definitions import Definitions
+from .definitions import NETWORK_ROLES, Definitions
 from .engine import in_cycle
 from .people import Actor, Grant
 from .planning import Recipient, plan_reminders
@@ -37,14 +37,27 @@ def _recipient(defs: Definitions, cycle: int, person: PersonRow, grant: Grant, c
     return Recipient(person.email, person.name, grant.role, host_zone, host)
 
 
-def people_with_roles(session: Session, roles: Sequence[str]) -> list[tuple[PersonRow, RoleRow]]:
+def people_with_roles(
+    session: Session, roles: Sequence[str], scopes: Sequence[str] = ()
+) -> list[tuple[PersonRow, RoleRow]]:
+    """People holding `roles`; with `scopes` (member states and cities), only network roles and those
+    scoped there: the query follows the deliverable, not the size of the directory."""
     query = select(PersonRow, RoleRow).join(RoleRow, col(RoleRow.email) == col(PersonRow.email))
-    query = query.where(col(RoleRow.role).in_(list(roles))).order_by(col(RoleRow.email))
-    return [(p, r) for p, r in session.exec(query)]
+    query = query.where(col(RoleRow.role).in_(list(roles)))
+    if scopes:
+        query = query.where(
+            col(RoleRow.role).in_(sorted(NETWORK_ROLES))
+            | col(RoleRow.member_state).in_(list(scopes))
+            | col(RoleRow.city).in_(list(scopes))
+        )
+    return [(p, r) for p, r in session.exec(query.order_by(col(RoleRow.email)))]
 
 
-def cities_by_slug(session: Session) -> dict[str, CityRow]:
-    return {c.slug: c for c in session.exec(select(CityRow))}
+def cities_by_slug(session: Session, slugs: Sequence[str] | None = None) -> dict[str, CityRow]:
+    query = select(CityRow)
+    if slugs is not None:
+        query = query.where(col(CityRow.slug).in_(list(slugs)))
+    return {c.slug: c for c in session.exec(query)}
 
 
 def recipients(
@@ -58,11 +71,14 @@ def recipients(
 
     The Chair is resolved for the cycle: the chairing member state's NR, or an explicit chair grant.
     """
-    cities = cities if cities is not None else cities_by_slug(session)
     wanted = set(roles) - {"scheduler"}
     load = wanted | ({"nr"} if "chair" in wanted else set())
+    chair = defs.chair(row.cycle)
+    scopes = [s for s in (row.member_state, row.city, chair) if s]
+    if cities is None:
+        cities = cities_by_slug(session, [row.city] if row.city else [])
     grants: dict[str, tuple[PersonRow, list[Grant]]] = {}
-    for person, role in people_with_roles(session, sorted(load)):
+    for person, role in people_with_roles(session, sorted(load), scopes):
         grants.setdefault(person.email, (person, []))[1].append(
             Grant(role.role, role.member_state or None, role.city or None)
         )

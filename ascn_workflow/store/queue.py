@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, tuple_, update
+from sqlalchemy import and_, or_, update
 from sqlmodel import Session, col, select
 
 from ..planning import PlannedReminder
@@ -88,39 +88,44 @@ class QueueStore:
 
     # ------------------------------------------------------------------ deadlines
 
-    def past_deadline(
-        self, session: Session, now: datetime, stages: Iterable[tuple[str, str]], with_trigger: bool
-    ) -> list[DeliverableRow]:
-        """Deliverables whose deadline passed, in (with_trigger) or outside the given (workflow, stage) pairs."""
-        pairs = list(stages)
-        query = select(DeliverableRow).where(col(DeliverableRow.deadline) < now)
-        in_pairs = tuple_(col(DeliverableRow.workflow), col(DeliverableRow.stage)).in_(pairs) if pairs else None
-        if with_trigger:
-            if in_pairs is None:
-                return []
-            query = query.where(in_pairs)
-        else:
-            if in_pairs is not None:
-                query = query.where(~in_pairs)
-            query = query.where(
-                or_(
-                    col(DeliverableRow.notified_deadline).is_(None),
-                    col(DeliverableRow.notified_deadline) != col(DeliverableRow.deadline),
-                )
-            )
-        return list(session.exec(query.order_by(col(DeliverableRow.deadline), col(DeliverableRow.id))))
+    def past_deadline(self, session: Session, now: datetime, stages: Iterable[tuple[str, str]]) -> list[DeliverableRow]:
+        """Deliverables in a stage with a deadline transition whose deadline passed (index: stage, deadline)."""
+        pairs = set(stages)
+        if not pairs:
+            return []
+        query = select(DeliverableRow).where(
+            col(DeliverableRow.stage).in_(sorted({stage for _, stage in pairs})), col(DeliverableRow.deadline) < now
+        )
+        rows = session.exec(query.order_by(col(DeliverableRow.deadline), col(DeliverableRow.id)))
+        return [r for r in rows if (r.workflow, r.stage) in pairs]
+
+    def notice_owed(self, session: Session, now: datetime, stages: Iterable[tuple[str, str]]) -> list[DeliverableRow]:
+        """Deliverables past a deadline that moves nothing and whose notice is owed (index: notice_due)."""
+        pairs = set(stages)
+        query = select(DeliverableRow).where(col(DeliverableRow.notice_due) < now)
+        rows = session.exec(query.order_by(col(DeliverableRow.notice_due), col(DeliverableRow.id)))
+        return [r for r in rows if (r.workflow, r.stage) not in pairs]
 
     def claim_notice(self, session: Session, deliverable_id: str, deadline: datetime) -> bool:
-        """One overdue notice per missed deadline: whoever sets `notified_deadline` first sends it."""
+        """One overdue notice per missed deadline: whoever sets `notified_deadline` first sends it.
+
+        Either way the notice is no longer owed, so `notice_due` is cleared and the row leaves the
+        scan of later passes (a deliverable may re-enter a stage whose deadline was notified already).
+        """
+        owed = or_(col(DeliverableRow.notified_deadline).is_(None), col(DeliverableRow.notified_deadline) != deadline)
         result = session.execute(
             update(DeliverableRow)
-            .where(
-                col(DeliverableRow.id) == deliverable_id,
-                or_(col(DeliverableRow.notified_deadline).is_(None), col(DeliverableRow.notified_deadline) != deadline),
-            )
-            .values(notified_deadline=deadline)
+            .where(col(DeliverableRow.id) == deliverable_id, owed)
+            .values(notified_deadline=deadline, notice_due=None)
         )
-        return result.rowcount == 1  # type: ignore[attr-defined]
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            return True
+        session.execute(
+            update(DeliverableRow)
+            .where(col(DeliverableRow.id) == deliverable_id, col(DeliverableRow.notice_due).is_not(None))
+            .values(notice_due=None)
+        )
+        return False
 
     # ------------------------------------------------------------------ outbox
 
@@ -218,10 +223,15 @@ class QueueStore:
         if pairs:
             queries.append(
                 select(DeliverableRow.deadline)
-                .where(tuple_(col(DeliverableRow.workflow), col(DeliverableRow.stage)).in_(pairs))
+                .where(col(DeliverableRow.stage).in_(sorted({stage for _, stage in pairs})))
                 .where(col(DeliverableRow.deadline).is_not(None))
                 .order_by(col(DeliverableRow.deadline))
             )
+        queries.append(
+            select(DeliverableRow.notice_due)
+            .where(col(DeliverableRow.notice_due).is_not(None))
+            .order_by(col(DeliverableRow.notice_due))
+        )
         found = [session.exec(q.limit(1)).first() for q in queries]
         instants = [f for f in found if f is not None]
         return min(instants) if instants else None

@@ -217,6 +217,7 @@ class Store(QueueStore):
                     deadline=o.deadline,
                     data=dict(o.data or {}),
                     opened_at=now,
+                    notice_due=o.deadline,
                 )
             )
             created.append(o.id)
@@ -269,6 +270,7 @@ class Store(QueueStore):
             update(DeliverableRow)
             .where(DeliverableRow.id == outcome.deliverable_id, DeliverableRow.version == outcome.version)  # type: ignore[arg-type]
             .values(
+                notice_due=outcome.deadline,
                 stage=ev.dest,
                 deadline=outcome.deadline,
                 version=outcome.version + 1,

@@ -69,6 +69,7 @@ class DeliverableRow(SQLModel, table=True):
     opened_at: datetime
     last_event_at: datetime | None = None
     notified_deadline: datetime | None = None  # the missed deadline whose overdue notice went out
+    notice_due: datetime | None = Field(default=None, index=True)  # the deadline while its notice is still owed
 
 
 class HistoryRow(SQLModel, table=True):

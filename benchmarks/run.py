@@ -1,0 +1,441 @@
+"""Benchmarks of ascn_workflow at ASEAN scale, each reported against a baseline measured in the same run.
+
+    python benchmarks/run.py --size S|M|L [--runs N] [--json FILE] [--db-url postgresql+psycopg://…]
+
+Sizes: S is the 2018 network (26 cities, 1 cycle); M 1,000 cities over 8 cycles (about 20,000
+deliverables, 200,000 history rows); L 10,000 cities over 8 cycles. The synthetic network is written
+in bulk; everything measured goes through the real CLI or the real services.
+
+Measures (median of --runs):
+- cold start of `ascn --help` and of `ascn show ID`, against a minimal click command (baseline);
+- `ascn status --json` and `ascn status --workflow nomination --overdue` at the size;
+- in-process advances per second (transition + history row, committed), against a sqlite3 loop
+  doing the same UPDATE and INSERT per transition (the limit);
+- one due-work pass with 1,000 due reminders (file backend) at S, M and L: its cost should follow
+  the due work, not the size of the database;
+- peak memory (RSS) of `ascn scheduler` idle at the size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import shutil
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+SIZES = {"S": (26, 1), "M": (1_000, 8), "L": (10_000, 8)}
+NOW = datetime(2025, 5, 20, 4, 0, tzinfo=UTC)  # during the 2025 cycle, before its progress reviews are due
+MINIMAL_CLICK = "import click\n@click.command()\ndef main():\n    'A minimal click command.'\nmain()\n"
+
+
+# ---------------------------------------------------------------------------- building a network
+
+
+def _config(folder: Path, db_url: str | None) -> Path:
+    url = db_url or f"sqlite:///{folder / 'ascn.db'}"
+    path = folder / "config.toml"
+    path.write_text(
+        f'[database]\nurl = "{url}"\n[calendar]\ncycle = 2025\n[workflows]\ndir = "{ROOT / "workflows"}"\n'
+        f'[mail]\nbackend = "file"\noutbox = "outbox"\n'
+    )
+    return path
+
+
+def build(folder: Path, size: str, db_url: str | None = None) -> Path:
+    """A database of the given size: real schema and definitions, synthetic cities and history."""
+    from sqlalchemy import insert
+
+    from ascn_workflow import services
+    from ascn_workflow.app import App
+    from ascn_workflow.audit import digest
+    from ascn_workflow.config import load_config
+    from ascn_workflow.opening import cycle_openings
+    from ascn_workflow.store.tables import CityRow, DeliverableRow, HistoryRow, PersonRow, RoleRow
+
+    n_cities, n_cycles = SIZES[size]
+    config = _config(folder, db_url)
+    app = App(load_config(config, explicit=True))
+    defs = app.definitions
+    cycles = list(range(2018, 2018 + n_cycles))
+    opened = datetime(2018, 1, 15, tzinfo=UTC)
+    services.init(app, 2018, opened)
+    states = list(defs.network.member_states.values())
+    real = [c for c in defs.network.cities]
+    cities = [(c.slug, c.name, c.member_state, c.zone) for c in real][:n_cities]
+    for i in range(len(cities), n_cities):
+        state = states[i % len(states)]
+        cities.append((f"bench-city-{i:05d}", f"Bench City {i:05d}", state.code, state.zone))
+    store = app.store
+    with store.engine.begin() as c:
+        c.execute(CityRow.__table__.delete())  # type: ignore[attr-defined]
+        c.execute(
+            insert(CityRow),
+            [dict(slug=s, name=n, member_state=m, zone=z, capital=False, joined_cycle=2018) for s, n, m, z in cities],
+        )
+        people = [dict(email="officer@asec.example", name="ASEC officer")]
+        roles = [dict(email="officer@asec.example", role="asec", member_state="", city="")]
+        for state in states:
+            email = f"nr@{state.code.lower()}.example"
+            people.append(dict(email=email, name=f"NR {state.code}"))
+            roles.append(dict(email=email, role="nr", member_state=state.code, city=""))
+        for slug, _, state, _ in cities:
+            email = f"csco@{slug}.example"
+            people.append(dict(email=email, name=f"CSCO {slug}"))
+            roles.append(dict(email=email, role="csco", member_state=state, city=slug))
+        c.execute(insert(PersonRow), people)
+        c.execute(insert(RoleRow), roles)
+    deliverables, history = [], []
+    for cycle in cycles:
+        if cycle != 2018:
+            services.open_cycle(app, cycle, opened.replace(year=cycle))
+        kinds = ("action-plan", "twinning") if cycle == 2018 else ("progress-review", "twinning-follow-up")
+        for slug, _, state, _ in cities:
+            for wf_name in kinds:
+                wf = defs.workflow(wf_name)
+                did = f"{cycle}/{wf_name}/{slug}"
+                final = cycle < cycles[-1]
+                path = _walk(wf, final)
+                prev = ""
+                for seq, (trigger, source, dest) in enumerate(path, start=1):
+                    at = opened.replace(year=cycle) + timedelta(days=30 * seq)
+                    row = dict(
+                        deliverable_id=did,
+                        seq=seq,
+                        trigger=trigger,
+                        source=source,
+                        dest=dest,
+                        actor="officer@asec.example",
+                        role="asec",
+                        effective_at=at,
+                        recorded_at=at,
+                        note=None,
+                        data={},
+                        waivers={},
+                    )
+                    row["prev_hash"], row["hash"] = prev, digest(row, prev)
+                    prev = row["hash"]
+                    history.append(row)
+                stage = path[-1][2] if path else wf.initial
+                deadline = None
+                if not final:
+                    from ascn_workflow.engine import stage_deadline
+
+                    deadline = stage_deadline(defs, cycle, wf, stage)
+                deliverables.append(
+                    dict(
+                        id=did,
+                        cycle=cycle,
+                        workflow=wf_name,
+                        member_state=state,
+                        city=slug,
+                        stage=stage,
+                        deadline=deadline,
+                        notice_due=deadline,
+                        version=len(path) + 1,
+                        data={},
+                        opened_at=opened.replace(year=cycle),
+                        last_event_at=history[-1]["effective_at"] if path else None,
+                    )
+                )
+    with store.engine.begin() as c:
+        for start in range(0, len(deliverables), 5_000):
+            c.execute(insert(DeliverableRow), deliverables[start : start + 5_000])
+        for start in range(0, len(history), 20_000):
+            c.execute(insert(HistoryRow), history[start : start + 20_000])
+    assert cycle_openings  # the real openings made the network deliverables above
+    return config
+
+
+def _walk(wf: Any, final: bool) -> list[tuple[str, str, str]]:
+    """The path of a deliverable: to its last stage when finished, else none (still at the start)."""
+    if not final:
+        return []
+    path, stage, seen = [], wf.initial, set()
+    while True:
+        nexts = [t for t in wf.transitions_from(stage) if "scheduler" not in t.roles and t.dest not in seen]
+        if not nexts:
+            return path
+        t = nexts[0]
+        seen.add(stage)
+        path.append((t.trigger, stage, t.dest))
+        stage = t.dest
+
+
+# ---------------------------------------------------------------------------- measurements
+
+
+def _median(fn: Any, runs: int) -> float:
+    return statistics.median(fn() for _ in range(runs))
+
+
+def _timed_process(args: list[str], env: dict[str, str] | None = None) -> float:
+    start = time.perf_counter()
+    subprocess.run(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - start
+
+
+def cold_starts(config: Path, runs: int, folder: Path) -> dict[str, Any]:
+    minimal = folder / "minimal_click.py"
+    minimal.write_text(MINIMAL_CLICK)
+    ascn = [sys.executable, "-m", "ascn_workflow"]
+    env = {**os.environ, "ASCN_CONFIG": str(config), "ASCN_NOW": NOW.isoformat()}
+    baseline = _median(lambda: _timed_process([sys.executable, str(minimal), "--help"]), runs)
+    help_s = _median(lambda: _timed_process([*ascn, "--help"], env), runs)
+    show_s = _median(lambda: _timed_process([*ascn, "show", "2018/framework"], env), runs)
+    return {
+        "baseline_click_s": baseline,
+        "ascn_help_s": help_s,
+        "ascn_show_s": show_s,
+        "help_ratio": help_s / baseline,
+        "show_ratio": show_s / baseline,
+    }
+
+
+def status_times(config: Path, runs: int) -> dict[str, Any]:
+    env = {**os.environ, "ASCN_CONFIG": str(config), "ASCN_NOW": NOW.isoformat()}
+    ascn = [sys.executable, "-m", "ascn_workflow"]
+    return {
+        "status_json_s": _median(lambda: _timed_process([*ascn, "status", "--cycle", "all", "--json"], env), runs),
+        "status_nomination_overdue_s": _median(
+            lambda: _timed_process([*ascn, "status", "--cycle", "all", "--workflow", "nomination", "--overdue"], env),
+            runs,
+        ),
+    }
+
+
+def advance_throughput(folder: Path, count: int) -> dict[str, Any]:
+    """Ours through services.advance, against the same UPDATE + INSERT per transition in sqlite3."""
+    from ascn_workflow import services
+    from ascn_workflow.app import App
+    from ascn_workflow.config import load_config
+    from ascn_workflow.opening import project_opening
+
+    work = folder / "advance"
+    work.mkdir()
+    app = App(load_config(_config(work, None), explicit=True))
+    services.init(app, 2018, datetime(2018, 1, 15, tzinfo=UTC))
+    store = app.store
+    with store.session() as s:
+        store.add_people(
+            s,
+            [
+                __import__("ascn_workflow.people", fromlist=["PersonEntry"]).PersonEntry(
+                    "officer@asec.example",
+                    "ASEC officer",
+                    __import__("ascn_workflow.people", fromlist=["Grant"]).Grant("asec"),
+                )
+            ],
+        )
+        for city in store.cities(s):
+            city.joined_cycle = 2018
+        openings = [
+            project_opening(app.definitions, 2018, "TH", "bangkok", i, {"title": f"P{i}"})
+            for i in range(1, 2 * count + 1)
+        ]
+        store.open(s, openings, datetime(2018, 1, 15, tzinfo=UTC))
+    ids = [o.id for o in openings]
+    now = datetime(2018, 6, 1, tzinfo=UTC)
+    start = time.perf_counter()
+    for did in ids[:count]:
+        services.advance(app, did, "drop", now, "officer@asec.example", note="benchmark")
+    ours = count / (time.perf_counter() - start)
+    db = sqlite3.connect(work / "ascn.db", isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    start = time.perf_counter()
+    for did in ids[count:]:
+        db.execute("BEGIN")
+        db.execute(
+            "UPDATE deliverable SET stage='dropped', version=version+1, last_event_at=? WHERE id=? AND version=1",
+            (now.isoformat(), did),
+        )
+        db.execute(
+            "INSERT INTO history (deliverable_id, seq, trigger, source, dest, actor, role, effective_at, "
+            "recorded_at, note, data, waivers, prev_hash, hash) VALUES (?, 1, 'drop', 'proposed', 'dropped', "
+            "'officer@asec.example', 'asec', ?, ?, 'benchmark', '{}', '{}', '', 'x')",
+            (did, now.isoformat(), now.isoformat()),
+        )
+        db.execute("COMMIT")
+    limit = count / (time.perf_counter() - start)
+    db.close()
+    return {"advances_per_s": ours, "sqlite3_limit_per_s": limit, "advance_ratio": ours / limit}
+
+
+def due_pass(config: Path, due: int = 1_000) -> dict[str, Any]:
+    """One pass with `due` reminders due, each its own message, on the last cycle's city deliverables
+    (2018 action plans at S, 2025 progress reviews at M and L), after a pass that clears other due work."""
+    from sqlalchemy import insert, select
+
+    from ascn_workflow.app import App
+    from ascn_workflow.config import load_config
+    from ascn_workflow.due import run_due_work
+    from ascn_workflow.store.tables import DeliverableRow, PersonRow, ReminderRow, RoleRow
+
+    app = App(load_config(config, explicit=True))
+    store = app.store
+    with store.engine.begin() as c:
+        last = c.execute(select(DeliverableRow.cycle).order_by(DeliverableRow.cycle.desc()).limit(1)).scalar()
+        workflow = "action-plan" if last == 2018 else "progress-review"
+        rows = c.execute(
+            select(DeliverableRow.id, DeliverableRow.city, DeliverableRow.member_state, DeliverableRow.deadline)
+            .where(DeliverableRow.workflow == workflow, DeliverableRow.cycle == last)
+            .order_by(DeliverableRow.id)
+        ).all()
+    now = min(r.deadline for r in rows) - timedelta(days=5)
+    run_due_work(app, now)  # whatever else is due at that instant, untimed
+    with store.engine.begin() as c:
+        per = -(-due // len(rows))  # recipients per deliverable so that `due` messages go out
+        reminders, people, roles = [], [], []
+        for i in range(due):
+            did, city, state, deadline = rows[i % len(rows)]
+            k = i // len(rows)
+            email = f"csco@{city}.example" if k == 0 else f"csco{k}@{city}.example"
+            if k:
+                people.append(dict(email=email, name=f"CSCO {k} {city}"))
+                roles.append(dict(email=email, role="csco", member_state=state, city=city))
+            reminders.append(
+                dict(
+                    deliverable_id=did,
+                    entry_version=1,
+                    stage="requested",
+                    recipient=email,
+                    offset_days=14,
+                    due_at=now - timedelta(minutes=5),
+                    deadline=deadline,
+                    status="planned",
+                )
+            )
+        if people:
+            c.execute(insert(PersonRow), people)
+            c.execute(insert(RoleRow), roles)
+        c.execute(insert(ReminderRow), reminders)
+    start = time.perf_counter()
+    report = run_due_work(app, now)
+    elapsed = time.perf_counter() - start
+    assert len(report.reminders) == due, (len(report.reminders), due)
+    assert len(report.delivered) >= due
+    return {"due_pass_s": elapsed, "due_reminders": due, "recipients_per_deliverable": per}
+
+
+def scheduler_rss(config: Path) -> dict[str, Any]:
+    env = {**os.environ, "ASCN_CONFIG": str(config), "ASCN_NOW": (NOW + timedelta(days=400)).isoformat()}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ascn_workflow", "scheduler", "--interval", "0.5"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if "scheduler started" in line:
+            break
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=3)  # idle passes run meanwhile
+    status = Path(f"/proc/{proc.pid}/status").read_text()
+    peak_kb = int(next(ln.split()[1] for ln in status.splitlines() if ln.startswith("VmHWM")))
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=30)
+    return {"scheduler_idle_peak_rss_mb": peak_kb / 1024}
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "processor": platform.processor() or platform.machine(),
+    }
+
+
+TARGETS = [
+    ("help_ratio", "<=", 2.0, "ascn --help vs minimal click"),
+    ("show_ratio", "<=", 3.0, "ascn show vs minimal click"),
+    ("advance_ratio", ">=", 1 / 3, "in-process advances vs sqlite3 limit"),
+    ("due_pass_L_over_S", "<=", 1.5, "due-work pass at L vs S"),
+    ("status_json_s", "<", 1.0, "status --json at M (s)"),
+    ("scheduler_idle_peak_rss_mb", "<", 150.0, "scheduler idle RSS at M (MB)"),
+]
+
+
+def run(size: str, runs: int, db_url: str | None, with_due_baseline: bool = True) -> dict[str, Any]:
+    results: dict[str, Any] = {
+        "size": size,
+        "runs": runs,
+        "backend": "postgresql" if db_url else "sqlite",
+        "machine": machine(),
+    }
+    with tempfile.TemporaryDirectory(prefix="ascn-bench-") as tmp:
+        folder = Path(tmp)
+        built = time.perf_counter()
+        config = build(folder / size, size, db_url) if (folder / size).mkdir() is None else None
+        results["build_s"] = time.perf_counter() - built
+        assert config is not None
+        results.update(cold_starts(config, runs, folder))
+        results.update(status_times(config, runs))
+        if db_url is None:
+            results.update(advance_throughput(folder, 100 if size == "S" else 300))
+        results.update(scheduler_rss(config))
+        results.update(due_pass(config))
+        if size != "S" and with_due_baseline:
+            (folder / "S").mkdir()
+            small = build(folder / "S", "S", None)
+            results["due_pass_S_s"] = due_pass(small)["due_pass_s"]
+            results[f"due_pass_{size}_over_S"] = results["due_pass_s"] / results["due_pass_S_s"]
+            if size == "L":
+                results["due_pass_L_over_S"] = results["due_pass_L_over_S"]
+    return results
+
+
+def table(results: dict[str, Any]) -> str:
+    lines = [
+        f"size {results['size']} ({results['backend']}, median of {results['runs']}), "
+        f"{results['machine']['cpus']} CPUs, Python {results['machine']['python']}",
+        "",
+    ]
+    lines.append(f"{'measure':<44} {'value':>12}")
+    for key, value in results.items():
+        if isinstance(value, float):
+            lines.append(f"{key:<44} {value:>12.4f}")
+    lines.append("")
+    for key, op, bound, label in TARGETS:
+        if key in results:
+            value = results[key]
+            ok = value <= bound if op == "<=" else value >= bound if op == ">=" else value < bound
+            lines.append(f"{'MET ' if ok else 'MISS'} {label}: {value:.3f} {op} {bound:.3f}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", choices=sorted(SIZES), default="S")
+    parser.add_argument("--runs", type=int, default=5, help="repetitions per timing (median)")
+    parser.add_argument("--json", type=Path, help="write the figures, ratios and machine description here")
+    parser.add_argument("--db-url", help="benchmark on this PostgreSQL server (a fresh database there)")
+    args = parser.parse_args()
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
+    results = run(args.size, args.runs, args.db_url)
+    print(table(results))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    if shutil.which(sys.executable) is None:
+        sys.exit("no Python")
+    main()
