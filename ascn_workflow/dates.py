@@ -6,6 +6,7 @@ Nothing reads the clock: callers pass `now` in (the CLI takes it from `$ASCN_NOW
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pendulum
 
@@ -68,10 +69,10 @@ def at_local(day: date, hour: int, zone: str) -> datetime:
 
 
 def show(moment: datetime | None, zone: str = "UTC") -> str | None:
-    """ISO 8601 with the offset of `zone`, to the second."""
+    """ISO 8601 with the offset of `zone`, to the second (zoneinfo: this runs for every row shown)."""
     if moment is None:
         return None
-    return pendulum.instance(moment).in_timezone(zone).isoformat(timespec="seconds")
+    return moment.astimezone(ZoneInfo(zone)).isoformat(timespec="seconds")
 
 
 def local_date(moment: datetime, zone: str) -> date:

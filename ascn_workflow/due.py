@@ -20,7 +20,7 @@ from .dates import show
 from .engine import Request, fire
 from .errors import Conflict
 from .mail import Mailer, MailError
-from .mail.render import overdue_message, reminder_message
+from .mail.render import Rendered, overdue_message, reminder_message
 from .people import SCHEDULER
 from .reminding import ESCALATION_ROLES, cities_by_slug, expected_actions, recipients, replan
 from .store.repository import to_snapshot
@@ -146,16 +146,7 @@ def _queue_overdue(
         lapsed=lapsed,
     )
     if rendered.recipients:
-        store.queue_message(
-            session,
-            message_id=message_id,
-            kind="overdue",
-            deliverable_id=row.id,
-            recipients=rendered.recipients,
-            subject=rendered.subject,
-            raw=rendered.raw,
-            now=now,
-        )
+        _queue(store, session, rendered, "overdue", row.id, now)
     report.overdue_notices.append(row.id)
     log.info("overdue notice for %s to %s", row.id, ", ".join(rendered.recipients) or "nobody")
 
@@ -213,11 +204,15 @@ def _queue_reminder(app: App, session: Any, reminders: list[ReminderRow], messag
         days_left=min(r.offset_days for r in reminders),
         expected=expected_actions(app, row, person.role, person.email),
     )
+    _queue(store, session, rendered, "reminder", row.id, now)
+
+
+def _queue(store: Any, session: Any, rendered: Rendered, kind: str, deliverable_id: str, now: datetime) -> None:
     store.queue_message(
         session,
-        message_id=message_id,
-        kind="reminder",
-        deliverable_id=row.id,
+        message_id=rendered.message_id,
+        kind=kind,
+        deliverable_id=deliverable_id,
         recipients=rendered.recipients,
         subject=rendered.subject,
         raw=rendered.raw,

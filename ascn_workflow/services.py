@@ -45,9 +45,13 @@ def resolve_actor(store: Store, session: Session, email: str | None) -> Actor:
     return actor
 
 
-def zone_of(defs: Definitions, store: Store, session: Session, row: DeliverableRow) -> str:
+def zone_of(
+    defs: Definitions, store: Store, session: Session, row: DeliverableRow, city_zones: Mapping[str, str] | None = None
+) -> str:
     """The zone a deliverable's instants are shown in: its city's, its member state's, or the host's."""
     if row.city:
+        if city_zones is not None and row.city in city_zones:
+            return city_zones[row.city]
         city = store.city(session, row.city)
         if city is not None:
             return city.zone
@@ -60,9 +64,11 @@ def is_overdue(row: DeliverableRow, now: datetime) -> bool:
     return row.deadline is not None and row.deadline < now
 
 
-def deliverable_view(app: App, session: Session, row: DeliverableRow, now: datetime) -> dict[str, Any]:
+def deliverable_view(
+    app: App, session: Session, row: DeliverableRow, now: datetime, city_zones: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     defs = app.definitions
-    zone = zone_of(defs, app.store, session, row)
+    zone = zone_of(defs, app.store, session, row, city_zones)
     return {
         "id": row.id,
         "cycle": row.cycle,
@@ -232,7 +238,8 @@ def status(
             member_state=member_state,
             overdue_at=now if overdue else None,
         )
-        return [deliverable_view(app, session, row, now) for row in rows]
+        city_zones = {c.slug: c.zone for c in store.cities(session)}  # one query, not one per row
+        return [deliverable_view(app, session, row, now, city_zones) for row in rows]
 
 
 def _options_view(

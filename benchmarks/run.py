@@ -74,6 +74,8 @@ def build(folder: Path, size: str, db_url: str | None = None) -> Path:
     cycles = list(range(2018, 2018 + n_cycles))
     opened = datetime(2018, 1, 15, tzinfo=UTC)
     services.init(app, 2018, opened)
+    for cycle in cycles[1:]:  # network deliverables of later cycles; no member city yet
+        services.open_cycle(app, cycle, opened.replace(year=cycle))
     states = list(defs.network.member_states.values())
     real = [c for c in defs.network.cities]
     cities = [(c.slug, c.name, c.member_state, c.zone) for c in real][:n_cities]
@@ -101,8 +103,6 @@ def build(folder: Path, size: str, db_url: str | None = None) -> Path:
         c.execute(insert(RoleRow), roles)
     deliverables, history = [], []
     for cycle in cycles:
-        if cycle != 2018:
-            services.open_cycle(app, cycle, opened.replace(year=cycle))
         kinds = ("action-plan", "twinning") if cycle == 2018 else ("progress-review", "twinning-follow-up")
         for slug, _, state, _ in cities:
             for wf_name in kinds:
@@ -332,7 +332,7 @@ def due_pass(config: Path, due: int = 1_000) -> dict[str, Any]:
 
 
 def scheduler_rss(config: Path) -> dict[str, Any]:
-    env = {**os.environ, "ASCN_CONFIG": str(config), "ASCN_NOW": (NOW + timedelta(days=400)).isoformat()}
+    env = {**os.environ, "ASCN_CONFIG": str(config), "ASCN_NOW": NOW.isoformat()}  # nothing much due: idle
     proc = subprocess.Popen(
         [sys.executable, "-m", "ascn_workflow", "scheduler", "--interval", "0.5"],
         env=env,
@@ -349,8 +349,23 @@ def scheduler_rss(config: Path) -> dict[str, Any]:
     status = Path(f"/proc/{proc.pid}/status").read_text()
     peak_kb = int(next(ln.split()[1] for ln in status.splitlines() if ln.startswith("VmHWM")))
     proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=30)
+    proc.wait(timeout=120)
     return {"scheduler_idle_peak_rss_mb": peak_kb / 1024}
+
+
+def row_counts(config: Path) -> dict[str, int]:
+    from sqlalchemy import func, select
+
+    from ascn_workflow.app import App
+    from ascn_workflow.config import load_config
+    from ascn_workflow.store.tables import CityRow, DeliverableRow, HistoryRow
+
+    store = App(load_config(config, explicit=True)).store
+    with store.engine.connect() as c:
+        return {
+            name: int(c.execute(select(func.count()).select_from(table)).scalar() or 0)
+            for name, table in (("cities", CityRow), ("deliverables", DeliverableRow), ("history_rows", HistoryRow))
+        }
 
 
 def machine() -> dict[str, Any]:
@@ -385,6 +400,7 @@ def run(size: str, runs: int, db_url: str | None, with_due_baseline: bool = True
         config = build(folder / size, size, db_url) if (folder / size).mkdir() is None else None
         results["build_s"] = time.perf_counter() - built
         assert config is not None
+        results.update(row_counts(config))
         results.update(cold_starts(config, runs, folder))
         results.update(status_times(config, runs))
         if db_url is None:
@@ -407,6 +423,10 @@ def table(results: dict[str, Any]) -> str:
         f"{results['machine']['cpus']} CPUs, Python {results['machine']['python']}",
         "",
     ]
+    lines.append(
+        f"{results.get('cities')} cities, {results.get('deliverables')} deliverables, "
+        f"{results.get('history_rows')} history rows"
+    )
     lines.append(f"{'measure':<44} {'value':>12}")
     for key, value in results.items():
         if isinstance(value, float):

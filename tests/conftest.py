@@ -172,3 +172,21 @@ FEBRUARY_PEOPLE = PEOPLE + "".join(
     f'\n[[people]]\nemail = "fp@{code.lower()}.example"\nname = "Focal point {code}"\nrole = "focal_point"\nmember_state = "{code}"\n'
     for code in ("TH", "VN", "ID")
 )
+
+
+def spawn_ascn(a: Ascn, *args: str, now: str, actor: str | None = None) -> Any:
+    """`ascn` as a separate process against this test's database (for races and crashes)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "ASCN_CONFIG": str(a.config), "ASCN_NOW": now}
+    if actor:
+        env["ASCN_ACTOR"] = actor
+    return subprocess.Popen(
+        [sys.executable, "-m", "ascn_workflow", *args],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )

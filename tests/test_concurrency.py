@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 
 import pytest
 
@@ -12,18 +10,11 @@ from ascn_workflow.engine import Request, fire
 from ascn_workflow.errors import Conflict
 from ascn_workflow.people import Actor, Grant
 
-from .conftest import ASEC, SHEPHERD, Ascn, utc
+from .conftest import ASEC, SHEPHERD, Ascn, spawn_ascn, utc
 
 
 def _spawn(a: Ascn, *args: str, actor: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "ASCN_CONFIG": str(a.config), "ASCN_ACTOR": actor, "ASCN_NOW": "2018-05-22T09:00+08:00"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "ascn_workflow", *args],
-        env=env,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    return spawn_ascn(a, *args, now="2018-05-22T09:00+08:00", actor=actor)
 
 
 def test_processes_racing_on_one_deliverable_have_exactly_one_winner(ready: Ascn) -> None:

@@ -6,22 +6,19 @@ schedulers, and after `kill -9` only the messages in flight may repeat, with the
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlmodel import select
 
 from ascn_workflow.store.tables import DeliverableRow, HistoryRow, OutboxRow
 
-from .conftest import ASEC, NR, PEOPLE, Ascn, nomination, write_config
+from .conftest import ASEC, NR, PEOPLE, Ascn, nomination, spawn_ascn, write_config
 from .mailserver import MailServer
 from .postgres import fresh_database
 
@@ -45,18 +42,8 @@ def pg(tmp_path: Path, postgres_admin_url: str) -> Iterator[Ascn]:
         yield a
 
 
-def _ascn(a: Ascn, *args: str, now: str, actor: str | None = None, **popen: Any) -> subprocess.Popen[str]:
-    env = {**os.environ, "ASCN_CONFIG": str(a.config), "ASCN_NOW": now}
-    if actor:
-        env["ASCN_ACTOR"] = actor
-    return subprocess.Popen(
-        [sys.executable, "-m", "ascn_workflow", *args],
-        env=env,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        **popen,
-    )
+def _ascn(a: Ascn, *args: str, now: str, actor: str | None = None) -> subprocess.Popen[str]:
+    return spawn_ascn(a, *args, now=now, actor=actor)
 
 
 def test_twenty_advancing_and_twenty_racing(pg: Ascn) -> None:
