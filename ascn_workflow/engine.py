@@ -142,7 +142,11 @@ def check_rules(
     members: Members | None = None,
 ) -> dict[str, str]:
     """Every rule of the transition that does not hold, with its reason."""
-    existing = members(snap.member_state) if members is not None and snap.member_state else ()
+    state = snap.member_state
+
+    def existing() -> tuple[str, ...]:
+        return tuple(members(state)) if members is not None and state else ()
+
     ctx = RuleContext(
         snap.cycle,
         snap.member_state,
@@ -152,7 +156,7 @@ def check_rules(
         defs.network,
         defs.workflows,
         stage_of,
-        tuple(existing),
+        existing,
     )
     failing = {}
     for name in transition.rules:

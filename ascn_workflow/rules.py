@@ -27,7 +27,12 @@ class RuleContext:
     network: Network
     workflows: Mapping[str, Workflow]
     stage_of: Callable[[str], str | None]
-    member_cities: tuple[str, ...] = ()  # the member state's cities that are members already
+    members: Callable[[], tuple[str, ...]] = tuple  # the member state's cities that are members already
+
+    @property
+    def member_cities(self) -> tuple[str, ...]:
+        """Looked up only by the rules that need it (a query per transition otherwise)."""
+        return self.members()
 
 
 RuleFn = Callable[[RuleContext, Mapping[str, Any]], str | None]
