@@ -38,18 +38,18 @@ def _recipient(defs: Definitions, cycle: int, person: PersonRow, grant: Grant, c
 
 
 def people_with_roles(
-    session: Session, roles: Sequence[str], scopes: Sequence[str] = ()
+    session: Session, roles: Sequence[str], member_states: Sequence[str] = (), city: str | None = None
 ) -> list[tuple[PersonRow, RoleRow]]:
-    """People holding `roles`; with `scopes` (member states and cities), only network roles and those
-    scoped there: the query follows the deliverable, not the size of the directory."""
+    """People holding `roles` who could cover a deliverable: network roles, the people of
+    `member_states`, the CSCOs of `city`. The query follows the deliverable, not the size of the
+    directory (indexes on person_role.member_state and .city, migration 0004)."""
     query = select(PersonRow, RoleRow).join(RoleRow, col(RoleRow.email) == col(PersonRow.email))
     query = query.where(col(RoleRow.role).in_(list(roles)))
-    if scopes:
-        query = query.where(
-            col(RoleRow.role).in_(sorted(NETWORK_ROLES))
-            | col(RoleRow.member_state).in_(list(scopes))
-            | col(RoleRow.city).in_(list(scopes))
-        )
+    query = query.where(
+        col(RoleRow.role).in_(sorted(NETWORK_ROLES))
+        | ((col(RoleRow.role) != "csco") & col(RoleRow.member_state).in_(list(member_states)))
+        | ((col(RoleRow.role) == "csco") & (col(RoleRow.city) == (city or "")))
+    )
     return [(p, r) for p, r in session.exec(query.order_by(col(RoleRow.email)))]
 
 
@@ -74,11 +74,11 @@ def recipients(
     wanted = set(roles) - {"scheduler"}
     load = wanted | ({"nr"} if "chair" in wanted else set())
     chair = defs.chair(row.cycle)
-    scopes = [s for s in (row.member_state, row.city, chair) if s]
+    states = [s for s in (row.member_state, chair) if s]
     if cities is None:
         cities = cities_by_slug(session, [row.city] if row.city else [])
     grants: dict[str, tuple[PersonRow, list[Grant]]] = {}
-    for person, role in people_with_roles(session, sorted(load), scopes):
+    for person, role in people_with_roles(session, sorted(load), states, row.city):
         grants.setdefault(person.email, (person, []))[1].append(
             Grant(role.role, role.member_state or None, role.city or None)
         )

@@ -387,7 +387,34 @@ TARGETS = [
 ]
 
 
-def run(size: str, runs: int, db_url: str | None, with_due_baseline: bool = True) -> dict[str, Any]:
+@contextlib.contextmanager
+def fresh_database(server_url: str | None) -> Any:
+    """A new database on the server for this run (dropped afterwards); None for the embedded SQLite."""
+    if server_url is None:
+        yield None
+        return
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    name = f"ascn_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield server_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def run(size: str, runs: int, server_url: str | None, with_due_baseline: bool = True) -> dict[str, Any]:
+    with fresh_database(server_url) as db_url:
+        return _run(size, runs, db_url, with_due_baseline)
+
+
+def _run(size: str, runs: int, db_url: str | None, with_due_baseline: bool = True) -> dict[str, Any]:
     results: dict[str, Any] = {
         "size": size,
         "runs": runs,

@@ -47,8 +47,8 @@ class RoleRow(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(foreign_key="person.email", index=True)
     role: str = Field(index=True)
-    member_state: str = ""
-    city: str = ""
+    member_state: str = Field(default="", index=True)
+    city: str = Field(default="", index=True)
 
 
 class DeliverableRow(SQLModel, table=True):
