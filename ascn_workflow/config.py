@@ -22,6 +22,7 @@ class MailConfig:
     starttls: bool = False
     username: str = ""
     password_env: str = "ASCN_SMTP_PASSWORD"
+    ca_file: str = ""  # a CA bundle to verify the server's certificate with (default: the system's)
 
 
 @dataclass(frozen=True)

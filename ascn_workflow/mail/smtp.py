@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import smtplib
+import ssl
 
 from ..config import MailConfig
 from . import MailError
@@ -19,14 +20,19 @@ class SmtpMailer:
         try:
             with smtplib.SMTP(cfg.host, cfg.port, timeout=self.timeout) as smtp:
                 if cfg.starttls:
-                    smtp.starttls()
+                    # Verify the certificate: smtplib's own default context would not.
+                    smtp.starttls(context=ssl.create_default_context(cafile=cfg.ca_file or None))
                 if cfg.username:
                     smtp.login(cfg.username, os.environ.get(cfg.password_env, ""))
                 refused = smtp.sendmail(sender, recipients, raw)
         except smtplib.SMTPRecipientsRefused as exc:
             raise MailError(f"every recipient refused: {exc.recipients}", permanent=True) from exc
+        except smtplib.SMTPSenderRefused as exc:
+            raise MailError(f"sender refused: SMTP {exc.smtp_code}: {exc.smtp_error!r}", permanent=True) from exc
         except smtplib.SMTPResponseException as exc:
-            raise MailError(f"SMTP {exc.smtp_code}: {exc.smtp_error!r}", permanent=500 <= exc.smtp_code < 600) from exc
+            # Anything else (a failed login, a 4xx or 5xx from the server) is about the server or
+            # the configuration, not this message: keep it queued and retry once that is fixed.
+            raise MailError(f"SMTP {exc.smtp_code}: {exc.smtp_error!r}") from exc
         except (OSError, smtplib.SMTPException) as exc:
             raise MailError(f"{cfg.host}:{cfg.port}: {exc}") from exc
         # Some recipients took it: resending would duplicate it for them, so report, don't retry.
