@@ -460,6 +460,7 @@ def framework(app: App, now: datetime, cycle: int | None = None) -> dict[str, An
                     "trigger": option.trigger,
                     "to": option.dest,
                     "roles": list(option.roles),
+                    "due_by": show(row.deadline, zone),  # the current stage's deadline, or none
                     "rules": [
                         {
                             "rule": name,

@@ -176,5 +176,6 @@ def test_framework_view_before_anything_happens(ready: Ascn) -> None:
     assert fw["stage"] == "drafting" and fw["overdue"] is True
     assert fw["deadline"] == "2018-03-31T23:59:59+08:00"
     assert fw["next"][0]["trigger"] == "circulate" and fw["next"][0]["roles"] == ["shepherd", "asec"]
+    assert fw["next"][0]["due_by"] == "2018-03-31T23:59:59+08:00"
     human = ready.ok("framework", now="2018-04-02T09:00+08:00").output
-    assert "drafting" in human and "OVERDUE" in human and "circulate" in human
+    assert "drafting" in human and "OVERDUE" in human and "circulate" in human and "due by 2018-03-31" in human

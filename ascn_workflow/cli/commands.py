@@ -296,7 +296,8 @@ def framework(state: State, cycle: int | None, as_json: bool) -> None:
         line("Next: nothing: the Framework is adopted.")
     for n in view["next"]:
         rules = "; ".join(f"{r['rule']}: {'met' if r['met'] else r['reason']}" for r in n["rules"]) or "no rule"
-        line(f"Next: {n['trigger']} -> {n['to']} by {' or '.join(n['roles'])} ({rules})")
+        due = f", due by {n['due_by']}" if n["due_by"] else ""
+        line(f"Next: {n['trigger']} -> {n['to']} by {' or '.join(n['roles'])} ({rules}){due}")
 
 
 # ---------------------------------------------------------------------------- acting
