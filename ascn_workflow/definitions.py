@@ -211,9 +211,6 @@ class Definitions:
         except KeyError:
             raise NotFound(f"no calendar for cycle {cycle} (workflows/calendars/{cycle}.toml)") from None
 
-    def workflows_for(self, subject: str) -> tuple[Workflow, ...]:
-        return tuple(w for w in self.workflows.values() if w.subject == subject)
-
 
 # --------------------------------------------------------------------------- problems and lines
 

@@ -51,9 +51,6 @@ class Actor:
     email: str
     grants: tuple[Grant, ...]
 
-    def has_role(self, *roles: str) -> bool:
-        return any(g.role in roles for g in self.grants)
-
 
 SCHEDULER = Actor(SCHEDULER_EMAIL, (Grant("scheduler"),))
 

@@ -13,9 +13,9 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, exc, func, update
+from sqlalchemy import event, exc, update
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, SQLModel, create_engine, select
+from sqlmodel import Session, create_engine, select
 
 from ..audit import digest
 from ..definitions import Network
@@ -322,9 +322,6 @@ class Store(QueueStore):
         self.row(session, deliverable_id)
         query = select(HistoryRow).where(HistoryRow.deliverable_id == deliverable_id.lower()).order_by(HistoryRow.seq)  # type: ignore[arg-type]
         return list(session.exec(query))
-
-    def count(self, session: Session, table: type[SQLModel]) -> int:
-        return int(session.exec(select(func.count()).select_from(table)).one())
 
 
 def to_snapshot(row: DeliverableRow) -> Snapshot:
