@@ -13,7 +13,7 @@ from sqlmodel import SQLModel, col, select
 
 from .app import App
 from .audit import verify_chain
-from .errors import BadInput
+from .errors import BadInput, NotFound
 from .store.migrate import HEAD, current, upgrade
 from .store.tables import (
     CityRow,
@@ -101,7 +101,7 @@ def import_all(app: App, path: Path) -> dict[str, Any]:
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise BadInput(f"{path} not found") from None
+        raise NotFound(f"export file {path} not found") from None
     except (OSError, ValueError) as exc:
         raise BadInput(f"{path}: not an ascn export ({exc})") from None
     if not isinstance(document, dict) or document.get("format") != EXPORT_FORMAT:

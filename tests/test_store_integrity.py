@@ -157,6 +157,7 @@ def test_export_and_import_round_trip(ready: Ascn, tmp_path: Path) -> None:
     assert len(restored.json("outbox", "list")) == len(a.json("outbox", "list")) > 0
     again = restored.run("import", str(dump))
     assert again.exit_code == 2 and "empty database" in again.stderr
+    assert restored.run("import", str(tmp_path / "missing.json")).exit_code == 3
     bad = tmp_path / "bad.json"
     bad.write_text('{"format": "something else"}')
     assert restored.run("import", str(bad)).exit_code == 2
