@@ -422,7 +422,7 @@ def parse_calendar(
         for mid in template:
             if mid not in milestones:
                 src.problem("milestones", f"milestone {mid!r} of the recurring calendar has no date")
-    return Calendar(cycle, str(chair), str(host), zone, milestones, founding)
+    return Calendar(cycle, str(chair), str(host), str(zone), milestones, founding)
 
 
 # --------------------------------------------------------------------------- rules
@@ -581,16 +581,16 @@ def check_workflow(wf: Workflow, src: _Source, rules: Mapping[str, RuleSpec], mi
         if stage.deadline is not None and stage.deadline not in milestones:
             src.problem(f"{key}.deadline", f"unknown milestone {stage.deadline!r}")
         if stage.deadline_trigger is not None:
-            t = wf.transition(stage.deadline_trigger, stage.name)
-            if t is None or "scheduler" not in t.roles:
+            lapse = wf.transition(stage.deadline_trigger, stage.name)
+            if lapse is None or "scheduler" not in lapse.roles:
                 src.problem(
                     f"{key}.deadline_trigger",
                     f"{stage.deadline_trigger!r} is not a trigger the scheduler may fire from {stage.name!r}",
                 )
             if stage.deadline is None:
                 src.problem(f"{key}.deadline_trigger", "a deadline trigger needs a `deadline`")
-    for stage in sorted(stage_names - _reachable(wf)):
-        src.problem(f"stages.{stage}", f"stage {stage!r} cannot be reached from {wf.initial!r}")
+    for unreachable in sorted(stage_names - _reachable(wf)):
+        src.problem(f"stages.{unreachable}", f"stage {unreachable!r} cannot be reached from {wf.initial!r}")
 
 
 def _reachable(wf: Workflow) -> set[str]:

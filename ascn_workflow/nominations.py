@@ -33,7 +33,7 @@ def nomination_from_doc(doc: dict[str, Any], code: str, network: Network, source
     if not isinstance(raw_cities, list) or not raw_cities:
         raise BadInput(f"{source}: no [[cities]] given")
     known = {c.slug: c for c in network.cities}
-    cities = []
+    cities: list[dict[str, Any]] = []
     for i, raw in enumerate(raw_cities, start=1):
         where = f"{source}: cities #{i}"
         if not isinstance(raw, dict) or not isinstance(raw.get("name"), str) or not raw["name"].strip():
