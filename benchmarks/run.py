@@ -393,20 +393,10 @@ def fresh_database(server_url: str | None) -> Any:
     if server_url is None:
         yield None
         return
-    import uuid
+    from tests.postgres import fresh_database as on_server
 
-    from sqlalchemy import create_engine, text
-
-    name = f"ascn_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield server_url.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with on_server(server_url) as url:
+        yield url
 
 
 def run(size: str, runs: int, server_url: str | None, with_due_baseline: bool = True) -> dict[str, Any]:

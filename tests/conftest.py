@@ -136,6 +136,23 @@ def nomination(code: str, cities: list[str], nr: str | None = None, csco: bool =
     return text
 
 
+def join(
+    a: Ascn,
+    code: str,
+    cities: list[str],
+    *,
+    nr: str | None = None,
+    actor: str | None = None,
+    submitted: str = "2018-02-20T10:00+07:00",
+    accepted: str = "2018-02-21T10:00+07:00",
+) -> Result:
+    """A member state's nomination submitted and accepted by ASEC: its cities join the network."""
+    nr = nr or NR.get(code) or f"nr@{code.lower()}.example"
+    text = nomination(code, cities, nr)
+    a.ok("nominate", code, "--file", a.file(f"{code.lower()}.toml", text), actor=actor or nr, now=submitted)
+    return a.ok("advance", f"2018/nomination/{code.lower()}", "accept", actor=ASEC, now=accepted)
+
+
 def utc(text: str) -> Any:
     return parse_instant(text)
 

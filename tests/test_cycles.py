@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-from .conftest import ASEC, CHAIR, NR, SHEPHERD, Ascn, nomination
+from .conftest import ASEC, CHAIR, NR, SHEPHERD, Ascn, join, nomination
 
 
 def _founded(a: Ascn) -> Ascn:
     """2018, briefly: Thailand and Viet Nam join with two cities each."""
     for code, cities in (("TH", ["Bangkok", "Phuket"]), ("VN", ["Ha Noi", "Da Nang"])):
-        a.ok(
-            "nominate",
-            code,
-            "--file",
-            a.file(f"{code}.toml", nomination(code, cities, NR[code])),
-            actor=NR[code],
-            now="2018-02-20T10:00+07:00",
-        )
-        a.ok("advance", f"2018/nomination/{code.lower()}", "accept", actor=ASEC, now="2018-02-21T10:00+07:00")
+        join(a, code, cities)
     return a
 
 

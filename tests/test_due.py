@@ -19,7 +19,7 @@ from sqlmodel import select
 
 from ascn_workflow.store.tables import ReminderRow
 
-from .conftest import ASEC, CHAIR, FEBRUARY_PEOPLE, NR, Ascn, nomination, utc
+from .conftest import ASEC, CHAIR, FEBRUARY_PEOPLE, NR, Ascn, join, nomination, utc
 
 
 def _days(first: date, last: date) -> list[str]:
@@ -225,15 +225,7 @@ def test_per_stage_offsets_and_show(tmp_path: Path, workflows_copy: Path) -> Non
 
 def test_action_plan_overdue_is_flagged_once(ready: Ascn) -> None:
     a = ready
-    a.ok(
-        "nominate",
-        "VN",
-        "--file",
-        a.file("vn.toml", nomination("VN", ["Ha Noi", "Da Nang"], NR["VN"])),
-        actor=NR["VN"],
-        now="2018-02-20T10:00+08:00",
-    )
-    a.ok("advance", "2018/nomination/vn", "accept", actor=ASEC, now="2018-02-21T10:00+08:00")
+    join(a, "VN", ["Ha Noi", "Da Nang"], submitted="2018-02-20T10:00+08:00", accepted="2018-02-21T10:00+08:00")
     first = _tick(a, "2018-05-26T12:00+08:00")
     assert {"2018/action-plan/da-nang", "2018/action-plan/ha-noi"} <= set(first["overdue_notices"])
     # Reminders to the CSCOs and the NR fell due before, but the deadline has passed: skipped, not sent.

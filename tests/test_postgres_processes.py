@@ -18,7 +18,7 @@ from sqlmodel import select
 
 from ascn_workflow.store.tables import DeliverableRow, HistoryRow, OutboxRow
 
-from .conftest import ASEC, NR, PEOPLE, Ascn, nomination, spawn_ascn, write_config
+from .conftest import ASEC, NR, PEOPLE, Ascn, join, spawn_ascn, write_config
 from .mailserver import MailServer
 from .postgres import fresh_database
 
@@ -50,15 +50,15 @@ def test_twenty_advancing_and_twenty_racing(pg: Ascn) -> None:
     for code, cities in CITIES.items():
         fp = f"fp@{code.lower()}.example"
         pg.ok("people", "add", "--email", fp, "--name", f"FP {code}", "--role", "focal_point", "--member-state", code)
-        pg.ok(
-            "nominate",
+        join(
+            pg,
             code,
-            "--file",
-            pg.file(f"{code}.toml", nomination(code, cities, f"nr@{code.lower()}.example")),
+            cities,
+            nr=f"nr@{code.lower()}.example",
             actor=fp,
-            now="2018-02-20T10:00+08:00",
+            submitted="2018-02-20T10:00+08:00",
+            accepted="2018-02-21T10:00+08:00",
         )
-        pg.ok("advance", f"2018/nomination/{code.lower()}", "accept", actor=ASEC, now="2018-02-21T10:00+08:00")
     plans = sorted(f"2018/action-plan/{c.lower().replace(' ', '-')}" for cs in CITIES.values() for c in cs)
     assert len(plans) == 20
     now = "2018-05-22T10:00+08:00"
@@ -162,15 +162,15 @@ def test_kill_minus_nine_mid_batch_loses_nothing(pg: Ascn) -> None:
 
 def test_killed_advances_leave_old_or_new_state_with_its_history(pg: Ascn) -> None:
     for code in ("TH", "VN", "KH"):
-        pg.ok(
-            "nominate",
+        join(
+            pg,
             code,
-            "--file",
-            pg.file(f"{code}.toml", nomination(code, CITIES[code], f"nr@{code.lower()}.example")),
+            CITIES[code],
+            nr=f"nr@{code.lower()}.example",
             actor=ASEC,
-            now="2018-02-20T10:00+08:00",
+            submitted="2018-02-20T10:00+08:00",
+            accepted="2018-02-21T10:00+08:00",
         )
-        pg.ok("advance", f"2018/nomination/{code.lower()}", "accept", actor=ASEC, now="2018-02-21T10:00+08:00")
     plans = [f"2018/action-plan/{c.lower().replace(' ', '-')}" for code in ("TH", "VN", "KH") for c in CITIES[code]]
     rng = random.Random(2018)
     outcomes = Counter()

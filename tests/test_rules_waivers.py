@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from .conftest import ASEC, CHAIR, NR, SHEPHERD, WORKFLOWS, Ascn, nomination
+from .conftest import ASEC, CHAIR, NR, SHEPHERD, WORKFLOWS, Ascn, join, nomination
 
 Setup = Callable[[Ascn], tuple[list[str], str]]  # -> (the refused command's arguments, its `now`)
 
@@ -52,15 +52,7 @@ def _launch_before_summit(a: Ascn) -> tuple[list[str], str]:
 
 
 def _announce(a: Ascn) -> tuple[list[str], str]:
-    a.ok(
-        "nominate",
-        "TH",
-        "--file",
-        a.file("th.toml", nomination("TH", ["Bangkok"], NR["TH"])),
-        actor=NR["TH"],
-        now="2018-02-20T10:00+07:00",
-    )
-    a.ok("advance", "2018/nomination/th", "accept", actor=ASEC, now="2018-02-21T10:00+07:00")
+    join(a, "TH", ["Bangkok"])
     a.ok(
         "advance",
         "2018/twinning/bangkok",

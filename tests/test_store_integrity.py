@@ -11,7 +11,7 @@ from sqlalchemy import text
 from ascn_workflow.store import migrate
 from ascn_workflow.store.repository import make_engine
 
-from .conftest import ASEC, NR, SHEPHERD, Ascn, nomination, write_config
+from .conftest import ASEC, SHEPHERD, Ascn, join, write_config
 
 
 def test_head_constant_is_the_newest_migration() -> None:
@@ -133,15 +133,7 @@ def test_reordering_is_caught(ready: Ascn, db_url: str) -> None:
 
 def test_export_and_import_round_trip(ready: Ascn, tmp_path: Path) -> None:
     a = _walked(ready)
-    a.ok(
-        "nominate",
-        "TH",
-        "--file",
-        a.file("th.toml", nomination("TH", ["Bangkok", "Phuket"], NR["TH"])),
-        actor=NR["TH"],
-        now="2018-02-20T10:00+07:00",
-    )
-    a.ok("advance", "2018/nomination/th", "accept", actor=ASEC, now="2018-02-21T10:00+07:00")
+    join(a, "TH", ["Bangkok", "Phuket"])
     a.ok("tick", now="2018-03-01T12:00+08:00")
     dump = tmp_path / "export.json"
     a.ok("export", str(dump))
