@@ -1,7 +1,9 @@
 """One `transitions` machine per workflow, shared by every deliverable of that workflow.
 
-A deliverable is attached for the duration of one firing and detached again, so the cost of a
-machine does not grow with the network (see CONVENTIONS: 10,000 attached models cost 31 MB).
+Each machine carries a single token model. Firing a trigger for a deliverable puts the token in
+the deliverable's stage, fires, and reads where it landed: no model is added or removed per
+firing (that costs ~0.8 ms on `transitions`), and the cost of a machine does not grow with the
+network (see CONVENTIONS: 10,000 attached models cost 31 MB).
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ class _Token:
 
 
 @cache
-def machine_for(workflow: Workflow) -> Machine:
+def machine_for(workflow: Workflow) -> tuple[Machine, _Token]:
+    token = _Token()
     machine = Machine(
-        model=None,
+        model=token,
         states=[s.name for s in workflow.stages],
         initial=workflow.initial,
         auto_transitions=False,
@@ -33,23 +36,24 @@ def machine_for(workflow: Workflow) -> Machine:
     )
     for t in workflow.transitions:
         machine.add_transition(t.trigger, list(t.sources), t.dest)
-    return machine
+    return machine, token
 
 
 def next_stage(workflow: Workflow, stage: str, trigger: str) -> str | None:
     """The stage `trigger` leads to from `stage`, by firing it on the workflow's machine; None if invalid."""
-    machine = machine_for(workflow)
-    token = _Token()
+    machine, token = machine_for(workflow)
+    event = machine.events.get(trigger)
+    if event is None:
+        return None
     with _lock:
-        machine.add_model(token, initial=stage)
+        machine.set_state(stage, model=token)
         try:
-            token.trigger(trigger)  # type: ignore[attr-defined]
-        except (MachineError, AttributeError):
+            event.trigger(token)
+        except MachineError:
             return None
-        finally:
-            machine.remove_model(token)
-    return token.state
+        return token.state
 
 
 def triggers_from(workflow: Workflow, stage: str) -> list[str]:
-    return list(machine_for(workflow).get_triggers(stage))
+    machine, _token = machine_for(workflow)
+    return list(machine.get_triggers(stage))
