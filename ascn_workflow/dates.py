@@ -8,8 +8,6 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import pendulum
-
 from .definitions import Milestone
 from .errors import BadInput
 
@@ -50,8 +48,20 @@ def utc(moment: datetime) -> datetime:
     )
 
 
+def at_local(day: date, hour: int, zone: str) -> datetime:
+    """The instant it is `hour`:00 on `day` in `zone`, as pendulum resolves wall times: an ambiguous
+    time (clocks going back) is its later occurrence, a time that does not exist (clocks going
+    forward) is pushed past the gap. tests/test_dates.py checks this against pendulum."""
+    tz = ZoneInfo(zone)
+    wall = datetime(day.year, day.month, day.day, hour)
+    moment = wall.replace(tzinfo=tz, fold=1)
+    if moment.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != wall:  # in a gap
+        moment = wall.replace(tzinfo=tz)
+    return utc(moment)
+
+
 def local_midnight(day: date, zone: str) -> datetime:
-    return utc(pendulum.datetime(day.year, day.month, day.day, tz=zone))
+    return at_local(day, 0, zone)
 
 
 def milestone_start(milestone: Milestone) -> datetime:
@@ -64,10 +74,6 @@ def milestone_deadline(milestone: Milestone) -> datetime:
     return local_midnight(milestone.end + timedelta(days=1), milestone.zone) - timedelta(seconds=1)
 
 
-def at_local(day: date, hour: int, zone: str) -> datetime:
-    return utc(pendulum.datetime(day.year, day.month, day.day, hour, tz=zone))
-
-
 def show(moment: datetime | None, zone: str = "UTC") -> str | None:
     """ISO 8601 with the offset of `zone`, to the second (zoneinfo: this runs for every row shown)."""
     if moment is None:
@@ -76,4 +82,4 @@ def show(moment: datetime | None, zone: str = "UTC") -> str | None:
 
 
 def local_date(moment: datetime, zone: str) -> date:
-    return pendulum.instance(moment).in_timezone(zone).date()
+    return moment.astimezone(ZoneInfo(zone)).date()
