@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cached_property
 
 from .config import Config
 from .definitions import Definitions, load
 from .errors import BadInput, NotFound
+from .store.direct import Db
+from .store.migrate import HEAD
 
 
 class App:
@@ -34,12 +38,24 @@ class App:
         """The store of an initialised database; NotFound tells the user to run `ascn init`."""
         store = self.raw_store
         if not getattr(self, "_schema_checked", False):
-            found, wanted = store.schema_state()
-            if found is None:
-                raise NotFound(f"no ASCN database at {self.config.database_url}: run `ascn init` first")
-            if found != wanted:
-                raise BadInput(
-                    f"the database schema is at migration {found}, this version needs {wanted}: run `ascn db upgrade`"
-                )
+            self._check_schema(*store.schema_state())
             self._schema_checked = True
         return store
+
+    @contextmanager
+    def reader(self) -> Iterator[Db]:
+        """A read-only connection of its own on plain DB-API: the read commands never load SQLAlchemy."""
+        db = Db.connect(self.config.database_url)
+        try:
+            self._check_schema(db.revision(), HEAD)
+            yield db
+        finally:
+            db.close()
+
+    def _check_schema(self, found: str | None, wanted: str) -> None:
+        if found is None:
+            raise NotFound(f"no ASCN database at {self.config.database_url}: run `ascn init` first")
+        if found != wanted:
+            raise BadInput(
+                f"the database schema is at migration {found}, this version needs {wanted}: run `ascn db upgrade`"
+            )

@@ -15,9 +15,8 @@ from .dates import local_midnight, show
 from .errors import NotFound
 from .mail.render import deadline_uid
 from .people import Grant
-from .reminding import cities_by_slug
-from .services import zone_of
 from .store.tables import DeliverableRow
+from .views import zone_of
 
 
 def entries(app: App, cycle: int, now: datetime, email: str | None = None) -> list[dict[str, Any]]:
@@ -44,14 +43,13 @@ def entries(app: App, cycle: int, now: datetime, email: str | None = None) -> li
         actor = store.actor(session, email) if email else None
         if email and actor is None:
             raise NotFound(f"no person {email!r} in the directory", person=email)
-        cities = cities_by_slug(session)
         for row in store.deliverables(session, cycle=cycle):
             if row.deadline is None:
                 continue
             stage = defs.workflow(row.workflow).stage(row.stage)
             if actor is not None and not _responsible(actor.grants, stage.responsible, row):
                 continue
-            zone = cities[row.city].zone if row.city in cities else zone_of(defs, store, session, row)
+            zone = zone_of(defs, row)
             rows.append(
                 {
                     "kind": "deadline",

@@ -61,3 +61,10 @@ class Conflict(AscnError):
 
     exit_code = 6
     kind = "conflict"
+
+
+class Unavailable(AscnError):
+    """The database cannot be reached (server down, wrong host or password): not the user's input."""
+
+    exit_code = 1
+    kind = "unavailable"

@@ -15,7 +15,8 @@ from .errors import BadInput, Denied, NotFound
 from .opening import project_opening
 from .people import check_name
 from .reminding import replan
-from .services import resolve_actor
+from .store.direct import Db
+from .views import resolve_actor
 
 FOCUS_AREAS = ("transport", "water", "energy", "health care", "education", "public services", "data", "ICT")
 BANKS = {
@@ -69,7 +70,7 @@ def add_project(
         row = store.city(session, city.lower())
         if row is None or row.joined_cycle is None:
             raise NotFound(f"{city!r} is not a member city", city=city)
-        actor = in_cycle(defs, resolve_actor(store, session, actor_email), year)
+        actor = in_cycle(defs, resolve_actor(Db.of(session), actor_email), year)
         if not any(g.role in PROPOSERS and g.covers(row.member_state, row.slug) for g in actor.grants):
             raise Denied(
                 f"{actor.email} may not propose projects for {row.slug}: needs csco of {row.slug}, "

@@ -90,14 +90,20 @@ def recipients(
     return list(found.values())
 
 
+def plans_reminders(defs: Definitions, row: DeliverableRow, now: datetime) -> bool:
+    """Whether the deliverable's current stage has a deadline still ahead, so reminders to plan."""
+    stage = defs.workflow(row.workflow).stage(row.stage)
+    return row.deadline is not None and row.deadline > now and stage.deadline is not None
+
+
 def replan(app: App, session: Session, row: DeliverableRow, now: datetime) -> int:
     """Cancel reminders of stages the deliverable has left; plan the current stage's. Returns how many were added."""
     store = app.store
     store.cancel_reminders(session, row.id, keep_version=row.version)
     defs = app.definitions
-    stage = defs.workflow(row.workflow).stage(row.stage)
-    if row.deadline is None or row.deadline <= now or stage.deadline is None:
+    if not plans_reminders(defs, row, now):
         return 0
+    stage = defs.workflow(row.workflow).stage(row.stage)
     offsets = stage.reminder_offsets_days or app.config.reminder_offsets_days
     people = recipients(defs, session, row, stage.responsible)
     planned = [

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from . import services
+from . import views
 from .app import App
 from .dates import milestone_start, show
 from .store.tables import CityRow, HistoryRow
@@ -131,7 +131,7 @@ def annual_report(app: App, year: int, now: datetime) -> dict[str, Any]:
         for r in rows
         if r.workflow == "project"
     ]
-    framework = services.framework(app, now, year) if f"{year}/framework" in by_id else None
+    framework = views.framework(app, now, year) if f"{year}/framework" in by_id else None
     milestones = [
         {"id": m.id, "title": m.title, "start": show(milestone_start(m), m.zone), "day": m.start}
         for m in sorted(calendar.milestones.values(), key=lambda m: m.start)

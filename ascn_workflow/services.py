@@ -13,16 +13,17 @@ from typing import Any
 from sqlmodel import Session, select
 
 from .app import App
-from .dates import show
-from .definitions import Definitions, Workflow
-from .engine import Request, Snapshot, fire, options, stage_deadline
-from .errors import BadInput, Denied, NotFound
+from .definitions import Definitions
+from .engine import Request, Snapshot, fire
+from .errors import BadInput, NotFound
 from .nominations import parse_nomination
 from .opening import city_openings, cycle_openings, nominated_slugs, nomination_opening
-from .people import Actor, Grant, PersonEntry, parse_people, person_entry
-from .reminding import replan, replan_open
-from .store.repository import Store, to_snapshot
-from .store.tables import CycleRow, DeliverableRow, HistoryRow
+from .people import Grant, PersonEntry, parse_people, person_entry
+from .reminding import plans_reminders, replan, replan_open
+from .store.direct import Db
+from .store.repository import Store, Unit
+from .store.tables import CycleRow
+from .views import deliverable_view, history_view, is_overdue, resolve_actor
 
 # ---------------------------------------------------------------------------- helpers
 
@@ -34,74 +35,6 @@ def read_file(path: Path, what: str) -> str:
         raise NotFound(f"{what} file {path} not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise BadInput(f"{what} file {path}: {exc}") from None
-
-
-def resolve_actor(store: Store, session: Session, email: str | None) -> Actor:
-    if not email:
-        raise Denied("no actor: pass --actor EMAIL or set ASCN_ACTOR")
-    actor = store.actor(session, email)
-    if actor is None:
-        raise Denied(f"unknown actor {email!r}: add them with `ascn people add`", actor=email)
-    return actor
-
-
-def zone_of(
-    defs: Definitions, store: Store, session: Session, row: DeliverableRow, city_zones: Mapping[str, str] | None = None
-) -> str:
-    """The zone a deliverable's instants are shown in: its city's, its member state's, or the host's."""
-    if row.city:
-        if city_zones is not None and row.city in city_zones:
-            return city_zones[row.city]
-        city = store.city(session, row.city)
-        if city is not None:
-            return city.zone
-    if row.member_state:
-        return defs.network.member_state(row.member_state).zone
-    return defs.calendar(row.cycle).zone if row.cycle in defs.calendars else "UTC"
-
-
-def is_overdue(row: DeliverableRow, now: datetime) -> bool:
-    return row.deadline is not None and row.deadline < now
-
-
-def deliverable_view(
-    app: App, session: Session, row: DeliverableRow, now: datetime, city_zones: Mapping[str, str] | None = None
-) -> dict[str, Any]:
-    defs = app.definitions
-    zone = zone_of(defs, app.store, session, row, city_zones)
-    return {
-        "id": row.id,
-        "cycle": row.cycle,
-        "workflow": row.workflow,
-        "title": defs.workflow(row.workflow).title,
-        "member_state": row.member_state,
-        "city": row.city,
-        "stage": row.stage,
-        "deadline": show(row.deadline, zone),
-        "overdue": is_overdue(row, now),
-        "version": row.version,
-        "zone": zone,
-        "last_event_at": show(row.last_event_at, zone),
-    }
-
-
-def history_view(rows: Sequence[HistoryRow], zone: str) -> list[dict[str, Any]]:
-    return [
-        {
-            "seq": h.seq,
-            "trigger": h.trigger,
-            "from": h.source,
-            "to": h.dest,
-            "actor": h.actor,
-            "role": h.role,
-            "at": show(h.effective_at, zone),
-            "recorded_at": show(h.recorded_at, zone),
-            "note": h.note,
-            "data": h.data,
-            "waivers": h.waivers,
-        }
-        for h in rows
-    ]
 
 
 # ---------------------------------------------------------------------------- init and people
@@ -210,95 +143,6 @@ def people_list(app: App, role: str | None = None, member_state: str | None = No
     ]
 
 
-# ---------------------------------------------------------------------------- reading
-
-
-def status(
-    app: App,
-    now: datetime,
-    *,
-    cycle: int | None = None,
-    workflow: str | None = None,
-    stage: str | None = None,
-    member_state: str | None = None,
-    overdue: bool = False,
-) -> list[dict[str, Any]]:
-    defs = app.definitions
-    if workflow:
-        defs.workflow(workflow)
-    if member_state:
-        defs.network.member_state(member_state)
-    store = app.store
-    with store.session() as session:
-        rows = store.deliverables(
-            session,
-            cycle=cycle,
-            workflow=workflow,
-            stage=stage,
-            member_state=member_state,
-            overdue_at=now if overdue else None,
-        )
-        city_zones = {c.slug: c.zone for c in store.cities(session)}  # one query, not one per row
-        return [deliverable_view(app, session, row, now, city_zones) for row in rows]
-
-
-def _options_view(
-    app: App, session: Session, snap: Snapshot, actor: Actor | None, now: datetime, zone: str
-) -> list[dict[str, Any]]:
-    defs = app.definitions
-    workflow = defs.workflow(snap.workflow)
-    return [
-        {
-            "trigger": o.trigger,
-            "to": o.dest,
-            "roles": list(o.roles),
-            "permitted": o.permitted,
-            "ready": o.ready,
-            "rules": [
-                {"rule": name, "met": name not in o.failing_rules, "reason": o.failing_rules.get(name)}
-                for name in workflow.transition(o.trigger, snap.stage).rules  # type: ignore[union-attr]
-            ],
-            "deadline_of_next_stage": show(stage_deadline(defs, snap.cycle, workflow, o.dest), zone),
-        }
-        for o in options(defs, snap, actor, now, app.store.stage_of(session), app.store.members_of(session))
-    ]
-
-
-def show_deliverable(app: App, deliverable_id: str, now: datetime, actor_email: str | None = None) -> dict[str, Any]:
-    store = app.store
-    with store.session() as session:
-        row = store.row(session, deliverable_id)
-        actor = resolve_actor(store, session, actor_email) if actor_email else None
-        view = deliverable_view(app, session, row, now)
-        snap = to_snapshot(row)
-        view["data"] = snap.data
-        view["next"] = _options_view(app, session, snap, actor, now, view["zone"])
-        view["allowed_triggers"] = (
-            [o["trigger"] for o in view["next"] if o["permitted"] and o["ready"]] if actor else None
-        )
-        view["history"] = history_view(store.history(session, row.id), view["zone"])
-        view["reminders"] = [
-            {
-                "recipient": r.recipient,
-                "offset_days": r.offset_days,
-                "due_at": show(r.due_at, view["zone"]),
-                "stage": r.stage,
-                "status": r.status,
-            }
-            for r in store.reminders_for(session, row.id)
-            if r.entry_version == row.version
-        ]
-    return view
-
-
-def history(app: App, deliverable_id: str) -> list[dict[str, Any]]:
-    store = app.store
-    with store.session() as session:
-        row = store.row(session, deliverable_id)
-        zone = zone_of(app.definitions, store, session, row)
-        return history_view(store.history(session, row.id), zone)
-
-
 # ---------------------------------------------------------------------------- acting
 
 
@@ -314,32 +158,41 @@ def advance(
     data: Mapping[str, Any] | None = None,
     waivers: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Fire one trigger: the stage change, its history row and its effects commit together or not at all."""
+    """Fire one trigger: the stage change, its history row and its effects commit together or not at all.
+
+    The hot path runs on plain DB-API statements (store/direct.py); the ORM joins the same
+    transaction only for effects and reminder planning.
+    """
     defs = app.definitions
     store = app.store
-    with store.session() as session:
-        actor = resolve_actor(store, session, actor_email)
-        snap = store.snapshot(session, deliverable_id)
+    with store.unit() as unit:
+        db = unit.db
+        actor = resolve_actor(db, actor_email)
+        row = db.deliverable(deliverable_id)
+        snap = row.snapshot()
         fields = dict(data or {})
         transition = defs.workflow(snap.workflow).transition(trigger, snap.stage)
         if transition is not None and "record-project-status" in transition.effects:
-            fields["projects"] = _project_status(store, session, snap)
+            fields["projects"] = _project_status(db, snap)
         request = Request(trigger, actor, now, at, note, fields, dict(waivers or {}))
-        outcome = fire(defs, snap, request, store.stage_of(session), store.members_of(session))
-        history_row = store.apply(session, outcome)
-        opened = _apply_effects(defs, store, session, snap, outcome.effects, outcome.data, now)
-        row = store.row(session, snap.id)
-        for planned in [row, *(store.row(session, new_id) for new_id in opened)]:
-            replan(app, session, planned, now)
-        view = deliverable_view(app, session, row, now)
-        view["event"] = history_view([history_row], view["zone"])[0]
+        outcome = fire(defs, snap, request, db.stage, db.member_cities)
+        entry = db.apply(outcome)
+        row = row.after(outcome)
+        opened = _apply_effects(defs, store, unit, snap, outcome.effects, outcome.data, now)
+        db.cancel_reminders(row.id, keep_version=row.version)  # those of the stage it left
+        if plans_reminders(defs, row, now):
+            replan(app, unit.session, row, now)
+        for new_id in opened:
+            replan(app, unit.session, store.row(unit.session, new_id), now)
+        view = deliverable_view(defs, row, now)
+        view["event"] = history_view([entry], view["zone"])[0]
         view["opened"] = opened
     return view
 
 
-def _project_status(store: Store, session: Session, snap: Snapshot) -> list[dict[str, Any]]:
+def _project_status(db: Db, snap: Snapshot) -> list[dict[str, Any]]:
     """The city's projects with their stage, as a progress review records them."""
-    rows = [r for r in store.deliverables(session, workflow="project") if r.city == snap.city]
+    rows = [r for r in db.deliverables(workflow="project") if r.city == snap.city]
     return [
         {
             "id": r.id,
@@ -355,7 +208,7 @@ def _project_status(store: Store, session: Session, snap: Snapshot) -> list[dict
 def _apply_effects(
     defs: Definitions,
     store: Store,
-    session: Session,
+    unit: Unit,
     snap: Snapshot,
     effects: Sequence[str],
     data: Mapping[str, Any],
@@ -363,6 +216,7 @@ def _apply_effects(
 ) -> list[str]:
     opened: list[str] = []
     if "open-city-deliverables" in effects and snap.member_state:
+        session = unit.session
         _register_nomination(store, session, snap, data)
         opened = store.open(session, city_openings(defs, snap.cycle, snap.member_state, nominated_slugs(data)), now)
     return opened
@@ -434,76 +288,6 @@ def submit_nomination(
         data=nomination,
         waivers=waivers,
     )
-
-
-# ---------------------------------------------------------------------------- the Framework
-
-
-def framework(app: App, now: datetime, cycle: int | None = None) -> dict[str, Any]:
-    """Where the ASEAN Smart Cities Framework stands: each stage reached, by whom, and what comes next."""
-    defs = app.definitions
-    year = cycle or app.config.cycle
-    workflow = defs.workflow("framework")
-    store = app.store
-    with store.session() as session:
-        row = store.row(session, f"{year}/framework")
-        zone = zone_of(defs, store, session, row)
-        events = store.history(session, row.id)
-        snap = to_snapshot(row)
-        path = _stage_path(workflow, events, row.stage, zone)
-        following = []
-        for option in options(defs, snap, None, now, store.stage_of(session)):
-            transition = workflow.transition(option.trigger, snap.stage)
-            assert transition is not None
-            following.append(
-                {
-                    "trigger": option.trigger,
-                    "to": option.dest,
-                    "roles": list(option.roles),
-                    "due_by": show(row.deadline, zone),  # the current stage's deadline, or none
-                    "rules": [
-                        {
-                            "rule": name,
-                            "met": name not in option.failing_rules,
-                            "reason": option.failing_rules.get(name),
-                        }
-                        for name in transition.rules
-                    ],
-                }
-            )
-        return {
-            "id": row.id,
-            "title": workflow.title,
-            "stage": row.stage,
-            "deadline": show(row.deadline, zone),
-            "overdue": is_overdue(row, now),
-            "path": path,
-            "next": following,
-            "waivers": [{"trigger": e.trigger, **e.waivers} for e in events if e.waivers],
-        }
-
-
-def _stage_path(workflow: Workflow, events: Sequence[HistoryRow], current: str, zone: str) -> list[dict[str, Any]]:
-    """Each stage in order with the last time it was entered, or not reached yet."""
-    entered: dict[str, HistoryRow] = {}
-    for e in events:
-        entered[e.dest] = e
-    current_index = workflow.stage_index(current)
-    path = []
-    for index, stage in enumerate(workflow.stages):
-        e = entered.get(stage.name)
-        reached = index <= current_index and (e is not None or stage.name == workflow.initial)
-        path.append(
-            {
-                "stage": stage.name,
-                "reached": reached,
-                "current": stage.name == current,
-                "at": show(e.effective_at, zone) if e and reached else None,
-                "by": e.actor if e and reached else None,
-                "role": e.role if e and reached else None,
-            }
-        )
-    return path
 
 
 def check_definitions(root: Path) -> list[str]:

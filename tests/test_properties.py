@@ -14,7 +14,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ascn_workflow import services
+from ascn_workflow import services, views
 from ascn_workflow.app import App
 from ascn_workflow.config import load_config
 from ascn_workflow.definitions import Definitions, load
@@ -128,21 +128,21 @@ def test_store_keeps_the_invariants(target: str, steps: list) -> None:
         services.people_import(app, Path(folder) / "people.toml", START)
         for trigger, actor, days, note in steps:
             now = START + timedelta(days=days)
-            before = services.show_deliverable(app, target, now)
+            before = views.show_deliverable(app, target, now)
             try:
                 services.advance(app, target, trigger, now, actor, note="because" if note else None)
             except AscnError:
-                after = services.show_deliverable(app, target, now)
+                after = views.show_deliverable(app, target, now)
                 assert (after["stage"], after["version"], after["history"]) == (
                     before["stage"],
                     before["version"],
                     before["history"],
                 )
                 continue
-            after = services.show_deliverable(app, target, now)
+            after = views.show_deliverable(app, target, now)
             assert after["version"] == before["version"] + 1
             assert after["history"][-1]["from"] == before["stage"] and after["history"][-1]["to"] == after["stage"]
-        final = services.show_deliverable(app, target, START + timedelta(days=500))
+        final = views.show_deliverable(app, target, START + timedelta(days=500))
         stage = DEFS.workflow(final["workflow"]).initial
         for event in final["history"]:
             assert event["from"] == stage

@@ -162,9 +162,9 @@ def status(
 
     Example: ascn status --workflow nomination --overdue
     """
-    from .. import services
+    from .. import views
 
-    rows = services.status(
+    rows = views.status(
         state.app,
         state.now(),
         cycle=_cycle_choice(state, cycle_text),
@@ -192,9 +192,9 @@ def show_command(state: State, deliverable_id: str, as_json: bool) -> None:
 
     Example: ascn --actor officer@asean.example show 2018/nomination/th
     """
-    from .. import services
+    from .. import views
 
-    view = services.show_deliverable(state.app, deliverable_id, state.now(), state.actor)
+    view = views.show_deliverable(state.app, deliverable_id, state.now(), state.actor)
     if as_json:
         emit_json(view)
         return
@@ -250,9 +250,9 @@ def _render_history(events: list[dict[str, Any]]) -> None:
 @pass_state
 def history_command(state: State, deliverable_id: str, as_json: bool) -> None:
     """The audit trail of one deliverable. Example: ascn history 2018/framework"""
-    from .. import services
+    from .. import views
 
-    events = services.history(state.app, deliverable_id)
+    events = views.history(state.app, deliverable_id)
     if as_json:
         emit_json(events)
         return
@@ -268,9 +268,9 @@ def framework(state: State, cycle: int | None, as_json: bool) -> None:
 
     Example: ascn framework
     """
-    from .. import services
+    from .. import views
 
-    view = services.framework(state.app, state.now(), cycle)
+    view = views.framework(state.app, state.now(), cycle)
     if as_json:
         emit_json(view)
         return
@@ -668,9 +668,9 @@ def diagram(state: State, workflow: str, fmt: str, highlight: str | None, output
     wf = state.app.definitions.workflow(workflow)
     stage = None
     if highlight:
-        from .. import services
+        from .. import views
 
-        view = services.show_deliverable(state.app, highlight, state.now())
+        view = views.show_deliverable(state.app, highlight, state.now())
         if view["workflow"] != wf.name:
             raise BadInput(f"{highlight} is a {view['workflow']} deliverable, not {wf.name}")
         stage = view["stage"]
@@ -814,11 +814,11 @@ def _fresh_simulation_config(base: Any, db: Path) -> Any:
 
 
 def _simulation_summary(app: Any, result: Any, directory: Path, last: Any, as_json: bool) -> None:
-    from .. import services
+    from .. import views
     from ..dates import at_local
 
     now = at_local(last, 23, app.definitions.calendar(app.config.cycle).zone)
-    rows = services.status(app, now)
+    rows = views.status(app, now)
     with app.store.session() as session:
         mail = app.store.outbox(session)
     summary = {

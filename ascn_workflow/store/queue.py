@@ -33,17 +33,10 @@ class QueueStore:
         return list(session.exec(query.order_by(col(ReminderRow.due_at), col(ReminderRow.recipient))))
 
     def cancel_reminders(self, session: Session, deliverable_id: str, keep_version: int) -> int:
-        """Leaving a stage cancels the reminders planned for it."""
-        result = session.execute(
-            update(ReminderRow)
-            .where(
-                col(ReminderRow.deliverable_id) == deliverable_id,
-                col(ReminderRow.status) == "planned",
-                col(ReminderRow.entry_version) != keep_version,
-            )
-            .values(status="cancelled")
-        )
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        """Leaving a stage cancels the reminders planned for it (on the hot path: store/direct.py)."""
+        from .direct import Db
+
+        return Db.of(session).cancel_reminders(deliverable_id, keep_version)
 
     def add_reminders(self, session: Session, row: DeliverableRow, planned: Sequence[PlannedReminder]) -> int:
         existing = {

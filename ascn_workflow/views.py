@@ -1,0 +1,223 @@
+"""Where things stand: the read use cases (`status`, `show`, `history`, `framework`) as plain data.
+
+They read through `store.direct.Db` on a connection of their own, so these commands start
+without loading SQLAlchemy (docs/performance.md). `advance` builds its answer with the same views.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from .app import App
+from .dates import show
+from .definitions import Definitions, Workflow
+from .engine import Snapshot, options, stage_deadline
+from .errors import Denied
+from .people import Actor
+from .store.direct import Db, Deliverable, HistoryEntry
+
+
+def resolve_actor(db: Db, email: str | None) -> Actor:
+    if not email:
+        raise Denied("no actor: pass --actor EMAIL or set ASCN_ACTOR")
+    actor = db.actor(email)
+    if actor is None:
+        raise Denied(f"unknown actor {email!r}: add them with `ascn people add`", actor=email)
+    return actor
+
+
+def zone_of(defs: Definitions, row: Deliverable) -> str:
+    """The zone a deliverable's instants are shown in: its city's, its member state's, or the host's."""
+    if row.city and row.city_zone:
+        return row.city_zone
+    if row.member_state:
+        return defs.network.member_state(row.member_state).zone
+    return defs.calendar(row.cycle).zone if row.cycle in defs.calendars else "UTC"
+
+
+def is_overdue(row: Deliverable, now: datetime) -> bool:
+    return row.deadline is not None and row.deadline < now
+
+
+def deliverable_view(defs: Definitions, row: Deliverable, now: datetime) -> dict[str, Any]:
+    zone = zone_of(defs, row)
+    return {
+        "id": row.id,
+        "cycle": row.cycle,
+        "workflow": row.workflow,
+        "title": defs.workflow(row.workflow).title,
+        "member_state": row.member_state,
+        "city": row.city,
+        "stage": row.stage,
+        "deadline": show(row.deadline, zone),
+        "overdue": is_overdue(row, now),
+        "version": row.version,
+        "zone": zone,
+        "last_event_at": show(row.last_event_at, zone),
+    }
+
+
+def history_view(rows: Sequence[HistoryEntry], zone: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "seq": h.seq,
+            "trigger": h.trigger,
+            "from": h.source,
+            "to": h.dest,
+            "actor": h.actor,
+            "role": h.role,
+            "at": show(h.effective_at, zone),
+            "recorded_at": show(h.recorded_at, zone),
+            "note": h.note,
+            "data": h.data,
+            "waivers": h.waivers,
+        }
+        for h in rows
+    ]
+
+
+def status(
+    app: App,
+    now: datetime,
+    *,
+    cycle: int | None = None,
+    workflow: str | None = None,
+    stage: str | None = None,
+    member_state: str | None = None,
+    overdue: bool = False,
+) -> list[dict[str, Any]]:
+    defs = app.definitions
+    if workflow:
+        defs.workflow(workflow)
+    if member_state:
+        defs.network.member_state(member_state)
+    with app.reader() as db:
+        rows = db.deliverables(
+            cycle=cycle,
+            workflow=workflow,
+            stage=stage,
+            member_state=member_state,
+            overdue_at=now if overdue else None,
+        )
+    return [deliverable_view(defs, row, now) for row in rows]
+
+
+def _options_view(
+    defs: Definitions, db: Db, snap: Snapshot, actor: Actor | None, now: datetime, zone: str
+) -> list[dict[str, Any]]:
+    workflow = defs.workflow(snap.workflow)
+    return [
+        {
+            "trigger": o.trigger,
+            "to": o.dest,
+            "roles": list(o.roles),
+            "permitted": o.permitted,
+            "ready": o.ready,
+            "rules": [
+                {"rule": name, "met": name not in o.failing_rules, "reason": o.failing_rules.get(name)}
+                for name in workflow.transition(o.trigger, snap.stage).rules  # type: ignore[union-attr]
+            ],
+            "deadline_of_next_stage": show(stage_deadline(defs, snap.cycle, workflow, o.dest), zone),
+        }
+        for o in options(defs, snap, actor, now, db.stage, db.member_cities)
+    ]
+
+
+def show_deliverable(app: App, deliverable_id: str, now: datetime, actor_email: str | None = None) -> dict[str, Any]:
+    defs = app.definitions
+    with app.reader() as db:
+        row = db.deliverable(deliverable_id)
+        actor = resolve_actor(db, actor_email) if actor_email else None
+        view = deliverable_view(defs, row, now)
+        snap = row.snapshot()
+        view["data"] = snap.data
+        view["next"] = _options_view(defs, db, snap, actor, now, view["zone"])
+        view["allowed_triggers"] = (
+            [o["trigger"] for o in view["next"] if o["permitted"] and o["ready"]] if actor else None
+        )
+        view["history"] = history_view(db.history(row.id), view["zone"])
+        view["reminders"] = [
+            {
+                "recipient": r.recipient,
+                "offset_days": r.offset_days,
+                "due_at": show(r.due_at, view["zone"]),
+                "stage": r.stage,
+                "status": r.status,
+            }
+            for r in db.reminders(row.id, row.version)
+        ]
+    return view
+
+
+def history(app: App, deliverable_id: str) -> list[dict[str, Any]]:
+    with app.reader() as db:
+        row = db.deliverable(deliverable_id)
+        return history_view(db.history(row.id), zone_of(app.definitions, row))
+
+
+def framework(app: App, now: datetime, cycle: int | None = None) -> dict[str, Any]:
+    """Where the ASEAN Smart Cities Framework stands: each stage reached, by whom, and what comes next."""
+    defs = app.definitions
+    year = cycle or app.config.cycle
+    workflow = defs.workflow("framework")
+    with app.reader() as db:
+        row = db.deliverable(f"{year}/framework")
+        zone = zone_of(defs, row)
+        events = db.history(row.id)
+        snap = row.snapshot()
+        path = _stage_path(workflow, events, row.stage, zone)
+        following = []
+        for option in options(defs, snap, None, now, db.stage):
+            transition = workflow.transition(option.trigger, snap.stage)
+            assert transition is not None
+            following.append(
+                {
+                    "trigger": option.trigger,
+                    "to": option.dest,
+                    "roles": list(option.roles),
+                    "due_by": show(row.deadline, zone),  # the current stage's deadline, or none
+                    "rules": [
+                        {
+                            "rule": name,
+                            "met": name not in option.failing_rules,
+                            "reason": option.failing_rules.get(name),
+                        }
+                        for name in transition.rules
+                    ],
+                }
+            )
+    return {
+        "id": row.id,
+        "title": workflow.title,
+        "stage": row.stage,
+        "deadline": show(row.deadline, zone),
+        "overdue": is_overdue(row, now),
+        "path": path,
+        "next": following,
+        "waivers": [{"trigger": e.trigger, **e.waivers} for e in events if e.waivers],
+    }
+
+
+def _stage_path(workflow: Workflow, events: Sequence[HistoryEntry], current: str, zone: str) -> list[dict[str, Any]]:
+    """Each stage in order with the last time it was entered, or not reached yet."""
+    entered: dict[str, HistoryEntry] = {}
+    for e in events:
+        entered[e.dest] = e
+    current_index = workflow.stage_index(current)
+    path = []
+    for index, stage in enumerate(workflow.stages):
+        e = entered.get(stage.name)
+        reached = index <= current_index and (e is not None or stage.name == workflow.initial)
+        path.append(
+            {
+                "stage": stage.name,
+                "reached": reached,
+                "current": stage.name == current,
+                "at": show(e.effective_at, zone) if e and reached else None,
+                "by": e.actor if e and reached else None,
+                "role": e.role if e and reached else None,
+            }
+        )
+    return path
