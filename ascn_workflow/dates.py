@@ -6,6 +6,7 @@ Nothing reads the clock: callers pass `now` in (the CLI takes it from `$ASCN_NOW
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
 from zoneinfo import ZoneInfo
 
 from .definitions import Milestone
@@ -48,11 +49,17 @@ def utc(moment: datetime) -> datetime:
     )
 
 
+@cache
+def _zone(key: str) -> ZoneInfo:
+    """ZoneInfo keeps only the last 8 zones it made; the network has more, and `status` asks per row."""
+    return ZoneInfo(key)
+
+
 def at_local(day: date, hour: int, zone: str) -> datetime:
     """The instant it is `hour`:00 on `day` in `zone`, as pendulum resolves wall times: an ambiguous
     time (clocks going back) is its later occurrence, a time that does not exist (clocks going
     forward) is pushed past the gap. tests/test_dates.py checks this against pendulum."""
-    tz = ZoneInfo(zone)
+    tz = _zone(zone)
     wall = datetime(day.year, day.month, day.day, hour)
     moment = wall.replace(tzinfo=tz, fold=1)
     if moment.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != wall:  # in a gap
@@ -78,8 +85,8 @@ def show(moment: datetime | None, zone: str = "UTC") -> str | None:
     """ISO 8601 with the offset of `zone`, to the second (zoneinfo: this runs for every row shown)."""
     if moment is None:
         return None
-    return moment.astimezone(ZoneInfo(zone)).isoformat(timespec="seconds")
+    return moment.astimezone(_zone(zone)).isoformat(timespec="seconds")
 
 
 def local_date(moment: datetime, zone: str) -> date:
-    return moment.astimezone(ZoneInfo(zone)).date()
+    return moment.astimezone(_zone(zone)).date()

@@ -11,6 +11,11 @@ import click
 
 
 def emit_json(data: Any) -> None:
+    """An object indented; a list one element per line (json's C encoder: `status` at M is 20,000 rows)."""
+    if isinstance(data, list):
+        rows = ",\n".join(json.dumps(row, ensure_ascii=False, default=str) for row in data)
+        click.echo(f"[\n{rows}\n]" if data else "[]")
+        return
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
