@@ -8,7 +8,7 @@ from functools import cached_property
 
 from .config import Config
 from .definitions import Definitions, load
-from .errors import BadInput, NotFound
+from .errors import BadInput, NotFound, Unavailable
 from .store.direct import Db
 from .store.migrate import HEAD
 
@@ -38,7 +38,14 @@ class App:
         """The store of an initialised database; NotFound tells the user to run `ascn init`."""
         store = self.raw_store
         if not getattr(self, "_schema_checked", False):
-            self._check_schema(*store.schema_state())
+            from sqlalchemy.exc import OperationalError
+
+            try:
+                state = store.schema_state()
+            except OperationalError as error:  # the first statement of a process: the server is not there
+                reason = str(error.orig).strip().splitlines()[-1] if str(error.orig).strip() else "no answer"
+                raise Unavailable(f"cannot connect to the database: {reason}") from None
+            self._check_schema(*state)
             self._schema_checked = True
         return store
 

@@ -49,6 +49,19 @@ def _resolve_sqlite(url: str, base: Path) -> str:
     return url
 
 
+def _database_url(url: str, base: Path) -> str:
+    """SQLite (a relative path resolves against the config file's folder) or PostgreSQL through
+    psycopg 3, the driver installed with the package (`postgresql://` means it too)."""
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    if not url.startswith(("sqlite:///", "postgresql+psycopg://")):
+        scheme = url.split("://", 1)[0] if "://" in url else url
+        raise ValueError(
+            f"[database] url must be sqlite:///PATH or postgresql+psycopg://USER@HOST/DATABASE, not {scheme}://…"
+        )
+    return _resolve_sqlite(url, base)
+
+
 def load_config(path: Path | None, explicit: bool = False) -> Config:
     """Read `path`; a missing default file means defaults in the current folder, a missing named file is bad input."""
     doc: dict[str, Any] = {}
@@ -86,7 +99,7 @@ def _build(doc: dict[str, Any], base: Path, path: Path | None) -> Config:
     workflows_dir = base / workflows["dir"] if "dir" in workflows else bundled_workflows()
     return Config(
         path=path,
-        database_url=_resolve_sqlite(str(database.get("url", "sqlite:///ascn.db")), base),
+        database_url=_database_url(str(database.get("url", "sqlite:///ascn.db")), base),
         cycle=int(calendar.get("cycle", 2018)),
         workflows_dir=workflows_dir,
         mail=mail_cfg,

@@ -14,13 +14,14 @@ import pytest
 from sqlmodel import select
 
 from ascn_workflow import views
+from ascn_workflow.config import load_config
 from ascn_workflow.engine import stage_deadline
 from ascn_workflow.errors import NotFound
 from ascn_workflow.maintenance import audit_verify
 from ascn_workflow.store.direct import Db
 from ascn_workflow.store.tables import DeliverableRow, HistoryRow
 
-from .conftest import ASEC, NR, SHEPHERD, Ascn, nomination
+from .conftest import ASEC, NR, SHEPHERD, Ascn, nomination, write_config
 
 
 def test_what_the_orm_wrote_reads_the_same_through_db_api(ready: Ascn) -> None:
@@ -105,3 +106,22 @@ def test_advance_conflict_through_db_api_loses_nothing(ready: Ascn) -> None:
         unit.db.apply(outcome)
     view = views.show_deliverable(app, "2018/framework", now)
     assert view["version"] == 2 and [e["seq"] for e in view["history"]] == [1]
+
+
+def test_a_database_url_ascn_cannot_use_is_refused_in_one_line(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "mysql://ascn@db.example/ascn")
+    result = Ascn(tmp_path, config).run("status")
+    assert result.exit_code == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "url must be sqlite:///PATH or postgresql+psycopg://" in result.stderr
+    plain = load_config(write_config(tmp_path, "postgresql://ascn@db.example/ascn"), explicit=True)
+    assert plain.database_url == "postgresql+psycopg://ascn@db.example/ascn"  # psycopg 3 is the driver installed
+
+
+def test_an_unreachable_server_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "postgresql+psycopg://ascn@127.0.0.1:1/ascn")  # nothing listens on port 1
+    for command in (["show", "2018/framework"], ["advance", "2018/framework", "circulate"]):
+        result = Ascn(tmp_path, config).run(*command, actor=ASEC)
+        assert result.exit_code == 1, command
+        assert result.stderr.startswith("ascn: cannot connect to the database: "), result.stderr
+        assert result.stderr.strip().count("\n") == 0
