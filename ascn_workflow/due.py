@@ -23,7 +23,7 @@ from .mail import Mailer, MailError
 from .mail.render import Rendered, overdue_message, reminder_message
 from .people import SCHEDULER
 from .reminding import ESCALATION_ROLES, cities_by_slug, expected_actions, recipients, replan
-from .store.repository import to_snapshot
+from .store.direct import snapshot_of
 from .store.tables import DeliverableRow, ReminderRow
 
 log = logging.getLogger("ascn.due")
@@ -91,7 +91,7 @@ def apply_deadlines(app: App, now: datetime, report: DueReport) -> None:
         at = max(deadline, row.last_event_at) if row.last_event_at else deadline
         try:
             with store.session() as session:
-                snap = to_snapshot(row)
+                snap = snapshot_of(row)
                 outcome = fire(defs, snap, Request(trigger, SCHEDULER, now, at=at), store.stage_of(session))
                 store.apply(session, outcome)
                 fresh = store.row(session, row.id)

@@ -208,16 +208,16 @@ def _stage_path(workflow: Workflow, events: Sequence[HistoryEntry], current: str
     current_index = workflow.stage_index(current)
     path = []
     for index, stage in enumerate(workflow.stages):
-        e = entered.get(stage.name)
-        reached = index <= current_index and (e is not None or stage.name == workflow.initial)
+        last = entered.get(stage.name)
+        reached = index <= current_index and (last is not None or stage.name == workflow.initial)
         path.append(
             {
                 "stage": stage.name,
                 "reached": reached,
                 "current": stage.name == current,
-                "at": show(e.effective_at, zone) if e and reached else None,
-                "by": e.actor if e and reached else None,
-                "role": e.role if e and reached else None,
+                "at": show(last.effective_at, zone) if last and reached else None,
+                "by": last.actor if last and reached else None,
+                "role": last.role if last and reached else None,
             }
         )
     return path

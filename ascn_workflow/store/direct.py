@@ -58,19 +58,7 @@ class Deliverable:
     city_zone: str | None  # the zone of its city, when it has one
 
     def snapshot(self) -> Snapshot:
-        from ..engine import Snapshot
-
-        return Snapshot(
-            id=self.id,
-            cycle=self.cycle,
-            workflow=self.workflow,
-            stage=self.stage,
-            version=self.version,
-            member_state=self.member_state,
-            city=self.city,
-            data=dict(self.data),
-            last_event_at=self.last_event_at,
-        )
+        return snapshot_of(self)
 
     def after(self, outcome: Outcome) -> Deliverable:
         """The deliverable as `apply(outcome)` left it, without reading it again."""
@@ -113,12 +101,37 @@ class Reminder:
     entry_version: int
 
 
-def _instant(value: Any) -> datetime | None:
+def snapshot_of(row: Any) -> Snapshot:
+    """What the engine needs of a deliverable, from a `Deliverable` or an ORM `DeliverableRow`."""
+    from ..engine import Snapshot
+
+    return Snapshot(
+        id=row.id,
+        cycle=row.cycle,
+        workflow=row.workflow,
+        stage=row.stage,
+        version=row.version,
+        member_state=row.member_state,
+        city=row.city,
+        data=dict(row.data or {}),
+        last_event_at=row.last_event_at,
+    )
+
+
+def _instant(value: str | datetime | None) -> datetime | None:
+    """SQLite hands back text in UTC; psycopg an aware datetime (timestamptz)."""
     if value is None:
         return None
     if isinstance(value, str):
         return datetime.fromisoformat(value).replace(tzinfo=UTC)
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _stored_instant(value: Any) -> datetime:
+    """An instant from a NOT NULL column."""
+    moment = _instant(value)
+    assert moment is not None
+    return moment
 
 
 def sqlite_path(url: str) -> str | None:
@@ -149,9 +162,9 @@ class Db:
             path = sqlite_path(url)
             if path is None or not Path(path).is_file():  # never create an empty database by looking
                 raise NotFound(f"no ASCN database at {url}: run `ascn init` first")
-            connection = sqlite3.connect(path, timeout=30, isolation_level=None)
-            connection.execute("BEGIN")  # every read of the command sees one snapshot
-            return cls(connection, "sqlite")
+            lite = sqlite3.connect(path, timeout=30, isolation_level=None)
+            lite.execute("BEGIN")  # every read of the command sees one snapshot
+            return cls(lite, "sqlite")
         import psycopg
 
         try:
@@ -167,7 +180,7 @@ class Db:
         """The ORM session's own connection: these statements join its transaction and see its changes."""
         if session.new or session.dirty or session.deleted:
             session.flush()
-        db = session.info.get("ascn.db")
+        db: Db | None = session.info.get("ascn.db")
         if db is None:  # one per transaction: the session hands back the same connection until it ends
             connection = session.connection()
             db = session.info["ascn.db"] = cls(connection.connection.driver_connection, connection.dialect.name)
@@ -241,7 +254,7 @@ class Db:
             _instant(row[6]),
             row[7],
             self.load_json(row[8]) or {},
-            _instant(row[9]),  # type: ignore[arg-type]
+            _stored_instant(row[9]),
             _instant(row[10]),
             _instant(row[11]),
             _instant(row[12]),
@@ -291,9 +304,15 @@ class Db:
         )
         return [
             HistoryEntry(
-                *r[:7],
-                _instant(r[7]),  # type: ignore[arg-type]
-                _instant(r[8]),  # type: ignore[arg-type]
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                r[5],
+                r[6],
+                _stored_instant(r[7]),
+                _stored_instant(r[8]),
                 r[9],
                 self.load_json(r[10]) or {},
                 self.load_json(r[11]) or {},
@@ -309,7 +328,7 @@ class Db:
             "WHERE deliverable_id = ? AND entry_version = ? ORDER BY due_at, recipient",
             (deliverable_id, entry_version),
         )
-        return [Reminder(r[0], r[1], _instant(r[2]), r[3], r[4], r[5]) for r in rows]  # type: ignore[arg-type]
+        return [Reminder(r[0], r[1], _stored_instant(r[2]), r[3], r[4], r[5]) for r in rows]
 
     def actor(self, email: str) -> Actor | None:
         """The person with every role they hold ("" in the store means no scope); None if unknown."""
@@ -369,7 +388,7 @@ class Db:
             "SELECT hash FROM history WHERE deliverable_id = ? AND seq = ?",
             (outcome.deliverable_id, outcome.version - 1),
         )
-        fields = {
+        fields: dict[str, Any] = {
             "deliverable_id": outcome.deliverable_id,
             "seq": outcome.version,
             "trigger": ev.trigger,

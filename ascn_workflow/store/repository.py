@@ -298,17 +298,3 @@ class Store(QueueStore):
     def history(self, session: Session, deliverable_id: str) -> list[HistoryEntry]:
         db = Db.of(session)
         return db.history(db.deliverable(deliverable_id).id)
-
-
-def to_snapshot(row: DeliverableRow) -> Snapshot:
-    return Snapshot(
-        id=row.id,
-        cycle=row.cycle,
-        workflow=row.workflow,
-        stage=row.stage,
-        version=row.version,
-        member_state=row.member_state,
-        city=row.city,
-        data=dict(row.data or {}),
-        last_event_at=row.last_event_at,
-    )
