@@ -179,9 +179,10 @@ def advance(
         entry = db.apply(outcome)
         row = row.after(outcome)
         opened = _apply_effects(defs, store, unit, snap, outcome.effects, outcome.data, now)
-        db.cancel_reminders(row.id, keep_version=row.version)  # those of the stage it left
-        if plans_reminders(defs, row, now):
+        if plans_reminders(defs, row, now):  # cancels those of the stage it left, plans the new stage's
             replan(app, unit.session, row, now)
+        else:  # the same cancellation, without starting an ORM session
+            db.cancel_reminders(row.id, keep_version=row.version)
         for new_id in opened:
             replan(app, unit.session, store.row(unit.session, new_id), now)
         view = deliverable_view(defs, row, now)

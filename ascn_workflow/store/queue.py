@@ -28,10 +28,6 @@ def backoff(attempts: int) -> timedelta:
 class QueueStore:
     # ------------------------------------------------------------------ reminders
 
-    def reminders_for(self, session: Session, deliverable_id: str) -> list[ReminderRow]:
-        query = select(ReminderRow).where(ReminderRow.deliverable_id == deliverable_id)
-        return list(session.exec(query.order_by(col(ReminderRow.due_at), col(ReminderRow.recipient))))
-
     def cancel_reminders(self, session: Session, deliverable_id: str, keep_version: int) -> int:
         """Leaving a stage cancels the reminders planned for it (on the hot path: store/direct.py)."""
         from .direct import Db

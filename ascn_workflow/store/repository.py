@@ -164,9 +164,6 @@ class Store(QueueStore):
             query = query.where(CityRow.joined_cycle < before)  # type: ignore[operator]
         return [(c.slug, c.member_state) for c in session.exec(query.order_by(CityRow.member_state, CityRow.slug))]
 
-    def members_of(self, session: Session) -> Callable[[str], tuple[str, ...]]:
-        return Db.of(session).member_cities
-
     def cities(self, session: Session) -> list[CityRow]:
         return list(session.exec(select(CityRow).order_by(CityRow.member_state, CityRow.slug)))
 
@@ -294,7 +291,3 @@ class Store(QueueStore):
         entry = Db.of(session).apply(outcome)
         session.expire_all()  # rows this session holds may have changed underneath it
         return entry
-
-    def history(self, session: Session, deliverable_id: str) -> list[HistoryEntry]:
-        db = Db.of(session)
-        return db.history(db.deliverable(deliverable_id).id)
