@@ -9,19 +9,47 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from . import services
 from .app import App
+from .config import Config
 from .dates import at_local, show, utc
-from .definitions import Definitions
 from .due import DueReport, run_due_work
 from .errors import AscnError, BadInput
 from .nominations import nomination_from_doc
 from .people import people_from_doc
+from .spec import Definitions
+
+SIMULATION_MARK = ".ascn-simulation"
+
+
+def prepare_sandbox(base: Config, db: Path) -> Config:
+    """A config for a new SQLite file; refuses to replace a database a simulation did not make."""
+    db = db.resolve()
+    directory = db.parent
+    if db.exists() and not (directory / SIMULATION_MARK).exists():
+        raise BadInput(f"{db} is a database that is not a simulation's; choose another --db")
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / SIMULATION_MARK).write_text("made by `ascn simulate`; its ascn.db and outbox are replaced each run\n")
+    for old in [
+        db,
+        db.with_name(db.name + "-wal"),
+        db.with_name(db.name + "-shm"),
+        *(directory / "outbox").glob("*.eml"),
+    ]:
+        old.unlink(missing_ok=True)
+    (directory / "config.toml").write_text(
+        "# Written by `ascn simulate`: look around with  ascn --config THIS_FILE status\n"
+        f'[database]\nurl = "sqlite:///{db.name}"\n\n[calendar]\ncycle = {base.cycle}\n\n'
+        f'[workflows]\ndir = "{base.workflows_dir.resolve()}"\n\n[mail]\nbackend = "file"\noutbox = "outbox"\n',
+        encoding="utf-8",
+    )
+    mail = replace(base.mail, backend="file", outbox=directory / "outbox")
+    return replace(base, path=directory / "config.toml", database_url=f"sqlite:///{db}", mail=mail)
 
 
 @dataclass(frozen=True)

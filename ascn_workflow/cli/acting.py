@@ -1,0 +1,113 @@
+"""Acting on deliverables: advance a trigger, record a nomination."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import State, cli, json_option
+from .options import at_option_value, data_pairs, pass_state, waivers
+from .render import emit_json, line
+
+# ---------------------------------------------------------------------------- acting
+
+
+@cli.command()
+@click.argument("deliverable_id")
+@click.argument("trigger")
+@click.option("--note", help="Why; required by some triggers (e.g. return_for_correction).")
+@click.option(
+    "--data", "data", multiple=True, metavar="KEY=VALUE", help="A field of the transition, e.g. partner=Japan."
+)
+@click.option(
+    "--at", "at", metavar="INSTANT", help="When it really happened (ISO 8601 with offset); not in the future."
+)
+@click.option("--waive", multiple=True, metavar="RULE", help="Waive a named rule (Chair or shepherd only).")
+@click.option("--reason", help="Why the rule is waived (required with --waive).")
+@json_option
+@pass_state
+def advance(
+    state: State,
+    deliverable_id: str,
+    trigger: str,
+    note: str | None,
+    data: tuple[str, ...],
+    at: str | None,
+    waive: tuple[str, ...],
+    reason: str | None,
+    as_json: bool,
+) -> None:
+    """Fire TRIGGER on a deliverable, recording who, when and why.
+
+    Example: ascn --actor sg-shepherd@mnd.example advance 2018/framework circulate --at 2018-03-20T10:00+08:00
+    """
+    from .. import services
+
+    result = services.advance(
+        state.app,
+        deliverable_id,
+        trigger,
+        state.now(),
+        state.actor,
+        at=at_option_value(at),
+        note=note,
+        data=data_pairs(data),
+        waivers=waivers(waive, reason),
+    )
+    _render_advance(result, as_json)
+
+
+def _render_advance(result: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        emit_json(result)
+        return
+    event = result["event"]
+    line(
+        f"{result['id']}: {event['from']} -> {event['to']} ({event['trigger']} by {event['actor']} "
+        f"as {event['role']}, at {event['at']})"
+    )
+    for rule, why in event["waivers"].items():
+        line(f"  waived {rule}: {why}")
+    if result["opened"]:
+        line(f"  opened {len(result['opened'])} deliverables: {', '.join(result['opened'])}")
+
+
+@cli.command()
+@click.argument("member_state")
+@click.option("--file", "file", required=True, type=click.Path(path_type=Path), help="The nomination TOML file.")
+@click.option("--at", "at", metavar="INSTANT", help="When it was really submitted (ISO 8601 with offset).")
+@click.option("--waive", multiple=True, metavar="RULE", help="Waive a named rule (Chair or shepherd only).")
+@click.option("--reason", help="Why the rule is waived (required with --waive).")
+@click.option("--cycle", type=int, help="A later cycle's nomination of further cities (default: [calendar] cycle).")
+@json_option
+@pass_state
+def nominate(
+    state: State,
+    member_state: str,
+    file: Path,
+    at: str | None,
+    waive: tuple[str, ...],
+    reason: str | None,
+    cycle: int | None,
+    as_json: bool,
+) -> None:
+    """Record a member state's nomination (cities, CSCOs, NR) and submit it.
+
+    In a later cycle it nominates further cities (expansion); the rules count the cities that are
+    members already. Example: ascn --actor nr@th.example nominate TH --file nominations/th.toml
+    """
+    from .. import services
+
+    result = services.nominate(
+        state.app,
+        member_state,
+        file,
+        state.now(),
+        state.actor,
+        at=at_option_value(at),
+        waivers=waivers(waive, reason),
+        cycle=cycle,
+    )
+    _render_advance(result, as_json)

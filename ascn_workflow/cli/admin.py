@@ -1,0 +1,324 @@
+"""Administration: the database, people, cycles, projects, audit, export/import, definitions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from . import State, cli, json_option
+from .options import cycle_choice, pass_state
+from .render import emit_json, line, table
+
+# ---------------------------------------------------------------------------- init
+
+
+@cli.command()
+@click.option("--cycle", type=int, help="The cycle to open (default: [calendar] cycle of the config).")
+@json_option
+@pass_state
+def init(state: State, cycle: int | None, as_json: bool) -> None:
+    """Create the database, load the network and calendar, open the cycle's deliverables.
+
+    Running it again changes nothing that exists. Example: ascn init --cycle 2018
+    """
+    from .. import services
+
+    result = services.init(state.app, cycle or state.app.config.cycle, state.now())
+    if as_json:
+        emit_json(result)
+        return
+    line(
+        f"cycle {result['cycle']}: {len(result['opened'])} deliverables opened, "
+        f"{result['network_rows_added']} member states and cities added"
+        + ("" if result["opened"] or result["network_rows_added"] else " (already initialised)")
+    )
+
+
+# ---------------------------------------------------------------------------- people
+
+
+@cli.group()
+def people() -> None:
+    """The directory of people and their roles."""
+
+
+@people.command("add")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option("--role", required=True, type=click.Choice(["asec", "shepherd", "chair", "focal_point", "nr", "csco"]))
+@click.option("--member-state", help="ISO code, for focal_point, nr and chair.")
+@click.option("--city", help="City name or slug, for csco.")
+@pass_state
+def people_add(state: State, email: str, name: str, role: str, member_state: str | None, city: str | None) -> None:
+    """Add a person with one role (run again to give more roles).
+
+    Example: ascn people add --email nr@th.example --name "Somchai P." --role nr --member-state TH
+    """
+    from .. import services
+
+    result = services.people_add(
+        state.app,
+        {"email": email, "name": name, "role": role, "member_state": member_state, "city": city},
+        state.now(),
+    )
+    line(f"{result['email']}: role {result['role']} {'added' if result['added'] else 'already held'}")
+
+
+@people.command("import")
+@click.argument("file", type=click.Path(path_type=Path))
+@pass_state
+def people_import(state: State, file: Path) -> None:
+    """Import [[people]] from a TOML file: all of it, or nothing if any entry is bad.
+
+    Example: ascn people import people.toml
+    """
+    from .. import services
+
+    result = services.people_import(state.app, file, state.now())
+    line(f"{result['file']}: {result['entries']} entries, {result['roles_added']} roles added")
+
+
+@people.command("list")
+@click.option("--role", help="Only this role.")
+@click.option("--member-state", help="Only this member state (ISO code).")
+@json_option
+@pass_state
+def people_list(state: State, role: str | None, member_state: str | None, as_json: bool) -> None:
+    """List people and their roles. Example: ascn people list --role nr"""
+    from .. import services
+
+    rows = services.people_list(state.app, role, member_state)
+    if as_json:
+        emit_json(rows)
+        return
+    table(
+        "People",
+        ["email", "name", "role", "member state", "city"],
+        [[r["email"], r["name"], r["role"], r["member_state"], r["city"]] for r in rows],
+    )
+
+
+# ---------------------------------------------------------------------------- cycles and projects
+
+
+@cli.group()
+def cycle() -> None:
+    """The yearly cycles: 2018 founds the network, then it meets every year to 2025."""
+
+
+@cycle.command("open")
+@click.argument("year", type=int)
+@json_option
+@pass_state
+def cycle_open(state: State, year: int, as_json: bool) -> None:
+    """Open a cycle's deliverables from its calendar (idempotent).
+
+    The annual meeting and report, and for each city that joined earlier a progress review and a
+    twinning follow-up. Example: ascn cycle open 2019
+    """
+    from .. import services
+
+    result = services.open_cycle(state.app, year, state.now())
+    if as_json:
+        emit_json(result)
+        return
+    line(
+        f"cycle {year} (Chair: {result['chair']}): {len(result['opened'])} deliverables opened"
+        + ("" if result["opened"] else " (already open)")
+    )
+
+
+@cycle.command("list")
+@json_option
+@pass_state
+def cycle_list(state: State, as_json: bool) -> None:
+    """The cycles with their Chair and state. Example: ascn cycle list"""
+    from .. import services
+
+    rows = services.cycles(state.app, state.now())
+    if as_json:
+        emit_json(rows)
+        return
+    table(
+        "Cycles",
+        ["cycle", "Chair", "state", "deliverables", "finished", "overdue"],
+        [
+            [
+                r["cycle"],
+                f"{r['chair_name']} ({r['chair']})",
+                r["state"],
+                r["deliverables"],
+                r["finished"],
+                r["overdue"],
+            ]
+            for r in rows
+        ],
+    )
+
+
+@cli.group()
+def project() -> None:
+    """Bankable projects of member cities with private-sector solution providers."""
+
+
+@project.command("add")
+@click.argument("city")
+@click.option("--title", required=True, help="What the project is.")
+@click.option("--focus", help="transport, water, energy, health care, education, public services, data or ICT.")
+@click.option("--funding", help="A multilateral bank (World Bank/IFC, ADB, AIIB, GIH) or an external partner.")
+@click.option("--cycle", type=int, help="The cycle (default: the latest open cycle that has begun).")
+@json_option
+@pass_state
+def project_add(
+    state: State, city: str, title: str, focus: str | None, funding: str | None, cycle: int | None, as_json: bool
+) -> None:
+    """Propose a project for a member city (its CSCO, its NR, ASEC or the shepherd).
+
+    Example: ascn --actor csco@da-nang.example project add da-nang --title "Smart traffic lights" --focus transport --funding ADB
+    """
+    from .. import projects
+
+    result = projects.add_project(
+        state.app, city, title, state.now(), state.actor, focus=focus, funding=funding, cycle=cycle
+    )
+    if as_json:
+        emit_json(result)
+        return
+    line(f"{result['id']}: proposed ({result['title']})")
+
+
+@project.command("list")
+@click.option("--city", help="Only this city (slug).")
+@click.option("--cycle", "cycle_text", metavar="YEAR|all", help="This cycle, or all (default: all).")
+@json_option
+@pass_state
+def project_list(state: State, city: str | None, cycle_text: str | None, as_json: bool) -> None:
+    """List projects with stage, provider, funding and focus. Example: ascn project list --city da-nang"""
+    from .. import projects
+
+    year = None if cycle_text is None else cycle_choice(state, cycle_text)
+    rows = projects.list_projects(state.app, state.now(), city=city, cycle=year)
+    if as_json:
+        emit_json(rows)
+        return
+    table(
+        f"{len(rows)} projects",
+        ["id", "stage", "title", "provider", "funding", "focus"],
+        [[r["id"], r["stage"], r["title"], r["provider"], (r["funding"] or {}).get("name"), r["focus"]] for r in rows],
+    )
+
+
+# ---------------------------------------------------------------------------- the database
+
+
+@cli.group()
+def db() -> None:
+    """Schema migrations (Alembic, shipped in the package)."""
+
+
+@db.command("upgrade")
+@pass_state
+def db_upgrade(state: State) -> None:
+    """Bring the database's schema to this version's newest migration. Example: ascn db upgrade"""
+    from .. import maintenance
+
+    result = maintenance.db_upgrade(state.app)
+    line(f"schema: {result['from'] or 'empty'} -> {result['to']}")
+
+
+@db.command("current")
+@json_option
+@pass_state
+def db_current(state: State, as_json: bool) -> None:
+    """Which migration the database is at. Example: ascn db current"""
+    from .. import maintenance
+
+    result = maintenance.db_current(state.app)
+    if as_json:
+        emit_json(result)
+        return
+    status = "up to date" if result["up_to_date"] else "run `ascn db upgrade`"
+    line(f"schema: {result['current'] or 'none (run ascn init)'} (newest: {result['head']}; {status})")
+
+
+@cli.group()
+def audit() -> None:
+    """Tamper evidence of the history."""
+
+
+@audit.command("verify")
+@json_option
+@pass_state
+def audit_verify(state: State, as_json: bool) -> None:
+    """Check every history row against its hash chain; exit 7 when anything was edited, deleted,
+    inserted or reordered. Example: ascn audit verify
+    """
+    from .. import maintenance
+
+    result = maintenance.audit_verify(state.app)
+    if as_json:
+        emit_json(result)
+    else:
+        for p in result["problems"]:
+            click.echo(f"{p['deliverable']} #{p['position']}: {p['kind']}: {p['message']}", err=True)
+        if not result["problems"]:
+            line(f"{result['rows']} history rows of {result['deliverables']} deliverables: all chains intact")
+    if result["problems"]:
+        raise click.exceptions.Exit(7)
+
+
+@cli.command("export")
+@click.argument("file", type=click.Path(path_type=Path))
+@pass_state
+def export_command(state: State, file: Path) -> None:
+    """Write network, people, deliverables, history and outbox as JSON. Example: ascn export ascn.json"""
+    from .. import maintenance
+
+    result = maintenance.export_all(state.app, file)
+    line(
+        f"{file}: {result['deliverables']} deliverables, {result['history']} history rows, {result['outbox']} messages"
+    )
+
+
+@cli.command("import")
+@click.argument("file", type=click.Path(path_type=Path))
+@pass_state
+def import_command(state: State, file: Path) -> None:
+    """Restore an export into an empty database (all or nothing). Example: ascn import ascn.json"""
+    from .. import maintenance
+
+    result = maintenance.import_all(state.app, file)
+    line(f"{file}: {result['deliverables']} deliverables, {result['history']} history rows restored")
+
+
+# ---------------------------------------------------------------------------- definitions
+
+
+@cli.group()
+def workflows() -> None:
+    """Workflow, rule, network and calendar definitions."""
+
+
+@workflows.command("check")
+@click.option("--dir", "directory", type=click.Path(path_type=Path), help="Definitions folder (default: from config).")
+@json_option
+@pass_state
+def workflows_check(state: State, directory: Path | None, as_json: bool) -> None:
+    """Validate every definition file; list all problems (exit 2) or say all is well.
+
+    Example: ascn workflows check --dir workflows
+    """
+    from .. import services
+
+    root = directory or state.app.config.workflows_dir
+    problems = services.check_definitions(root)
+    if as_json:
+        emit_json({"dir": str(root), "problems": problems})
+    elif problems:
+        for problem in problems:
+            click.echo(problem, err=True)
+    else:
+        line(f"{root}: all definitions valid")
+    if problems:
+        raise click.exceptions.Exit(2)

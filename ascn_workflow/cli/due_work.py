@@ -1,0 +1,110 @@
+"""Due work: one pass (`tick`), the long-running scheduler, the outbox."""
+
+from __future__ import annotations
+
+import click
+
+from ..errors import BadInput
+from . import State, cli, json_option
+from .options import pass_state
+from .render import emit_json, line, table
+
+# ---------------------------------------------------------------------------- due work
+
+
+@cli.command()
+@json_option
+@pass_state
+def tick(state: State, as_json: bool) -> None:
+    """One pass of due work: deadline transitions, overdue notices, reminders, the outbox.
+
+    Cron-friendly and safe to run twice at once. Example: ASCN_NOW=2018-02-14T12:00+08:00 ascn tick
+    """
+    from ..due import run_due_work
+
+    report = run_due_work(state.app, state.now())
+    if as_json:
+        emit_json(report.as_dict())
+        return
+    for item in report.lapsed:
+        line(f"deadline passed: {item}")
+    for item in report.overdue_notices:
+        line(f"overdue notice: {item}")
+    for item in report.reminders:
+        line(f"reminder: {item}")
+    if report.skipped_reminders:
+        line(f"not sent (deadline already passed): {report.skipped_reminders} reminders")
+    for item in report.retrying:
+        line(f"delivery failed, will retry: {item}")
+    for item in report.failed:
+        line(f"delivery failed for good: {item}")
+    line(f"delivered {len(report.delivered)} messages" if report.delivered or not report.idle else "nothing due")
+
+
+@cli.command()
+@click.option(
+    "--interval", type=click.FloatRange(min=0.1), default=60.0, show_default=True, help="Seconds between safety passes."
+)
+@click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING"]), default="INFO", show_default=True)
+@pass_state
+def scheduler(state: State, interval: float, log_level: str) -> None:
+    """Run due work continuously (APScheduler); stop with Ctrl-C or SIGTERM.
+
+    Example: ascn scheduler --interval 30
+    """
+    import logging
+    import os
+
+    from ..scheduling import serve
+
+    logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = state.app
+    _ = app.store  # fail now, with one line, if the database is not initialised
+    config_path = str(app.config.path.resolve()) if app.config.path else None
+    if config_path is None:
+        raise BadInput("the scheduler needs a config file (--config or ./config.toml)")
+    fixed = os.environ.get("ASCN_NOW")
+    if fixed:
+        state.now()  # validate it
+    serve(config_path, interval, fixed)
+
+
+@cli.group()
+def outbox() -> None:
+    """Messages queued, sent and failed."""
+
+
+@outbox.command("list")
+@click.option("--status", type=click.Choice(["queued", "sending", "sent", "failed"]), help="Only this status.")
+@json_option
+@pass_state
+def outbox_list(state: State, status: str | None, as_json: bool) -> None:
+    """List the outbox. Example: ascn outbox list --status queued"""
+    from ..dates import show
+
+    store = state.app.store
+    with store.session() as session:
+        rows = [
+            {
+                "message_id": m.message_id,
+                "kind": m.kind,
+                "deliverable": m.deliverable_id,
+                "to": m.recipients,
+                "subject": m.subject,
+                "status": m.status,
+                "attempts": m.attempts,
+                "last_error": m.last_error,
+                "created_at": show(m.created_at),
+                "sent_at": show(m.sent_at),
+                "next_attempt_at": show(m.next_attempt_at) if m.status == "queued" else None,
+            }
+            for m in store.outbox(session, status)
+        ]
+    if as_json:
+        emit_json(rows)
+        return
+    table(
+        f"{len(rows)} messages",
+        ["status", "kind", "deliverable", "to", "attempts", "last error"],
+        [[r["status"], r["kind"], r["deliverable"], ", ".join(r["to"]), r["attempts"], r["last_error"]] for r in rows],
+    )

@@ -1,0 +1,47 @@
+"""Option parsing shared by the command modules: cycles, KEY=VALUE data, waivers, instants."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from ..errors import BadInput
+from . import State
+
+pass_state = click.make_pass_decorator(State)
+
+
+def cycle_choice(state: State, text: str | None) -> int | None:
+    """`--cycle 2019` -> 2019; `--cycle all` -> None (every cycle); nothing -> the config's cycle."""
+    if text is None:
+        return state.app.config.cycle
+    if text.strip().lower() == "all":
+        return None
+    if not text.strip().isdigit():
+        raise BadInput(f"--cycle {text!r} is not a year or 'all'")
+    return int(text)
+
+
+def data_pairs(pairs: tuple[str, ...]) -> dict[str, str]:
+    data = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise BadInput(f"--data {pair!r} is not KEY=VALUE")
+        data[key.strip()] = value
+    return data
+
+
+def waivers(waive: tuple[str, ...], reason: str | None) -> dict[str, str]:
+    if waive and not (reason and reason.strip()):
+        raise BadInput("--waive needs --reason TEXT saying why the rule is waived")
+    if reason and not waive:
+        raise BadInput("--reason goes with --waive RULE")
+    return {rule: reason.strip() for rule in waive} if reason else {}
+
+
+def at_option_value(text: str | None) -> Any:
+    from ..dates import parse_instant
+
+    return parse_instant(text, "--at") if text else None

@@ -1,0 +1,277 @@
+"""Reading where things stand: status, show, history, the Framework, calendar, diagrams, reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..errors import BadInput
+from . import State, cli, json_option
+from .options import cycle_choice, pass_state
+from .render import emit_json, line, table
+
+# ---------------------------------------------------------------------------- reading
+
+
+@cli.command()
+@click.option("--cycle", "cycle_text", metavar="YEAR|all", help="This cycle, or all (default: [calendar] cycle).")
+@click.option("--workflow", help="Only this workflow, e.g. nomination.")
+@click.option("--state", "stage", help="Only deliverables at this stage, e.g. awaiting.")
+@click.option("--member-state", help="Only this member state (ISO code).")
+@click.option("--overdue", is_flag=True, help="Only deliverables past their deadline.")
+@json_option
+@pass_state
+def status(
+    state: State,
+    cycle_text: str | None,
+    workflow: str | None,
+    stage: str | None,
+    member_state: str | None,
+    overdue: bool,
+    as_json: bool,
+) -> None:
+    """Deliverables with their stage, deadline and overdue flag.
+
+    Example: ascn status --workflow nomination --overdue
+    """
+    from .. import views
+
+    rows = views.status(
+        state.app,
+        state.now(),
+        cycle=cycle_choice(state, cycle_text),
+        workflow=workflow,
+        stage=stage,
+        member_state=member_state,
+        overdue=overdue,
+    )
+    if as_json:
+        emit_json(rows)
+        return
+    table(
+        f"{len(rows)} deliverables",
+        ["id", "stage", "deadline", "overdue"],
+        [[r["id"], r["stage"], r["deadline"], "OVERDUE" if r["overdue"] else ""] for r in rows],
+    )
+
+
+@cli.command("show")
+@click.argument("deliverable_id")
+@json_option
+@pass_state
+def show_command(state: State, deliverable_id: str, as_json: bool) -> None:
+    """One deliverable: stage, deadline, what may happen next (for --actor), history.
+
+    Example: ascn --actor officer@asean.example show 2018/nomination/th
+    """
+    from .. import views
+
+    view = views.show_deliverable(state.app, deliverable_id, state.now(), state.actor)
+    if as_json:
+        emit_json(view)
+        return
+    line(f"{view['id']}  {view['title']}")
+    line(f"  stage:    {view['stage']}")
+    line(f"  deadline: {view['deadline'] or '-'}{'  (OVERDUE)' if view['overdue'] else ''}")
+    if view["allowed_triggers"] is not None:
+        line(f"  you may:  {', '.join(view['allowed_triggers']) or 'nothing now'}")
+    _render_next(view["next"])
+    _render_history(view["history"])
+    if view["reminders"]:
+        table(
+            "Reminders",
+            ["due", "recipient", "days before", "status"],
+            [[r["due_at"], r["recipient"], r["offset_days"], r["status"]] for r in view["reminders"]],
+        )
+
+
+def _render_next(options: list[dict[str, Any]]) -> None:
+    if not options:
+        line("  next:     none (final stage)")
+        return
+    rows = []
+    for o in options:
+        rules = "; ".join(f"{r['rule']}: {'ok' if r['met'] else r['reason']}" for r in o["rules"]) or "-"
+        rows.append([o["trigger"], o["to"], ", ".join(o["roles"]), rules])
+    table("Next", ["trigger", "to", "roles", "rules"], rows)
+
+
+def _render_history(events: list[dict[str, Any]]) -> None:
+    if not events:
+        line("  history:  none yet")
+        return
+    rows = []
+    for e in events:
+        extra = "; ".join(f"waived {k}: {v}" for k, v in e["waivers"].items())
+        rows.append(
+            [
+                e["seq"],
+                e["at"],
+                e["trigger"],
+                f"{e['from']} -> {e['to']}",
+                f"{e['actor']} ({e['role']})",
+                "; ".join(x for x in (e["note"], extra) if x),
+            ]
+        )
+    table("History", ["#", "at", "trigger", "stages", "actor", "note"], rows)
+
+
+@cli.command("history")
+@click.argument("deliverable_id")
+@json_option
+@pass_state
+def history_command(state: State, deliverable_id: str, as_json: bool) -> None:
+    """The audit trail of one deliverable. Example: ascn history 2018/framework"""
+    from .. import views
+
+    events = views.history(state.app, deliverable_id)
+    if as_json:
+        emit_json(events)
+        return
+    _render_history(events)
+
+
+@cli.command()
+@click.option("--cycle", type=int, help="The cycle (default: [calendar] cycle of the config).")
+@json_option
+@pass_state
+def framework(state: State, cycle: int | None, as_json: bool) -> None:
+    """Where the ASEAN Smart Cities Framework stands, and what comes next.
+
+    Example: ascn framework
+    """
+    from .. import views
+
+    view = views.framework(state.app, state.now(), cycle)
+    if as_json:
+        emit_json(view)
+        return
+    line(
+        f"{view['title']} ({view['id']}): {view['stage']}"
+        + (f", deadline {view['deadline']}" if view["deadline"] else "")
+        + (" OVERDUE" if view["overdue"] else "")
+    )
+    table(
+        "Path",
+        ["stage", "reached", "at", "by"],
+        [
+            [
+                p["stage"] + (" <" if p["current"] else ""),
+                "yes" if p["reached"] else "",
+                p["at"],
+                f"{p['by']} ({p['role']})" if p["by"] else "",
+            ]
+            for p in view["path"]
+        ],
+    )
+    if not view["next"]:
+        line("Next: nothing: the Framework is adopted.")
+    for n in view["next"]:
+        rules = "; ".join(f"{r['rule']}: {'met' if r['met'] else r['reason']}" for r in n["rules"]) or "no rule"
+        due = f", due by {n['due_by']}" if n["due_by"] else ""
+        line(f"Next: {n['trigger']} -> {n['to']} by {' or '.join(n['roles'])} ({rules}){due}")
+
+
+# ---------------------------------------------------------------------------- seeing the year
+
+
+@cli.command("calendar")
+@click.option("--cycle", type=int, help="The cycle (default: [calendar] cycle of the config).")
+@click.option("--for", "email", metavar="EMAIL", help="Only the deadlines this person is responsible for.")
+@click.option(
+    "--ics", "ics", type=click.Path(path_type=Path), help="Write an RFC 5545 calendar file instead of a table."
+)
+@json_option
+@pass_state
+def calendar_command(state: State, cycle: int | None, email: str | None, ics: Path | None, as_json: bool) -> None:
+    """Milestones and deadlines, as a table or an .ics file (stable UIDs: re-importing updates).
+
+    Example: ascn calendar --for nr@th.example --ics th.ics
+    """
+    from .. import calendar_feed
+
+    year = cycle or state.app.config.cycle
+    now = state.now()
+    rows = calendar_feed.entries(state.app, year, now, email)
+    if ics is not None:
+        try:
+            ics.write_bytes(calendar_feed.to_ics(rows, year, now))
+        except OSError as exc:
+            raise BadInput(f"cannot write {ics}: {exc}") from None
+        line(f"{ics}: {len(rows)} events")
+        return
+    shown = calendar_feed.as_json(rows)
+    if as_json:
+        emit_json(shown)
+        return
+    table(
+        f"ASCN {year}" + (f" for {email}" if email else ""),
+        ["when", "what", "id", "kind"],
+        [[r["start"], r["title"], r["id"], r["kind"] + (" OVERDUE" if r.get("overdue") else "")] for r in shown],
+    )
+
+
+@cli.command()
+@click.argument("workflow")
+@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot", "svg"]), default="mermaid", show_default=True)
+@click.option("--highlight", metavar="ID", help="Highlight the current stage of this deliverable.")
+@click.option("--output", type=click.Path(path_type=Path), help="Write to a file instead of standard output.")
+@pass_state
+def diagram(state: State, workflow: str, fmt: str, highlight: str | None, output: Path | None) -> None:
+    """Draw a workflow's state machine from its definition.
+
+    Example: ascn diagram framework --format svg --highlight 2018/framework --output framework.svg
+    """
+    from .. import diagrams
+
+    wf = state.app.definitions.workflow(workflow)
+    stage = None
+    if highlight:
+        from .. import views
+
+        view = views.show_deliverable(state.app, highlight, state.now())
+        if view["workflow"] != wf.name:
+            raise BadInput(f"{highlight} is a {view['workflow']} deliverable, not {wf.name}")
+        stage = view["stage"]
+    text = diagrams.mermaid(wf, stage) if fmt == "mermaid" else diagrams.dot(wf, stage)
+    data = diagrams.svg(text) if fmt == "svg" else text.encode()
+    if output is None:
+        click.echo(data.decode(), nl=False)
+    else:
+        output.write_bytes(data)
+        line(f"{output}: {wf.name} ({fmt})")
+
+
+@cli.group()
+def report() -> None:
+    """Reports drafted from the database."""
+
+
+@report.command("annual")
+@click.argument("year", type=int)
+@click.option("--format", "fmt", type=click.Choice(["md", "html"]), default="md", show_default=True)
+@click.option("--output", type=click.Path(path_type=Path), help="Write to a file instead of standard output.")
+@json_option
+@pass_state
+def report_annual(state: State, year: int, fmt: str, output: Path | None, as_json: bool) -> None:
+    """The annual report ASEC drafts for the JCM (HTML is self-contained, no script, no network).
+
+    Example: ascn report annual 2018 --format html --output ascn-2018.html
+    """
+    from .. import reporting
+
+    data = reporting.annual_report(state.app, year, state.now())
+    if as_json:
+        emit_json({k: v for k, v in data.items() if k != "timeline_svg"})
+        return
+    text = reporting.render(data, fmt)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise BadInput(f"cannot write {output}: {exc}") from None
+    line(f"{output}: annual report {year} ({fmt})")

@@ -1,0 +1,114 @@
+"""`ascn simulate`: the scenario played on a fresh sandbox database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..errors import BadInput
+from . import State, cli, json_option
+from .options import pass_state
+from .render import emit_json, line, table
+
+
+@cli.command()
+@click.option(
+    "--scenario",
+    type=click.Path(path_type=Path),
+    help="Scenario file (default: scenarios/<cycle>.toml in the workflows folder).",
+)
+@click.option(
+    "--until", "until", metavar="DATE", help="Stop after this day, e.g. 2018-03-05 (default: the scenario's end)."
+)
+@click.option(
+    "--db",
+    "db",
+    type=click.Path(path_type=Path),
+    default=Path("simulation/ascn.db"),
+    show_default=True,
+    help="The simulation's own SQLite file; its outbox/ and config.toml go beside it.",
+)
+@click.option("--quiet", is_flag=True, help="No progress bar; only the summary.")
+@json_option
+@pass_state
+def simulate(state: State, scenario: Path | None, until: str | None, db: Path, quiet: bool, as_json: bool) -> None:
+    """Play the year from a scenario on a fresh embedded database, running each day's due work.
+
+    Ends with where every deliverable stands and the mail sent (one .eml per message in outbox/
+    beside the database). Example: ascn simulate --until 2018-03-05
+    """
+    from dataclasses import replace
+    from datetime import date
+
+    from ..app import App
+    from ..simulation import load_scenario, play, prepare_sandbox
+
+    base = state.app.config
+    directory = db.parent
+    app = App(prepare_sandbox(base, db))
+    stop = _parse_day(until) if until else None
+    scenario_path = scenario or base.workflows_dir / "scenarios" / f"{base.cycle}.toml"
+    plan = load_scenario(scenario_path, app.definitions)
+    app = App(replace(app.config, cycle=plan.cycle))
+    last = min(stop or plan.until, plan.until)
+    total = max((last - plan.start).days + 1, 0)
+    if quiet or as_json:
+        result = play(app, plan, stop)
+    else:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), transient=True) as bar:
+            task = bar.add_task(f"simulating {plan.start} -> {last}", total=total)
+
+            def advance_bar(day: date) -> None:
+                bar.update(task, advance=1, description=f"simulating {day}")
+
+            result = play(app, plan, stop, advance_bar)
+    _simulation_summary(app, result, directory, last, as_json)
+
+
+def _parse_day(text: str) -> Any:
+    from datetime import date
+
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise BadInput(f"--until {text!r} is not a date, e.g. 2018-03-05") from None
+
+
+def _simulation_summary(app: Any, result: Any, directory: Path, last: Any, as_json: bool) -> None:
+    from .. import views
+    from ..dates import at_local
+
+    now = at_local(last, 23, app.definitions.calendar(app.config.cycle).zone)
+    rows = views.status(app, now)
+    with app.store.session() as session:
+        mail = app.store.outbox(session)
+    summary = {
+        "until": str(last),
+        "days": result.days,
+        "steps": result.steps,
+        "deadlines_passed": result.lapsed,
+        "overdue_notices": result.overdue_notices,
+        "reminders": result.reminders,
+        "messages": len(mail),
+        "outbox": str(directory.resolve() / "outbox"),
+        "deliverables": rows,
+    }
+    if as_json:
+        emit_json(summary)
+        return
+    table(
+        f"Where every deliverable stands on {last}",
+        ["id", "stage", "deadline", "overdue"],
+        [[r["id"], r["stage"], r["deadline"], "OVERDUE" if r["overdue"] else ""] for r in rows],
+    )
+    for item in result.lapsed:
+        line(f"deadline passed: {item}")
+    line(
+        f"{result.days} days, {result.steps} steps; {result.reminders} reminders and "
+        f"{len(result.overdue_notices)} overdue notices; {len(mail)} messages in {directory / 'outbox'}"
+    )
+    line(f"look around: ascn --config {directory / 'config.toml'} status")
