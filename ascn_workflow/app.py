@@ -7,8 +7,9 @@ from contextlib import contextmanager
 from functools import cached_property
 
 from .config import Config
-from .definitions import Definitions, load
+from .definitions import load
 from .errors import BadInput, NotFound, Unavailable
+from .spec import Definitions
 from .store.direct import Db
 from .store.migrate import HEAD
 

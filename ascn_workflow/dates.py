@@ -9,8 +9,8 @@ from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo
 
-from .definitions import Milestone
 from .errors import BadInput
+from .spec import Milestone
 
 UTC = UTC
 

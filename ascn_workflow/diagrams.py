@@ -10,8 +10,8 @@ from __future__ import annotations
 import shutil
 import subprocess
 
-from .definitions import Workflow
 from .errors import AscnError, BadInput
+from .spec import Workflow
 
 HIGHLIGHT = "#f9d65c"
 

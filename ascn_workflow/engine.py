@@ -13,11 +13,11 @@ from datetime import datetime
 from typing import Any
 
 from .dates import milestone_deadline, show
-from .definitions import Definitions, Transition, Workflow
 from .errors import BadInput, Denied, Refused
 from .machine import next_stage, triggers_from
 from .people import Actor, Grant
 from .rules import KINDS, RuleContext
+from .spec import Definitions, Transition, Workflow
 
 WAIVING_ROLES = ("chair", "shepherd")
 

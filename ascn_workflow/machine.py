@@ -13,7 +13,7 @@ from functools import cache
 
 from transitions import Machine, MachineError
 
-from .definitions import Workflow
+from .spec import Workflow
 
 _lock = threading.Lock()
 

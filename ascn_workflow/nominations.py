@@ -9,9 +9,10 @@ from __future__ import annotations
 import tomllib
 from typing import Any
 
-from .definitions import Network, slugify, valid_zone
+from .definitions import valid_zone
 from .errors import BadInput
 from .people import check_email, check_name
+from .spec import Network, slugify
 
 
 def parse_nomination(text: str, code: str, network: Network, source: str = "nomination") -> dict[str, Any]:

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .definitions import Definitions, Workflow
 from .engine import deliverable_id, stage_deadline
+from .spec import Definitions, Workflow
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ import tomllib
 from dataclasses import dataclass
 from typing import Any
 
-from .definitions import NETWORK_ROLES, ROLES, Network, slugify
 from .errors import BadInput, NotFound
+from .spec import NETWORK_ROLES, ROLES, Network, slugify
 
 SCHEDULER_EMAIL = "scheduler"
 _EMAIL = re.compile(r"^[^@\s<>(),;:\"]+@[^@\s<>(),;:\"]+\.[^@\s<>(),;:\"]+$")

@@ -14,10 +14,10 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from .app import App
-from .definitions import NETWORK_ROLES, Definitions
 from .engine import in_cycle
 from .people import Actor, Grant
 from .planning import Recipient, plan_reminders
+from .spec import NETWORK_ROLES, Definitions
 from .store.tables import CityRow, DeliverableRow, PersonRow, RoleRow
 
 ESCALATION_ROLES = ("asec", "chair")

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from .dates import milestone_start, show
-from .definitions import Calendar, Network, Workflow
+from .spec import Calendar, Network, Workflow
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,13 @@ from typing import Any
 from sqlmodel import Session, select
 
 from .app import App
-from .definitions import Definitions
 from .engine import Request, Snapshot, fire
 from .errors import BadInput, NotFound
 from .nominations import parse_nomination
 from .opening import city_openings, cycle_openings, nominated_slugs, nomination_opening
 from .people import Grant, PersonEntry, parse_people, person_entry
 from .reminding import plans_reminders, replan, replan_open
+from .spec import Definitions
 from .store.direct import Db
 from .store.repository import Store, Unit
 from .store.tables import CycleRow

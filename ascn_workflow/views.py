@@ -12,10 +12,10 @@ from typing import Any
 
 from .app import App
 from .dates import show
-from .definitions import Definitions, Workflow
 from .engine import Snapshot, options, stage_deadline
 from .errors import Denied
 from .people import Actor
+from .spec import Definitions, Workflow
 from .store.direct import Db, Deliverable, HistoryEntry
 
 

@@ -16,7 +16,8 @@ from ascn_workflow.app import App
 from ascn_workflow.cli import cli
 from ascn_workflow.config import load_config
 from ascn_workflow.dates import parse_instant
-from ascn_workflow.definitions import Definitions, load
+from ascn_workflow.definitions import load
+from ascn_workflow.spec import Definitions
 
 from .postgres import postgres_admin_url  # noqa: F401  (a fixture)
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from ascn_workflow.dates import milestone_deadline, show
-from ascn_workflow.definitions import Definitions, load, slugify
+from ascn_workflow.definitions import load
 from ascn_workflow.errors import DefinitionError
+from ascn_workflow.spec import Definitions, slugify
 
 from .conftest import Ascn
 

@@ -6,11 +6,11 @@ from datetime import timedelta
 
 import pytest
 
-from ascn_workflow.definitions import Definitions
 from ascn_workflow.engine import Request, Snapshot, fire, options
 from ascn_workflow.errors import BadInput, Denied, Refused
 from ascn_workflow.machine import machine_for
 from ascn_workflow.people import SCHEDULER, Actor, Grant
+from ascn_workflow.spec import Definitions
 
 from .conftest import utc
 

@@ -8,7 +8,19 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "ascn_workflow"
-CORE = ["errors", "definitions", "dates", "planning", "rules", "machine", "engine", "opening", "people", "nominations"]
+CORE = [
+    "errors",
+    "spec",
+    "definitions",
+    "dates",
+    "planning",
+    "rules",
+    "machine",
+    "engine",
+    "opening",
+    "people",
+    "nominations",
+]
 OUTER = {"store", "mail", "scheduling", "cli", "services", "app", "due", "reminding", "simulation", "config"}
 FOREIGN = {"sqlmodel", "sqlalchemy", "apscheduler", "click", "rich", "jinja2", "smtplib", "aiosmtpd"}
 
@@ -38,3 +50,36 @@ def test_core_reads_no_clock(module: str) -> None:
     text = (PACKAGE / f"{module}.py").read_text()
     for call in ("datetime.now(", "datetime.utcnow(", "pendulum.now(", "time.time(", "date.today("):
         assert call not in text, f"{module} reads the clock with {call}"
+
+
+def _core_graph() -> dict[str, set[str]]:
+    graph = {}
+    for module in CORE:
+        tree = ast.parse((PACKAGE / f"{module}.py").read_text())
+        graph[module] = {
+            node.module.split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module
+        } & set(CORE)
+    return graph
+
+
+def test_core_has_no_import_circle() -> None:
+    """Spec types stand apart from the parser, so dates and rules never reach back into it."""
+    graph = _core_graph()
+    done: set[str] = set()
+
+    def visit(module: str, path: tuple[str, ...]) -> None:
+        assert module not in path, f"import circle: {' -> '.join((*path, module))}"
+        if module in done:
+            return
+        for imported in sorted(graph[module]):
+            visit(imported, (*path, module))
+        done.add(module)
+
+    for module in CORE:
+        visit(module, ())
+
+
+def test_spec_types_import_nothing_but_errors() -> None:
+    assert _core_graph()["spec"] <= {"errors"}

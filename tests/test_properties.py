@@ -17,10 +17,11 @@ from hypothesis import strategies as st
 from ascn_workflow import services, views
 from ascn_workflow.app import App
 from ascn_workflow.config import load_config
-from ascn_workflow.definitions import Definitions, load
+from ascn_workflow.definitions import load
 from ascn_workflow.engine import Event, Request, Snapshot, fire
 from ascn_workflow.errors import AscnError
 from ascn_workflow.people import SCHEDULER, Actor, Grant
+from ascn_workflow.spec import Definitions
 
 from .conftest import PEOPLE, WORKFLOWS, utc, write_config
 

@@ -15,8 +15,8 @@ from icalendar import Calendar
 from sqlmodel import select
 
 from ascn_workflow.cli import cli
-from ascn_workflow.definitions import Definitions
 from ascn_workflow.diagrams import mermaid
+from ascn_workflow.spec import Definitions
 from ascn_workflow.store.tables import DeliverableRow, HistoryRow
 
 from .conftest import NR, ROOT, Ascn, nomination, utc

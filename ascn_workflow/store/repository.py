@@ -17,11 +17,11 @@ from sqlalchemy import event, exc
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine, select
 
-from ..definitions import Network
 from ..engine import Outcome, Snapshot
 from ..errors import Conflict, NotFound
 from ..opening import Opening
 from ..people import Actor, PersonEntry
+from ..spec import Network
 from .direct import Db, Deliverable, HistoryEntry
 from .queue import QueueStore
 from .tables import CityRow, CycleRow, DeliverableRow, MemberStateRow, PersonRow, RoleRow

@@ -1,0 +1,211 @@
+"""The spec types: frozen definitions of the network, calendars, rules and workflows.
+
+Parsed once from `workflows/` by `definitions.load` and never changed at run time (SpiffWorkflow's
+spec/runtime split). The runtime side — a deliverable's stage, history and reminders — lives in the
+store and points at a workflow by name. This module imports nothing of the package but `errors`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from .errors import NotFound
+
+ROLES = ("asec", "shepherd", "chair", "focal_point", "nr", "csco", "scheduler")
+NETWORK_ROLES = frozenset({"asec", "shepherd", "chair", "scheduler"})
+SUBJECTS = ("network", "member_state", "city")
+EFFECTS = ("open-city-deliverables", "record-project-status")
+# When a workflow's deliverables open, and for which subjects that makes sense.
+OPENS = {
+    "founding-cycle": ("network", "member_state"),  # `init` of the founding cycle (2018)
+    "every-cycle": ("network",),  # every cycle (`init`, `cycle open`)
+    "later-cycles": ("network", "city"),  # every cycle after the founding one; cities that joined before it
+    "on-joining": ("city",),  # when the city's nomination is accepted
+    "on-demand": ("city", "member_state"),  # by a command (`project add`, a later cycle's `nominate`)
+}
+MEMBER_STATE_CODES = ("BN", "KH", "ID", "LA", "MY", "MM", "PH", "SG", "TH", "VN")
+
+
+def slugify(name: str) -> str:
+    """A city's slug: lowercased, each run of other characters made one `-` (SPEC §3)."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+@dataclass(frozen=True)
+class City:
+    slug: str
+    name: str
+    member_state: str
+    zone: str
+    capital: bool = False
+
+
+@dataclass(frozen=True)
+class MemberState:
+    code: str
+    name: str
+    zone: str
+    cities: tuple[City, ...]
+
+    @property
+    def capital(self) -> City:
+        return next(c for c in self.cities if c.capital)
+
+
+@dataclass(frozen=True)
+class Network:
+    member_states: Mapping[str, MemberState]
+
+    def member_state(self, code: str) -> MemberState:
+        try:
+            return self.member_states[code.upper()]
+        except KeyError:
+            raise NotFound(f"unknown member state {code!r}", member_state=code) from None
+
+    @property
+    def cities(self) -> tuple[City, ...]:
+        return tuple(c for ms in self.member_states.values() for c in ms.cities)
+
+
+@dataclass(frozen=True)
+class Milestone:
+    id: str
+    title: str
+    start: date
+    end: date
+    zone: str
+
+
+@dataclass(frozen=True)
+class Calendar:
+    cycle: int
+    chair: str
+    host: str
+    zone: str
+    milestones: Mapping[str, Milestone]
+    founding: bool = False
+
+    def milestone(self, milestone_id: str) -> Milestone:
+        try:
+            return self.milestones[milestone_id]
+        except KeyError:
+            raise NotFound(f"cycle {self.cycle} has no milestone {milestone_id!r}") from None
+
+
+@dataclass(frozen=True)
+class ChairRotation:
+    """The ASEAN Chair by year: alphabetical rotation from an anchor year, with overrides for swaps."""
+
+    rotation: tuple[str, ...]
+    anchor_year: int
+    anchor_state: str
+    overrides: Mapping[int, str]
+
+    def chair(self, year: int) -> str:
+        if year in self.overrides:
+            return self.overrides[year]
+        start = self.rotation.index(self.anchor_state)
+        return self.rotation[(start + year - self.anchor_year) % len(self.rotation)]
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    name: str
+    kind: str
+    params: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    responsible: tuple[str, ...] = ()
+    deadline: str | None = None
+    deadline_trigger: str | None = None
+    reminder_offsets_days: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Transition:
+    trigger: str
+    sources: tuple[str, ...]
+    dest: str
+    roles: tuple[str, ...]
+    rules: tuple[str, ...] = ()
+    note_required: bool = False
+    required_data: tuple[str, ...] = ()
+    clears_data: tuple[str, ...] = ()
+    effects: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Workflow:
+    name: str
+    title: str
+    subject: str
+    initial: str
+    stages: tuple[Stage, ...]
+    transitions: tuple[Transition, ...]
+    opens: str = "every-cycle"
+
+    def stage(self, name: str) -> Stage:
+        for stage in self.stages:
+            if stage.name == name:
+                return stage
+        raise NotFound(f"workflow {self.name!r} has no stage {name!r}", workflow=self.name)
+
+    def stage_index(self, name: str) -> int:
+        return [s.name for s in self.stages].index(name)
+
+    def transitions_from(self, stage: str) -> tuple[Transition, ...]:
+        return tuple(t for t in self.transitions if stage in t.sources)
+
+    def transition(self, trigger: str, stage: str) -> Transition | None:
+        return next((t for t in self.transitions_from(stage) if t.trigger == trigger), None)
+
+    @property
+    def triggers(self) -> frozenset[str]:
+        return frozenset(t.trigger for t in self.transitions)
+
+
+@dataclass(frozen=True)
+class Definitions:
+    workflows: Mapping[str, Workflow]
+    rules: Mapping[str, RuleSpec]
+    network: Network
+    calendars: Mapping[int, Calendar]
+    source: Path | None = field(default=None, compare=False)
+    chairs: ChairRotation | None = None
+
+    @property
+    def founding_cycle(self) -> int:
+        founding = [c.cycle for c in self.calendars.values() if c.founding]
+        return min(founding or self.calendars or [0])
+
+    def chair(self, cycle: int) -> str | None:
+        """The ASEAN Chair of `cycle`: the calendar's, else the rotation's."""
+        if cycle in self.calendars:
+            return self.calendars[cycle].chair
+        return self.chairs.chair(cycle) if self.chairs else None
+
+    def workflows_opening(self, opens: str, subject: str | None = None) -> tuple[Workflow, ...]:
+        return tuple(w for w in self.workflows.values() if w.opens == opens and subject in (None, w.subject))
+
+    def workflow(self, name: str) -> Workflow:
+        try:
+            return self.workflows[name]
+        except KeyError:
+            raise NotFound(f"unknown workflow {name!r}", workflow=name) from None
+
+    def calendar(self, cycle: int) -> Calendar:
+        try:
+            return self.calendars[cycle]
+        except KeyError:
+            raise NotFound(f"no calendar for cycle {cycle} (workflows/calendars/{cycle}.toml)") from None
+
+
+# --------------------------------------------------------------------------- problems and lines
