@@ -15,7 +15,7 @@ from .dates import local_midnight, show
 from .errors import NotFound
 from .mail.render import deadline_uid
 from .people import Grant
-from .store.tables import DeliverableRow
+from .store import Deliverable
 from .views import zone_of
 
 
@@ -23,7 +23,6 @@ def entries(app: App, cycle: int, now: datetime, email: str | None = None) -> li
     """Milestones (unless `email` is given) and deadlines, in time order."""
     defs = app.definitions
     calendar = defs.calendar(cycle)
-    store = app.store
     rows: list[dict[str, Any]] = []
     if email is None:
         for m in calendar.milestones.values():
@@ -39,35 +38,36 @@ def entries(app: App, cycle: int, now: datetime, email: str | None = None) -> li
                     "zone": m.zone,
                 }
             )
-    with store.session() as session:
-        actor = store.actor(session, email) if email else None
-        if email and actor is None:
-            raise NotFound(f"no person {email!r} in the directory", person=email)
-        for row in store.deliverables(session, cycle=cycle):
-            if row.deadline is None:
-                continue
-            stage = defs.workflow(row.workflow).stage(row.stage)
-            if actor is not None and not _responsible(actor.grants, stage.responsible, row):
-                continue
-            zone = zone_of(defs, row)
-            rows.append(
-                {
-                    "kind": "deadline",
-                    "uid": deadline_uid(row.id, row.stage),
-                    "title": f"Deadline: {defs.workflow(row.workflow).title} ({row.id})",
-                    "id": row.id,
-                    "stage": row.stage,
-                    "start": row.deadline,
-                    "end": row.deadline,
-                    "zone": zone,
-                    "overdue": row.deadline < now,
-                }
-            )
+    with app.store.read() as tx:
+        actor = tx.actor(email) if email else None
+        deliverables = tx.deliverables(cycle=cycle)
+    if email and actor is None:
+        raise NotFound(f"no person {email!r} in the directory", person=email)
+    for row in deliverables:
+        if row.deadline is None:
+            continue
+        stage = defs.workflow(row.workflow).stage(row.stage)
+        if actor is not None and not _responsible(actor.grants, stage.responsible, row):
+            continue
+        zone = zone_of(defs, row)
+        rows.append(
+            {
+                "kind": "deadline",
+                "uid": deadline_uid(row.id, row.stage),
+                "title": f"Deadline: {defs.workflow(row.workflow).title} ({row.id})",
+                "id": row.id,
+                "stage": row.stage,
+                "start": row.deadline,
+                "end": row.deadline,
+                "zone": zone,
+                "overdue": row.deadline < now,
+            }
+        )
     rows.sort(key=lambda r: (r["start"], r["uid"]))
     return rows
 
 
-def _responsible(grants: tuple[Grant, ...], roles: tuple[str, ...], row: DeliverableRow) -> bool:
+def _responsible(grants: tuple[Grant, ...], roles: tuple[str, ...], row: Deliverable) -> bool:
     return any(g.role in roles and g.covers(row.member_state, row.city) for g in grants)
 
 

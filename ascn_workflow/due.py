@@ -1,7 +1,8 @@
 """One pass of due work at `now`: deadline transitions, overdue notices, reminders, then the outbox.
 
 `ascn tick` runs one pass; `ascn scheduler` runs passes on time. Each unit of work is claimed in
-the transaction that records it (see store/queue.py), so passes can overlap or repeat safely.
+the transaction that records it (`Transaction.claim_*` in store/sql.py), so passes can overlap or
+repeat safely.
 Messages are queued in that same transaction and delivered afterwards: a crash between the two
 leaves the message queued, and an SMTP outage only delays it.
 """
@@ -22,9 +23,8 @@ from .errors import Conflict
 from .mail import Mailer, MailError
 from .mail.render import Rendered, overdue_message, reminder_message
 from .people import SCHEDULER
-from .reminding import ESCALATION_ROLES, cities_by_slug, expected_actions, recipients, replan
-from .store.direct import snapshot_of
-from .store.tables import DeliverableRow, ReminderRow
+from .reminding import ESCALATION_ROLES, expected_actions, recipients, replan
+from .store import Deliverable, Message, Reminder, Transaction, after, snapshot
 
 log = logging.getLogger("ascn.due")
 
@@ -66,7 +66,7 @@ def _message_id(kind: str, *parts: object) -> str:
     return f"<{kind}.{token}@ascn-workflow>"
 
 
-def _view(app: App, row: DeliverableRow) -> dict[str, Any]:
+def _view(app: App, row: Deliverable) -> dict[str, Any]:
     return {"id": row.id, "title": app.definitions.workflow(row.workflow).title, "stage": row.stage, "cycle": row.cycle}
 
 
@@ -81,8 +81,8 @@ def _host_zone(app: App, cycle: int) -> str:
 def apply_deadlines(app: App, now: datetime, report: DueReport) -> None:
     """Fire each passed deadline's transition as `scheduler`, effective at the deadline itself."""
     store, defs = app.store, app.definitions
-    with store.session() as session:
-        rows = store.past_deadline(session, now, trigger_stages(app))
+    with store.read() as tx:
+        rows = tx.past_deadline(now, trigger_stages(app))
     for row in rows:
         deadline = row.deadline
         assert deadline is not None
@@ -90,13 +90,12 @@ def apply_deadlines(app: App, now: datetime, report: DueReport) -> None:
         assert trigger is not None
         at = max(deadline, row.last_event_at) if row.last_event_at else deadline
         try:
-            with store.session() as session:
-                snap = snapshot_of(row)
-                outcome = fire(defs, snap, Request(trigger, SCHEDULER, now, at=at), store.stage_of(session))
-                store.apply(session, outcome)
-                fresh = store.row(session, row.id)
-                replan(app, session, fresh, now)
-                _queue_overdue(app, session, fresh, deadline, now, lapsed=True, report=report)
+            with store.transaction() as tx:
+                outcome = fire(defs, snapshot(row), Request(trigger, SCHEDULER, now, at=at), tx.stage)
+                tx.apply(outcome)
+                moved = after(row, outcome)
+                replan(defs, app.config, tx, moved, now)
+                _queue_overdue(app, tx, moved, deadline, now, lapsed=True, report=report)
         except Conflict:
             log.info("%s moved meanwhile; its deadline is another process's to apply", row.id)
             continue
@@ -107,31 +106,30 @@ def apply_deadlines(app: App, now: datetime, report: DueReport) -> None:
 def notify_overdue(app: App, now: datetime, report: DueReport) -> None:
     """Deliverables past a deadline that moves nothing are flagged by one overdue notice each."""
     store = app.store
-    with store.session() as session:
-        rows = store.notice_owed(session, now, trigger_stages(app))
+    with store.read() as tx:
+        rows = tx.notice_owed(now, trigger_stages(app))
     for row in rows:
         assert row.deadline is not None
-        with store.session() as session:
-            _queue_overdue(app, session, row, row.deadline, now, lapsed=False, report=report)
+        with store.transaction() as tx:
+            _queue_overdue(app, tx, row, row.deadline, now, lapsed=False, report=report)
 
 
 def _queue_overdue(
     app: App,
-    session: Any,
-    row: DeliverableRow,
+    tx: Transaction,
+    row: Deliverable,
     deadline: datetime,
     now: datetime,
     *,
     lapsed: bool,
     report: DueReport,
 ) -> None:
-    store, defs = app.store, app.definitions
-    if not store.claim_notice(session, row.id, deadline):
+    defs = app.definitions
+    if not tx.claim_notice(row.id, deadline):
         return
     stage = defs.workflow(row.workflow).stage(row.stage)
-    cities = cities_by_slug(session, [row.city] if row.city else [])
-    responsible = recipients(defs, session, row, stage.responsible, cities)
-    escalation = [r for r in recipients(defs, session, row, ESCALATION_ROLES, cities) if r not in responsible]
+    responsible = recipients(defs, tx, row, stage.responsible)
+    escalation = [r for r in recipients(defs, tx, row, ESCALATION_ROLES) if r not in responsible]
     message_id = _message_id("overdue", row.id, int(deadline.timestamp()))
     rendered = overdue_message(
         message_id=message_id,
@@ -142,11 +140,11 @@ def _queue_overdue(
         host_zone=_host_zone(app, row.cycle),
         responsible=responsible,
         escalation=escalation,
-        expected=expected_actions(app, row, None, "YOU@example"),
+        expected=expected_actions(defs, row, None, "YOU@example"),
         lapsed=lapsed,
     )
     if rendered.recipients:
-        _queue(store, session, rendered, "overdue", row.id, now)
+        _queue(tx, rendered, "overdue", row.id, now)
     report.overdue_notices.append(row.id)
     log.info("overdue notice for %s to %s", row.id, ", ".join(rendered.recipients) or "nobody")
 
@@ -157,40 +155,44 @@ def _queue_overdue(
 def send_reminders(app: App, now: datetime, report: DueReport) -> None:
     """Reminders due now, one message per deliverable and recipient; none for a deadline already past."""
     store = app.store
-    with store.session() as session:
-        due = store.due_reminders(session, now)
-    groups: dict[tuple[str, str], list[ReminderRow]] = defaultdict(list)
+    with store.read() as tx:
+        due = tx.due_reminders(now)
+    groups: dict[tuple[str, str], list[Reminder]] = defaultdict(list)
     for reminder in due:
         groups[(reminder.deliverable_id, reminder.recipient)].append(reminder)
     for (deliverable, recipient), reminders in groups.items():
         ids = [r.id for r in reminders if r.id is not None]
-        with store.session() as session:
-            if reminders[0].deadline <= now:
-                if store.claim_reminders(session, ids, "skipped", None):
-                    report.skipped_reminders += len(ids)
-                continue
-            message_id = _message_id(
-                "reminder",
-                deliverable,
-                reminders[0].entry_version,
-                recipient,
-                "-".join(str(r.offset_days) for r in reminders),
-            )
-            if not store.claim_reminders(session, ids, "sent", message_id):
-                session.rollback()
-                continue
-            _queue_reminder(app, session, reminders, message_id, now)
+        try:
+            with store.transaction() as tx:
+                if reminders[0].deadline <= now:
+                    if tx.claim_reminders(ids, "skipped", None):
+                        report.skipped_reminders += len(ids)
+                    continue
+                message_id = _message_id(
+                    "reminder",
+                    deliverable,
+                    reminders[0].entry_version,
+                    recipient,
+                    "-".join(str(r.offset_days) for r in reminders),
+                )
+                if not tx.claim_reminders(ids, "sent", message_id):
+                    raise _Lost  # roll back: another pass claimed some of them first
+                _queue_reminder(app, tx, reminders, message_id, now)
+        except _Lost:
+            continue
         report.reminders.append(f"{deliverable} -> {recipient}")
         log.info("reminder %s -> %s (%s days)", deliverable, recipient, min(r.offset_days for r in reminders))
 
 
-def _queue_reminder(app: App, session: Any, reminders: list[ReminderRow], message_id: str, now: datetime) -> None:
-    store, defs = app.store, app.definitions
-    row = store.row(session, reminders[0].deliverable_id)
+class _Lost(Exception):
+    """A claim lost to another pass: its transaction is rolled back and the work is theirs."""
+
+
+def _queue_reminder(app: App, tx: Transaction, reminders: list[Reminder], message_id: str, now: datetime) -> None:
+    defs = app.definitions
+    row = tx.deliverable(reminders[0].deliverable_id)
     stage = defs.workflow(row.workflow).stage(row.stage)
-    person = next(
-        (r for r in recipients(defs, session, row, stage.responsible) if r.email == reminders[0].recipient), None
-    )
+    person = next((r for r in recipients(defs, tx, row, stage.responsible) if r.email == reminders[0].recipient), None)
     if person is None:  # the person lost the role since planning: nothing to send, the claim stands
         return
     rendered = reminder_message(
@@ -202,21 +204,23 @@ def _queue_reminder(app: App, session: Any, reminders: list[ReminderRow], messag
         deadline=reminders[0].deadline,
         host_zone=_host_zone(app, row.cycle),
         days_left=min(r.offset_days for r in reminders),
-        expected=expected_actions(app, row, person.role, person.email),
+        expected=expected_actions(defs, row, person.role, person.email),
     )
-    _queue(store, session, rendered, "reminder", row.id, now)
+    _queue(tx, rendered, "reminder", row.id, now)
 
 
-def _queue(store: Any, session: Any, rendered: Rendered, kind: str, deliverable_id: str, now: datetime) -> None:
-    store.queue_message(
-        session,
-        message_id=rendered.message_id,
-        kind=kind,
-        deliverable_id=deliverable_id,
-        recipients=rendered.recipients,
-        subject=rendered.subject,
-        raw=rendered.raw,
-        now=now,
+def _queue(tx: Transaction, rendered: Rendered, kind: str, deliverable_id: str, now: datetime) -> None:
+    tx.queue_message(
+        Message(
+            message_id=rendered.message_id,
+            kind=kind,
+            deliverable_id=deliverable_id,
+            recipients=rendered.recipients,
+            subject=rendered.subject,
+            raw=rendered.raw,
+            created_at=now,
+            next_attempt_at=now,
+        )
     )
 
 
@@ -227,26 +231,25 @@ def deliver(app: App, now: datetime, mailer: Mailer, report: DueReport) -> None:
     """Send what the outbox holds; a failure is kept with its error and retried with backoff."""
     store = app.store
     sender = app.config.mail.sender
-    with store.session() as session:
-        messages = store.deliverable_messages(session, now)
+    with store.read() as tx:
+        messages = tx.messages_to_send(now)
     for message in messages:
-        with store.session() as session:
-            if not store.claim_message(session, message, now):
-                continue
+        with store.transaction() as tx:
+            claimed = tx.claim_message(message, now)
+        if not claimed:
+            continue
         assert message.id is not None
         try:
             warning = mailer.send(message.message_id, message.raw.encode("utf-8"), sender, list(message.recipients))
         except MailError as error:
-            with store.session() as session:
-                store.finish_message(
-                    session, message.id, now, str(error), retry=not error.permanent, attempts=message.attempts + 1
-                )
+            with store.transaction() as tx:
+                tx.finish_message(message.id, now, str(error), retry=not error.permanent, attempts=message.attempts + 1)
             (report.failed if error.permanent else report.retrying).append(f"{message.message_id}: {error}")
             log.warning("delivery of %s failed: %s", message.message_id, error)
             continue
-        with store.session() as session:
-            store.finish_message(session, message.id, now)
+        with store.transaction() as tx:
+            tx.finish_message(message.id, now)
             if warning:
-                store.note_warning(session, message.id, warning)
+                tx.note_warning(message.id, warning)
         report.delivered.append(message.message_id)
         log.info("delivered %s to %s", message.message_id, ", ".join(message.recipients))

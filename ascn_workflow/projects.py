@@ -14,8 +14,7 @@ from .engine import in_cycle
 from .errors import BadInput, Denied, NotFound
 from .opening import project_opening
 from .people import check_name
-from .reminding import replan
-from .store.direct import Db
+from .reminding import plan
 from .views import resolve_actor
 
 FOCUS_AREAS = ("transport", "water", "energy", "health care", "education", "public services", "data", "ICT")
@@ -63,14 +62,13 @@ def add_project(
     cycle: int | None = None,
 ) -> dict[str, Any]:
     defs = app.definitions
-    store = app.store
-    with store.session() as session:
-        year = cycle or store.current_cycle(session, now.year) or app.config.cycle
+    with app.store.transaction() as tx:
+        year = cycle or tx.current_cycle(now.year) or app.config.cycle
         defs.calendar(year)
-        row = store.city(session, city.lower())
+        row = tx.city(city.lower())
         if row is None or row.joined_cycle is None:
             raise NotFound(f"{city!r} is not a member city", city=city)
-        actor = in_cycle(defs, resolve_actor(Db.of(session), actor_email), year)
+        actor = in_cycle(defs, resolve_actor(tx, actor_email), year)
         if not any(g.role in PROPOSERS and g.covers(row.member_state, row.slug) for g in actor.grants):
             raise Denied(
                 f"{actor.email} may not propose projects for {row.slug}: needs csco of {row.slug}, "
@@ -84,19 +82,18 @@ def add_project(
             "proposed_by": actor.email,
             "proposed_at": show(now),
         }
-        number = 1 + sum(1 for r in store.deliverables(session, cycle=year, workflow="project") if r.city == row.slug)
+        number = 1 + len(tx.deliverables(cycle=year, workflow="project", city=row.slug))
         opening = project_opening(defs, year, row.member_state, row.slug, number, data)
-        store.open(session, [opening], now)
-        replan(app, session, store.row(session, opening.id), now)
+        tx.open([opening], now)
+        plan(defs, app.config, tx, tx.deliverable(opening.id), now)
     return {"id": opening.id, "city": row.slug, **data}
 
 
 def list_projects(
     app: App, now: datetime, *, city: str | None = None, cycle: int | None = None
 ) -> list[dict[str, Any]]:
-    store = app.store
-    with store.session() as session:
-        rows = store.deliverables(session, cycle=cycle, workflow="project")
+    with app.store.read() as tx:
+        rows = tx.deliverables(cycle=cycle, workflow="project")
     return [
         {
             "id": r.id,

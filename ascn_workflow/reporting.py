@@ -11,12 +11,10 @@ from datetime import date, datetime
 from html import escape
 from typing import Any
 
-from sqlmodel import col, select
-
 from . import views
 from .app import App
 from .dates import milestone_start, show
-from .store.tables import CityRow, HistoryRow
+from .store import HistoryEntry
 
 PAIRED = ("matched", "finalised", "announced", "noted")
 
@@ -24,24 +22,18 @@ PAIRED = ("matched", "finalised", "announced", "noted")
 def annual_report(app: App, year: int, now: datetime) -> dict[str, Any]:
     defs = app.definitions
     calendar = defs.calendar(year)
-    store = app.store
     zone = calendar.zone
-    with store.session() as session:
-        rows = store.deliverables(session, cycle=year)
-        ids = [r.id for r in rows]
-        events = list(
-            session.exec(
-                select(HistoryRow).where(col(HistoryRow.deliverable_id).in_(ids)).order_by(col(HistoryRow.effective_at))
-            )
-        )
-        cities = {c.slug: c for c in session.exec(select(CityRow))}
-        people = store.people(session)
+    with app.store.read() as tx:
+        rows = tx.deliverables(cycle=year)
+        events = tx.history_of_cycle(year)
+        cities = {c.slug: c for c in tx.cities()}
+        people = tx.people()
     by_id = {r.id: r for r in rows}
-    history: dict[str, list[HistoryRow]] = defaultdict(list)
+    history: dict[str, list[HistoryEntry]] = defaultdict(list)
     for e in events:
         history[e.deliverable_id].append(e)
 
-    def when(e: HistoryRow | None) -> str | None:
+    def when(e: HistoryEntry | None) -> str | None:
         return show(e.effective_at, zone) if e else None
 
     member_cities = sorted(

@@ -10,19 +10,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import Session, select
-
+from . import reminding
 from .app import App
-from .engine import Request, Snapshot, fire
+from .effects import EFFECTS
+from .engine import Request, fire
 from .errors import BadInput, NotFound
 from .nominations import parse_nomination
-from .opening import city_openings, cycle_openings, nominated_slugs, nomination_opening
+from .opening import cycle_openings, nomination_opening
 from .people import Grant, PersonEntry, parse_people, person_entry
-from .reminding import plans_reminders, replan, replan_open
-from .spec import Definitions
-from .store.direct import Db
-from .store.repository import Store, Unit
-from .store.tables import CycleRow
+from .store import Transaction, after, snapshot
 from .views import deliverable_view, history_view, is_overdue, resolve_actor
 
 # ---------------------------------------------------------------------------- helpers
@@ -44,10 +40,9 @@ def init(app: App, cycle: int, now: datetime) -> dict[str, Any]:
     """Create (or upgrade) the schema, load the network, open the cycle's deliverables. Safe to run again."""
     defs = app.definitions
     defs.calendar(cycle)
-    store = app.raw_store
-    store.create_schema()
-    with store.session() as session:
-        added = store.load_network(session, defs.network, cycle)
+    app.raw_store.create_schema()
+    with app.store.transaction() as tx:
+        added = tx.load_network(defs.network)
     return {**open_cycle(app, cycle, now), "network_rows_added": added}
 
 
@@ -56,23 +51,20 @@ def open_cycle(app: App, cycle: int, now: datetime) -> dict[str, Any]:
     cycle's nominations, and each earlier member city's yearly progress review and twinning follow-up."""
     defs = app.definitions
     defs.calendar(cycle)
-    store = app.store
-    with store.session() as session:
-        openings = cycle_openings(defs, cycle, store.member_cities(session, before=cycle))
-        created = store.open(session, openings, now)
-        new_cycle = store.record_cycle(session, cycle, now)
-        for new_id in created:
-            replan(app, session, store.row(session, new_id), now)
+    with app.store.transaction() as tx:
+        members = [(c.slug, c.member_state) for c in tx.cities(joined_before=cycle)]
+        created = tx.open(cycle_openings(defs, cycle, members), now)
+        new_cycle = tx.record_cycle(cycle, now)
+        _plan_opened(app, tx, created, now)
     return {"cycle": cycle, "chair": defs.chair(cycle), "opened": created, "new_cycle": new_cycle}
 
 
 def cycles(app: App, now: datetime) -> list[dict[str, Any]]:
     """Every cycle with a calendar: its Chair, whether it is open, and how far along its deliverables are."""
     defs = app.definitions
-    store = app.store
-    with store.session() as session:
-        opened = {c.year for c in session.exec(select(CycleRow))}
-        rows = store.deliverables(session)
+    with app.store.read() as tx:
+        opened = set(tx.cycles())
+        rows = tx.deliverables()
     result = []
     for year, calendar in sorted(defs.calendars.items()):
         mine = [r for r in rows if r.cycle == year]
@@ -92,11 +84,11 @@ def cycles(app: App, now: datetime) -> list[dict[str, Any]]:
     return result
 
 
-def _check_city(store: Store, session: Session, entry: PersonEntry) -> PersonEntry:
+def _check_city(tx: Transaction, entry: PersonEntry) -> PersonEntry:
     """A CSCO's city must be a member city; its member state comes from the stored network."""
     if entry.grant.role != "csco":
         return entry
-    city = store.city(session, entry.grant.city or "")
+    city = tx.city(entry.grant.city or "")
     if city is None:
         raise NotFound(f"{entry.email}: no member city {entry.grant.city!r}", city=entry.grant.city)
     return PersonEntry(entry.email, entry.name, Grant("csco", city.member_state, city.slug))
@@ -104,11 +96,10 @@ def _check_city(store: Store, session: Session, entry: PersonEntry) -> PersonEnt
 
 def people_add(app: App, raw: Mapping[str, Any], now: datetime) -> dict[str, Any]:
     entry = person_entry(dict(raw), app.definitions.network, "person")
-    store = app.store
-    with store.session() as session:
-        entry = _check_city(store, session, entry)
-        added = store.add_people(session, [entry])
-        planned = replan_open(app, session, now) if added else 0
+    with app.store.transaction() as tx:
+        entry = _check_city(tx, entry)
+        added = tx.add_people([entry])
+        planned = reminding.replan_open(app.definitions, app.config, tx, now) if added else 0
     return {"email": entry.email, "role": entry.grant.role, "added": added, "reminders_planned": planned}
 
 
@@ -119,18 +110,16 @@ def people_import(app: App, path: Path, now: datetime) -> dict[str, Any]:
 
 
 def add_entries(app: App, entries: Sequence[PersonEntry], source: str, now: datetime) -> dict[str, Any]:
-    store = app.store
-    with store.session() as session:
-        checked = [_check_city(store, session, e) for e in entries]
-        added = store.add_people(session, checked)
-        planned = replan_open(app, session, now) if added else 0
+    with app.store.transaction() as tx:
+        checked = [_check_city(tx, e) for e in entries]
+        added = tx.add_people(checked)
+        planned = reminding.replan_open(app.definitions, app.config, tx, now) if added else 0
     return {"file": source, "entries": len(entries), "roles_added": added, "reminders_planned": planned}
 
 
 def people_list(app: App, role: str | None = None, member_state: str | None = None) -> list[dict[str, Any]]:
-    store = app.store
-    with store.session() as session:
-        rows = store.people(session, role, member_state)
+    with app.store.read() as tx:
+        rows = tx.people(role, member_state)
     return [
         {
             "email": p.email,
@@ -160,84 +149,40 @@ def advance(
 ) -> dict[str, Any]:
     """Fire one trigger: the stage change, its history row and its effects commit together or not at all.
 
-    The hot path runs on plain DB-API statements (store/direct.py); the ORM joins the same
-    transaction only for effects and reminder planning.
+    One pipeline: read, fire (pure), apply, effects (effects.EFFECTS, by the names in the
+    definitions), plan reminders once, commit.
     """
     defs = app.definitions
-    store = app.store
-    with store.unit() as unit:
-        db = unit.db
-        actor = resolve_actor(db, actor_email)
-        row = db.deliverable(deliverable_id)
-        snap = row.snapshot()
+    with app.store.transaction() as tx:
+        actor = resolve_actor(tx, actor_email)
+        row = tx.deliverable(deliverable_id)
+        transition = defs.workflow(row.workflow).transition(trigger, row.stage)
+        effects = [EFFECTS[name] for name in transition.effects] if transition else []
         fields = dict(data or {})
-        transition = defs.workflow(snap.workflow).transition(trigger, snap.stage)
-        if transition is not None and "record-project-status" in transition.effects:
-            fields["projects"] = _project_status(db, snap)
+        for effect in effects:
+            if effect.gather is not None:
+                fields.update(effect.gather(tx, row))
         request = Request(trigger, actor, now, at, note, fields, dict(waivers or {}))
-        outcome = fire(defs, snap, request, db.stage, db.member_cities)
-        entry = db.apply(outcome)
-        row = row.after(outcome)
-        opened = _apply_effects(defs, store, unit, snap, outcome.effects, outcome.data, now)
-        if plans_reminders(defs, row, now):  # cancels those of the stage it left, plans the new stage's
-            replan(app, unit.session, row, now)
-        else:  # the same cancellation, without starting an ORM session
-            db.cancel_reminders(row.id, keep_version=row.version)
-        for new_id in opened:
-            replan(app, unit.session, store.row(unit.session, new_id), now)
-        view = deliverable_view(defs, row, now)
+        outcome = fire(defs, snapshot(row), request, tx.stage, tx.member_cities)
+        entry = tx.apply(outcome)
+        moved = after(row, outcome)
+        tx.cancel_reminders(moved.id, keep_version=moved.version)  # those of the stage it left
+        opened: list[str] = []
+        for effect in effects:
+            if effect.follow is not None:
+                opened += effect.follow(defs, tx, row, outcome.data, now)
+        reminding.plan(defs, app.config, tx, moved, now)
+        _plan_opened(app, tx, opened, now)
+        view = deliverable_view(defs, moved, now)
         view["event"] = history_view([entry], view["zone"])[0]
         view["opened"] = opened
     return view
 
 
-def _project_status(db: Db, snap: Snapshot) -> list[dict[str, Any]]:
-    """The city's projects with their stage, as a progress review records them."""
-    rows = [r for r in db.deliverables(workflow="project") if r.city == snap.city]
-    return [
-        {
-            "id": r.id,
-            "title": r.data.get("title"),
-            "stage": r.stage,
-            "provider": r.data.get("provider"),
-            "funding": r.data.get("funding"),
-        }
-        for r in rows
-    ]
-
-
-def _apply_effects(
-    defs: Definitions,
-    store: Store,
-    unit: Unit,
-    snap: Snapshot,
-    effects: Sequence[str],
-    data: Mapping[str, Any],
-    now: datetime,
-) -> list[str]:
-    opened: list[str] = []
-    if "open-city-deliverables" in effects and snap.member_state:
-        session = unit.session
-        _register_nomination(store, session, snap, data)
-        opened = store.open(session, city_openings(defs, snap.cycle, snap.member_state, nominated_slugs(data)), now)
-    return opened
-
-
-def _register_nomination(store: Store, session: Session, snap: Snapshot, data: Mapping[str, Any]) -> None:
-    """An accepted nomination adds its new cities and registers its NR and CSCOs with their roles."""
-    code = snap.member_state
-    assert code is not None
-    for city in data.get("cities") or []:
-        store.join_city(session, city["slug"], city["name"], code, city["zone"], snap.cycle)
-    session.flush()
-    entries = []
-    nr = data.get("national_representative")
-    if nr:
-        entries.append(PersonEntry(nr["email"], nr["name"], Grant("nr", code)))
-    for city in data.get("cities") or []:
-        if city.get("csco"):
-            entries.append(PersonEntry(city["csco"]["email"], city["csco"]["name"], Grant("csco", code, city["slug"])))
-    store.add_people(session, entries)
+def _plan_opened(app: App, tx: Transaction, opened: list[str], now: datetime) -> None:
+    """Plan the reminders of deliverables just opened (their first stage may have a deadline)."""
+    for new_id in opened:
+        reminding.plan(app.definitions, app.config, tx, tx.deliverable(new_id), now)
 
 
 def nominate(
@@ -274,11 +219,8 @@ def submit_nomination(
         defs.calendar(year)
         if year < defs.founding_cycle:
             raise BadInput(f"cycle {year} is before the network's founding in {defs.founding_cycle}")
-        store = app.store
-        with store.session() as session:
-            opened = store.open(session, [nomination_opening(defs, year, state.code)], now)
-            for new_id in opened:
-                replan(app, session, store.row(session, new_id), now)
+        with app.store.transaction() as tx:
+            _plan_opened(app, tx, tx.open([nomination_opening(defs, year, state.code)], now), now)
     return advance(
         app,
         f"{year}/nomination/{state.code.lower()}",
@@ -298,3 +240,33 @@ def check_definitions(root: Path) -> list[str]:
         return [f"{root}: no such workflows folder"]
     _defs, problems = parse_all(read_tree(root))
     return problems
+
+
+def check_database(app: App) -> None:
+    """Fail now, with one line, if the database is not there, not initialised or not upgraded."""
+    with app.store.read():
+        pass
+
+
+def outbox(app: App, status: str | None = None) -> list[dict[str, Any]]:
+    """The outbox, oldest first: what was queued, sent, is being retried or failed."""
+    from .dates import show
+
+    with app.store.read() as tx:
+        messages = tx.outbox(status)
+    return [
+        {
+            "message_id": m.message_id,
+            "kind": m.kind,
+            "deliverable": m.deliverable_id,
+            "to": m.recipients,
+            "subject": m.subject,
+            "status": m.status,
+            "attempts": m.attempts,
+            "last_error": m.last_error,
+            "created_at": show(m.created_at),
+            "sent_at": show(m.sent_at),
+            "next_attempt_at": show(m.next_attempt_at) if m.status == "queued" else None,
+        }
+        for m in messages
+    ]

@@ -1,7 +1,7 @@
 """Where things stand: the read use cases (`status`, `show`, `history`, `framework`) as plain data.
 
-They read through `store.direct.Db` on a connection of their own, so these commands start
-without loading SQLAlchemy (docs/performance.md). `advance` builds its answer with the same views.
+They read in one snapshot of the store (`Store.read`), which never loads SQLAlchemy
+(docs/performance.md). `advance` builds its answer with the same views.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from .engine import Snapshot, options, stage_deadline
 from .errors import Denied
 from .people import Actor
 from .spec import Definitions, Workflow
-from .store.direct import Db, Deliverable, HistoryEntry
+from .store import Deliverable, HistoryEntry, Transaction, snapshot
 
 
-def resolve_actor(db: Db, email: str | None) -> Actor:
+def resolve_actor(tx: Transaction, email: str | None) -> Actor:
     if not email:
         raise Denied("no actor: pass --actor EMAIL or set ASCN_ACTOR")
-    actor = db.actor(email)
+    actor = tx.actor(email)
     if actor is None:
         raise Denied(f"unknown actor {email!r}: add them with `ascn people add`", actor=email)
     return actor
@@ -93,8 +93,8 @@ def status(
         defs.workflow(workflow)
     if member_state:
         defs.network.member_state(member_state)
-    with app.reader() as db:
-        rows = db.deliverables(
+    with app.store.read() as tx:
+        rows = tx.deliverables(
             cycle=cycle,
             workflow=workflow,
             stage=stage,
@@ -105,7 +105,7 @@ def status(
 
 
 def _options_view(
-    defs: Definitions, db: Db, snap: Snapshot, actor: Actor | None, now: datetime, zone: str
+    defs: Definitions, tx: Transaction, snap: Snapshot, actor: Actor | None, now: datetime, zone: str
 ) -> list[dict[str, Any]]:
     workflow = defs.workflow(snap.workflow)
     return [
@@ -121,23 +121,23 @@ def _options_view(
             ],
             "deadline_of_next_stage": show(stage_deadline(defs, snap.cycle, workflow, o.dest), zone),
         }
-        for o in options(defs, snap, actor, now, db.stage, db.member_cities)
+        for o in options(defs, snap, actor, now, tx.stage, tx.member_cities)
     ]
 
 
 def show_deliverable(app: App, deliverable_id: str, now: datetime, actor_email: str | None = None) -> dict[str, Any]:
     defs = app.definitions
-    with app.reader() as db:
-        row = db.deliverable(deliverable_id)
-        actor = resolve_actor(db, actor_email) if actor_email else None
+    with app.store.read() as tx:
+        row = tx.deliverable(deliverable_id)
+        actor = resolve_actor(tx, actor_email) if actor_email else None
         view = deliverable_view(defs, row, now)
-        snap = row.snapshot()
+        snap = snapshot(row)
         view["data"] = snap.data
-        view["next"] = _options_view(defs, db, snap, actor, now, view["zone"])
+        view["next"] = _options_view(defs, tx, snap, actor, now, view["zone"])
         view["allowed_triggers"] = (
             [o["trigger"] for o in view["next"] if o["permitted"] and o["ready"]] if actor else None
         )
-        view["history"] = history_view(db.history(row.id), view["zone"])
+        view["history"] = history_view(tx.history(row.id), view["zone"])
         view["reminders"] = [
             {
                 "recipient": r.recipient,
@@ -146,15 +146,15 @@ def show_deliverable(app: App, deliverable_id: str, now: datetime, actor_email: 
                 "stage": r.stage,
                 "status": r.status,
             }
-            for r in db.reminders(row.id, row.version)
+            for r in tx.reminders(row.id, row.version)
         ]
     return view
 
 
 def history(app: App, deliverable_id: str) -> list[dict[str, Any]]:
-    with app.reader() as db:
-        row = db.deliverable(deliverable_id)
-        return history_view(db.history(row.id), zone_of(app.definitions, row))
+    with app.store.read() as tx:
+        row = tx.deliverable(deliverable_id)
+        return history_view(tx.history(row.id), zone_of(app.definitions, row))
 
 
 def framework(app: App, now: datetime, cycle: int | None = None) -> dict[str, Any]:
@@ -162,14 +162,14 @@ def framework(app: App, now: datetime, cycle: int | None = None) -> dict[str, An
     defs = app.definitions
     year = cycle or app.config.cycle
     workflow = defs.workflow("framework")
-    with app.reader() as db:
-        row = db.deliverable(f"{year}/framework")
+    with app.store.read() as tx:
+        row = tx.deliverable(f"{year}/framework")
         zone = zone_of(defs, row)
-        events = db.history(row.id)
-        snap = row.snapshot()
+        events = tx.history(row.id)
+        snap = snapshot(row)
         path = _stage_path(workflow, events, row.stage, zone)
         following = []
-        for option in options(defs, snap, None, now, db.stage):
+        for option in options(defs, snap, None, now, tx.stage):
             transition = workflow.transition(option.trigger, snap.stage)
             assert transition is not None
             following.append(

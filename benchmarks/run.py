@@ -68,7 +68,12 @@ def build(folder: Path, size: str, db_url: str | None = None) -> Path:
     from ascn_workflow.audit import digest
     from ascn_workflow.config import load_config
     from ascn_workflow.opening import cycle_openings
-    from ascn_workflow.store.tables import CityRow, DeliverableRow, HistoryRow, PersonRow, RoleRow
+    from ascn_workflow.store.migrate import make_engine
+    from ascn_workflow.store.schema import TABLES
+
+    CityRow, DeliverableRow, HistoryRow, PersonRow, RoleRow = (
+        TABLES[name] for name in ("city", "deliverable", "history", "person", "person_role")
+    )
 
     n_cities, n_cycles = SIZES[size]
     config = _config(folder, db_url)
@@ -85,9 +90,9 @@ def build(folder: Path, size: str, db_url: str | None = None) -> Path:
     for i in range(len(cities), n_cities):
         state = states[i % len(states)]
         cities.append((f"bench-city-{i:05d}", f"Bench City {i:05d}", state.code, state.zone))
-    store = app.store
-    with store.engine.begin() as c:
-        c.execute(CityRow.__table__.delete())  # type: ignore[attr-defined]
+    engine = make_engine(app.config.database_url)
+    with engine.begin() as c:
+        c.execute(CityRow.delete())
         c.execute(
             insert(CityRow),
             [dict(slug=s, name=n, member_state=m, zone=z, capital=False, joined_cycle=2018) for s, n, m, z in cities],
@@ -113,7 +118,7 @@ def build(folder: Path, size: str, db_url: str | None = None) -> Path:
         """Write what has been built so far, in batches (L would not fit in memory as one list)."""
         if len(history) < 50_000 and not final:
             return
-        with store.engine.begin() as c:
+        with engine.begin() as c:
             if deliverables:
                 c.execute(insert(DeliverableRow), deliverables)
             if history:
@@ -263,16 +268,15 @@ def advance_throughput(folder: Path, count: int) -> dict[str, Any]:
     work.mkdir()
     app = App(load_config(_config(work, None), explicit=True))
     services.init(app, 2018, datetime(2018, 1, 15, tzinfo=UTC))
-    store = app.store
-    with store.session() as s:
-        store.add_people(s, [PersonEntry("officer@asec.example", "ASEC officer", Grant("asec"))])
-        for city in store.cities(s):
-            city.joined_cycle = 2018
+    with app.store.transaction() as tx:
+        tx.add_people([PersonEntry("officer@asec.example", "ASEC officer", Grant("asec"))])
+        tx.execute("UPDATE city SET joined_cycle = 2018")
         openings = [
             project_opening(app.definitions, 2018, "TH", "bangkok", i, {"title": f"P{i}"})
             for i in range(1, 4 * count + 1)
         ]
-        store.open(s, openings, datetime(2018, 1, 15, tzinfo=UTC))
+        tx.open(openings, datetime(2018, 1, 15, tzinfo=UTC))
+    app.store.close()
     ids = [o.id for o in openings]
     now = datetime(2018, 6, 1, tzinfo=UTC)
     app = App(load_config(work / "config.toml", explicit=True))  # as a process that starts now would
@@ -327,21 +331,26 @@ def due_pass(config: Path, due: int = 1_000) -> dict[str, Any]:
     from ascn_workflow.app import App
     from ascn_workflow.config import load_config
     from ascn_workflow.due import run_due_work
-    from ascn_workflow.store.tables import DeliverableRow, PersonRow, ReminderRow, RoleRow
+    from ascn_workflow.store.migrate import make_engine
+    from ascn_workflow.store.schema import TABLES
 
+    deliverable, PersonRow, ReminderRow, RoleRow = (
+        TABLES[name] for name in ("deliverable", "person", "reminder", "person_role")
+    )
     app = App(load_config(config, explicit=True))
-    store = app.store
-    with store.engine.begin() as c:
-        last = c.execute(select(DeliverableRow.cycle).order_by(DeliverableRow.cycle.desc()).limit(1)).scalar()
+    engine = make_engine(app.config.database_url)
+    with engine.begin() as c:
+        last = c.execute(select(deliverable.c.cycle).order_by(deliverable.c.cycle.desc()).limit(1)).scalar()
         workflow = "action-plan" if last == 2018 else "progress-review"
+        d = deliverable.c
         rows = c.execute(
-            select(DeliverableRow.id, DeliverableRow.city, DeliverableRow.member_state, DeliverableRow.deadline)
-            .where(DeliverableRow.workflow == workflow, DeliverableRow.cycle == last)
-            .order_by(DeliverableRow.id)
+            select(d.id, d.city, d.member_state, d.deadline)
+            .where(d.workflow == workflow, d.cycle == last)
+            .order_by(d.id)
         ).all()
     now = min(r.deadline for r in rows) - timedelta(days=5)
     run_due_work(app, now)  # whatever else is due at that instant, untimed
-    with store.engine.begin() as c:
+    with engine.begin() as c:
         per = -(-due // len(rows))  # recipients per deliverable so that `due` messages go out
         reminders, people, roles = [], [], []
         for i in range(due):
@@ -402,13 +411,14 @@ def row_counts(config: Path) -> dict[str, int]:
 
     from ascn_workflow.app import App
     from ascn_workflow.config import load_config
-    from ascn_workflow.store.tables import CityRow, DeliverableRow, HistoryRow
+    from ascn_workflow.store.migrate import make_engine
+    from ascn_workflow.store.schema import TABLES
 
-    store = App(load_config(config, explicit=True)).store
-    with store.engine.connect() as c:
+    engine = make_engine(App(load_config(config, explicit=True)).config.database_url)
+    with engine.connect() as c:
         return {
-            name: int(c.execute(select(func.count()).select_from(table)).scalar() or 0)
-            for name, table in (("cities", CityRow), ("deliverables", DeliverableRow), ("history_rows", HistoryRow))
+            name: int(c.execute(select(func.count()).select_from(TABLES[table])).scalar() or 0)
+            for name, table in (("cities", "city"), ("deliverables", "deliverable"), ("history_rows", "history"))
         }
 
 

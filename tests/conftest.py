@@ -208,3 +208,18 @@ def spawn_ascn(a: Ascn, *args: str, now: str, actor: str | None = None) -> Any:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
+
+
+def stored(app: App, table: str) -> list[Any]:
+    """Every row of a table as SQLAlchemy reads it (not through the store's own statements)."""
+    from sqlalchemy import select
+
+    from ascn_workflow.store.migrate import make_engine
+    from ascn_workflow.store.schema import TABLES
+
+    engine = make_engine(app.config.database_url)
+    try:
+        with engine.connect() as connection:
+            return list(connection.execute(select(TABLES[table])).all())
+    finally:
+        engine.dispose()

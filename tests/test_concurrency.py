@@ -9,6 +9,7 @@ import pytest
 from ascn_workflow.engine import Request, fire
 from ascn_workflow.errors import Conflict
 from ascn_workflow.people import Actor, Grant
+from ascn_workflow.store import snapshot
 
 from .conftest import ASEC, SHEPHERD, Ascn, spawn_ascn, utc
 
@@ -41,14 +42,14 @@ def test_a_stale_write_is_a_conflict_not_a_lost_update(ready: Ascn) -> None:
     store, defs = app.store, app.definitions
     shepherd = Actor(SHEPHERD, (Grant("shepherd"),))
     now = utc("2018-05-22T09:00+08:00")
-    with store.session() as s1:
-        first = fire(defs, store.snapshot(s1, "2018/scgw"), Request("convene", shepherd, now), store.stage_of(s1))
-    with store.session() as s2:
-        second = fire(defs, store.snapshot(s2, "2018/scgw"), Request("convene", shepherd, now), store.stage_of(s2))
-    with store.session() as s3:
-        store.apply(s3, first)
-    with pytest.raises(Conflict) as caught, store.session() as s4:
-        store.apply(s4, second)
+    with store.read() as t1:
+        first = fire(defs, snapshot(t1.deliverable("2018/scgw")), Request("convene", shepherd, now), t1.stage)
+    with store.read() as t2:
+        second = fire(defs, snapshot(t2.deliverable("2018/scgw")), Request("convene", shepherd, now), t2.stage)
+    with store.transaction() as t3:
+        t3.apply(first)
+    with pytest.raises(Conflict) as caught, store.transaction() as t4:
+        t4.apply(second)
     assert caught.value.exit_code == 6
     history = ready.json("history", "2018/scgw")
     assert len(history) == 1 and ready.json("show", "2018/scgw")["version"] == 2

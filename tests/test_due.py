@@ -15,11 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from icalendar import Calendar
-from sqlmodel import select
 
-from ascn_workflow.store.tables import ReminderRow
-
-from .conftest import ASEC, CHAIR, FEBRUARY_PEOPLE, NR, Ascn, join, nomination, utc
+from .conftest import ASEC, CHAIR, FEBRUARY_PEOPLE, NR, Ascn, join, nomination, stored, utc
 
 
 def _days(first: date, last: date) -> list[str]:
@@ -55,8 +52,7 @@ def test_february_nominations_sequence(smtp_ascn: Ascn, mail_server: Any) -> Non
     th_local = parsedate_to_datetime(mail_server.to("nr@th.example")[0].message["Date"])
     assert th_local == utc("2018-02-14T12:00+08:00")
     app = a.app()
-    with app.store.session() as s:
-        th = s.exec(select(ReminderRow).where(ReminderRow.deliverable_id == "2018/nomination/th")).all()
+    th = [r for r in stored(app, "reminder") if r.deliverable_id == "2018/nomination/th"]
     assert Counter(r.status for r in th) == {"sent": 2, "cancelled": 4}
     assert a.json("show", "2018/nomination/th", now="2018-03-02T12:00+08:00")["stage"] == "submitted"
 
@@ -163,12 +159,9 @@ def test_catch_up_after_ten_days_down(smtp_ascn: Ascn, mail_server: Any) -> None
     # (the lapse left the stage, which cancels them).
     assert report["reminders"] == []
     app = a.app()
-    with app.store.session() as s:
-        late = s.exec(
-            select(ReminderRow).where(
-                ReminderRow.offset_days != 14, ReminderRow.deliverable_id.startswith("2018/nomination/")
-            )
-        ).all()
+    late = [
+        r for r in stored(app, "reminder") if r.offset_days != 14 and r.deliverable_id.startswith("2018/nomination/")
+    ]
     assert late and {r.status for r in late} == {"cancelled"}
     assert len(report["lapsed"]) == 10 and len(report["overdue_notices"]) == 10
     new = mail_server.received[sent_before:]
@@ -230,8 +223,7 @@ def test_action_plan_overdue_is_flagged_once(ready: Ascn) -> None:
     assert {"2018/action-plan/da-nang", "2018/action-plan/ha-noi"} <= set(first["overdue_notices"])
     # Reminders to the CSCOs and the NR fell due before, but the deadline has passed: skipped, not sent.
     assert first["reminders"] == []
-    with a.app().store.session() as s:
-        plans = s.exec(select(ReminderRow).where(ReminderRow.deliverable_id.startswith("2018/action-plan/"))).all()
+    plans = [r for r in stored(a.app(), "reminder") if r.deliverable_id.startswith("2018/action-plan/")]
     assert len(plans) == 2 * 2 * 3 and {r.status for r in plans} == {"skipped"}
     assert a.json("show", "2018/action-plan/da-nang", now="2018-05-26T12:00+08:00")["stage"] == "not_started"
     second = _tick(a, "2018-05-27T12:00+08:00")

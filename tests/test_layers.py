@@ -83,3 +83,37 @@ def test_core_has_no_import_circle() -> None:
 
 def test_spec_types_import_nothing_but_errors() -> None:
     assert _core_graph()["spec"] <= {"errors"}
+
+
+DATABASE = {"sqlalchemy", "sqlmodel", "alembic", "psycopg", "sqlite3"}
+
+
+def _modules_outside_store() -> list[Path]:
+    return sorted(p for p in PACKAGE.rglob("*.py") if "store" not in p.relative_to(PACKAGE).parts[:1])
+
+
+def _absolute_imports(path: Path) -> set[str]:
+    """Every module `path` imports, anywhere in it (inside functions too), as an absolute dotted name."""
+    package = ["ascn_workflow", *path.relative_to(PACKAGE).parent.parts]
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = ".".join(package[: len(package) - node.level + 1]) if node.level else ""
+            module = ".".join(p for p in (base, node.module or "") if p)
+            names.add(module)
+            names.update(f"{module}.{alias.name}" for alias in node.names)
+    return names
+
+
+@pytest.mark.parametrize("path", _modules_outside_store(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_only_the_store_knows_the_database(path: Path) -> None:
+    """Services, views, due work, reports and the CLI use the store port (`ascn_workflow.store`):
+    no SQL library, and none of the store's own modules (its tables, statements, migrations)."""
+    imported = _absolute_imports(path)
+    foreign = {name for name in imported if name.split(".")[0] in DATABASE}
+    assert not foreign, f"{path.name} imports {foreign}"
+    inside = {n for n in imported if n.startswith("ascn_workflow.store.") and n.count(".") >= 2}
+    public = {f"ascn_workflow.store.{name}" for name in __import__("ascn_workflow.store").store.__all__}
+    assert inside <= public, f"{path.name} reaches into the store: {sorted(inside - public)}"

@@ -14,11 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlmodel import select
 
-from ascn_workflow.store.tables import DeliverableRow, HistoryRow, OutboxRow
-
-from .conftest import ASEC, NR, PEOPLE, Ascn, join, spawn_ascn, write_config
+from .conftest import ASEC, NR, PEOPLE, Ascn, join, spawn_ascn, stored, write_config
 from .mailserver import MailServer
 from .postgres import fresh_database
 
@@ -73,9 +70,8 @@ def test_twenty_advancing_and_twenty_racing(pg: Ascn) -> None:
     for code, err in racer_results:
         if code:
             assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
-    with pg.app().store.session() as s:
-        rows = {r.id: r for r in s.exec(select(DeliverableRow))}
-        history = Counter(h.deliverable_id for h in s.exec(select(HistoryRow)))
+    rows = {r.id: r for r in stored(pg.app(), "deliverable")}
+    history = Counter(h.deliverable_id for h in stored(pg.app(), "history"))
     assert all(rows[p].stage == "drafting" and rows[p].version == 2 and history[p] == 1 for p in plans)
     assert rows["2018/framework"].version == 2 and history["2018/framework"] == 1
     assert pg.json("audit", "verify")["problems"] == []
@@ -127,9 +123,8 @@ def test_two_schedulers_deliver_every_reminder_exactly_once(pg: Ascn) -> None:
         assert _stop(a, b) == [0, 0]
     finally:
         server.stop()
-    with pg.app().store.session() as s:
-        lapses = Counter(h.deliverable_id for h in s.exec(select(HistoryRow).where(HistoryRow.trigger == "lapse")))
-        outbox = Counter(m.status for m in s.exec(select(OutboxRow)))
+    lapses = Counter(h.deliverable_id for h in stored(pg.app(), "history") if h.trigger == "lapse")
+    outbox = Counter(m.status for m in stored(pg.app(), "outbox"))
     assert len(lapses) == 10 and set(lapses.values()) == {1}
     assert sum("OVERDUE" in r.message["Subject"] for r in server.received) == 10
     assert outbox == {"sent": DUE + 10}
@@ -156,8 +151,7 @@ def test_kill_minus_nine_mid_batch_loses_nothing(pg: Ascn) -> None:
     duplicates = [mid for mid, n in counts.items() if n > 1]
     assert len(duplicates) <= 1, duplicates  # at most the one message the killed process was sending
     assert all(counts[mid] == 2 for mid in duplicates)
-    with pg.app().store.session() as s:
-        assert Counter(m.status for m in s.exec(select(OutboxRow))) == {"sent": DUE}
+    assert Counter(m.status for m in stored(pg.app(), "outbox")) == {"sent": DUE}
 
 
 def test_killed_advances_leave_old_or_new_state_with_its_history(pg: Ascn) -> None:
@@ -183,9 +177,8 @@ def test_killed_advances_leave_old_or_new_state_with_its_history(pg: Ascn) -> No
             proc.kill()
             proc.wait(timeout=30)
             outcomes["killed"] += 1
-    with pg.app().store.session() as s:
-        rows = {r.id: r for r in s.exec(select(DeliverableRow))}
-        history = Counter(h.deliverable_id for h in s.exec(select(HistoryRow)))
+    rows = {r.id: r for r in stored(pg.app(), "deliverable")}
+    history = Counter(h.deliverable_id for h in stored(pg.app(), "history"))
     for plan in plans:
         row = rows[plan]
         assert (row.stage, row.version, history[plan]) in {("not_started", 1, 0), ("drafting", 2, 1)}, plan

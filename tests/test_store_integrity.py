@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from ascn_workflow.store import migrate
-from ascn_workflow.store.repository import make_engine
+from ascn_workflow.store.migrate import make_engine
 
 from .conftest import ASEC, SHEPHERD, Ascn, join, write_config
 
@@ -21,20 +21,21 @@ def test_head_constant_is_the_newest_migration() -> None:
 def test_migrations_build_exactly_the_tables(ascn: Ascn, db_url: str) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
-    from sqlmodel import SQLModel
+
+    from ascn_workflow.store.schema import metadata
 
     assert ascn.json("db", "current")["current"] is None
     ascn.ok("init")
     assert ascn.json("db", "current") == {"current": migrate.HEAD, "head": migrate.HEAD, "up_to_date": True}
     engine = make_engine(db_url)
     with engine.connect() as connection:
-        diff = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
+        diff = compare_metadata(MigrationContext.configure(connection), metadata)
     assert diff == []
 
 
 def test_upgrade_from_0001_hashes_the_rows_already_stored(ascn: Ascn, db_url: str) -> None:
     engine = make_engine(db_url)
-    migrate.upgrade(engine, "0001")
+    migrate.upgrade(db_url, "0001")
     with engine.begin() as c:
         c.execute(
             text(

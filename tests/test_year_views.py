@@ -12,14 +12,12 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from icalendar import Calendar
-from sqlmodel import select
 
 from ascn_workflow.cli import cli
 from ascn_workflow.diagrams import mermaid
 from ascn_workflow.spec import Definitions
-from ascn_workflow.store.tables import DeliverableRow, HistoryRow
 
-from .conftest import NR, ROOT, Ascn, nomination, utc
+from .conftest import NR, ROOT, Ascn, nomination, stored, utc
 
 # ---------------------------------------------------------------------------- calendar
 
@@ -112,9 +110,8 @@ def test_report_figures_match_the_database(simulated: Ascn) -> None:
     now = "2018-11-20T12:00+08:00"
     data = simulated.json("report", "annual", "2018", now=now)
     app = simulated.app()
-    with app.store.session() as s:
-        rows = s.exec(select(DeliverableRow).where(DeliverableRow.cycle == 2018)).all()
-        waivers = [h for h in s.exec(select(HistoryRow)).all() if h.waivers]
+    rows = [r for r in stored(app, "deliverable") if r.cycle == 2018]
+    waivers = [h for h in stored(app, "history") if h.waivers]
     cities = {r.city for r in rows if r.workflow == "action-plan"}
     twins = [r for r in rows if r.workflow == "twinning"]
     expected = {

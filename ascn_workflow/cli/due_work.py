@@ -55,11 +55,12 @@ def scheduler(state: State, interval: float, log_level: str) -> None:
     import logging
     import os
 
+    from .. import services
     from ..scheduling import serve
 
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = state.app
-    _ = app.store  # fail now, with one line, if the database is not initialised
+    services.check_database(app)  # fail now, with one line, if the database is not initialised
     config_path = str(app.config.path.resolve()) if app.config.path else None
     if config_path is None:
         raise BadInput("the scheduler needs a config file (--config or ./config.toml)")
@@ -80,26 +81,9 @@ def outbox() -> None:
 @pass_state
 def outbox_list(state: State, status: str | None, as_json: bool) -> None:
     """List the outbox. Example: ascn outbox list --status queued"""
-    from ..dates import show
+    from .. import services
 
-    store = state.app.store
-    with store.session() as session:
-        rows = [
-            {
-                "message_id": m.message_id,
-                "kind": m.kind,
-                "deliverable": m.deliverable_id,
-                "to": m.recipients,
-                "subject": m.subject,
-                "status": m.status,
-                "attempts": m.attempts,
-                "last_error": m.last_error,
-                "created_at": show(m.created_at),
-                "sent_at": show(m.sent_at),
-                "next_attempt_at": show(m.next_attempt_at) if m.status == "queued" else None,
-            }
-            for m in store.outbox(session, status)
-        ]
+    rows = services.outbox(state.app, status)
     if as_json:
         emit_json(rows)
         return

@@ -84,8 +84,9 @@ def _simulation_summary(app: Any, result: Any, directory: Path, last: Any, as_js
 
     now = at_local(last, 23, app.definitions.calendar(app.config.cycle).zone)
     rows = views.status(app, now)
-    with app.store.session() as session:
-        mail = app.store.outbox(session)
+    from .. import services
+
+    mail = services.outbox(app)
     summary = {
         "until": str(last),
         "days": result.days,

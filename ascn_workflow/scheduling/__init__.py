@@ -53,8 +53,8 @@ def run_pass(config_path: str, fixed_now: str | None = None) -> None:
                 now.isoformat(),
                 {k: len(v) if isinstance(v, list) else v for k, v in report.as_dict().items()},
             )
-        with app.store.session() as session:
-            next_due = app.store.next_due(session, trigger_stages(app))
+        with app.store.read() as tx:
+            next_due = tx.next_due(trigger_stages(app))
     if fixed_now is None and _scheduler is not None and next_due is not None:
         _plan_next(next_due if next_due > now else now + timedelta(seconds=1), config_path)
 

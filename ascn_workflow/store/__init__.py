@@ -1,17 +1,28 @@
 """The store port: the only package that knows there is a database (SQLite or PostgreSQL).
 
-`Store` (sqlmodel/SQLAlchemy) does everything; `direct.Db` runs the hot paths on a plain DB-API
-connection. `Store` is imported on first use so that the read path never loads SQLAlchemy.
+`Store` opens transactions; a `Transaction` offers the named operations the services need (read
+a deliverable, apply an outcome, people in scope, add or cancel reminders, claim due work, the
+outbox …). The records it hands out are declared once, with their tables, in `tables.py`.
+Nothing outside this package imports SQLAlchemy, sqlmodel or a table (tests/test_layers.py).
 """
 
-from typing import Any
+from .migrate import HEAD
+from .sql import Store, Transaction, backoff, sqlite_path
+from .tables import City, Deliverable, HistoryEntry, Message, Person, PersonRole, Reminder, after, snapshot
 
-__all__ = ["Store"]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "Store":
-        from .repository import Store
-
-        return Store
-    raise AttributeError(name)
+__all__ = [
+    "HEAD",
+    "City",
+    "Deliverable",
+    "HistoryEntry",
+    "Message",
+    "Person",
+    "PersonRole",
+    "Reminder",
+    "Store",
+    "Transaction",
+    "after",
+    "backoff",
+    "snapshot",
+    "sqlite_path",
+]

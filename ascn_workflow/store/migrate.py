@@ -1,18 +1,18 @@
-"""Schema migrations with Alembic, shipped in the package and run on the store's own engine."""
+"""Schema migrations with Alembic, shipped in the package. The only run-time user of SQLAlchemy."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # the read path imports HEAD without loading SQLAlchemy
+if TYPE_CHECKING:  # the commands import HEAD without loading SQLAlchemy
     from sqlalchemy.engine import Engine
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 HEAD = "0004"  # the newest revision; a test checks it against migrations/versions
 
 
-def _config(connection):  # type: ignore[no-untyped-def]
+def _config(connection: Any) -> Any:
     from alembic.config import Config
 
     config = Config()
@@ -21,21 +21,33 @@ def _config(connection):  # type: ignore[no-untyped-def]
     return config
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+def make_engine(url: str) -> Engine:
+    """A SQLAlchemy engine for migrations (and tests that write through SQLAlchemy)."""
+    from sqlalchemy import create_engine, event
+
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, connect_args={"timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")  # kept by the file: readers never block the writer
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    return engine
+
+
+def upgrade(url: str, revision: str = "head") -> None:
     from alembic import command
 
-    with engine.begin() as connection:
-        command.upgrade(_config(connection), revision)
-
-
-def current(engine: Engine) -> str | None:
-    """The database's revision, read without loading Alembic (every command asks)."""
-    from sqlalchemy import inspect, text
-
-    with engine.connect() as connection:
-        if not inspect(connection).has_table("alembic_version"):
-            return None
-        return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            command.upgrade(_config(connection), revision)
+    finally:
+        engine.dispose()
 
 
 def script_head() -> str:
@@ -48,9 +60,10 @@ def script_head() -> str:
     return str(ScriptDirectory.from_config(config).get_current_head())
 
 
-def autogenerate(engine: Engine, message: str) -> None:
-    """Developers: write a new revision from the difference between the tables and the database."""
+def autogenerate(url: str, message: str) -> None:
+    """Developers: write a new revision from the difference between the declarations and the database."""
     from alembic import command
 
+    engine = make_engine(url)
     with engine.begin() as connection:
         command.revision(_config(connection), message=message, autogenerate=True)

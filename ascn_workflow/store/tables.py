@@ -1,84 +1,95 @@
-"""The schema. Every instant is stored as UTC; `version` guards each deliverable against lost updates."""
+"""The schema, declared once: each table is a frozen record class plus what the database adds to it.
+
+Everything else is derived from these declarations: the DB-API statements, column lists and
+decoding (store/sql.py), and the SQLAlchemy metadata Alembic compares the migrations with
+(store/schema.py). A column is a field of its record; its SQL type follows the field's type
+(`str`, `int`, `bool`, `datetime` an instant kept as UTC, `dict`/`list` JSON) and `| None` makes
+it nullable. A field marked `JOINED` is read from another table and stored nowhere.
+
+This module imports no SQLAlchemy: the read commands decode rows with it and start quickly.
+Every instant is stored as UTC; `version` guards each deliverable against lost updates.
+"""
 
 from __future__ import annotations
 
+import types
+import typing
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
-from sqlmodel import Field, SQLModel
+if TYPE_CHECKING:
+    from ..engine import Outcome, Snapshot
+
+JOINED = {"joined": True}  # field metadata: read with a join, not a column of this table
+
+KINDS = {str: "text", int: "integer", bool: "boolean", datetime: "instant", dict: "json", list: "json"}
 
 
-class CycleRow(SQLModel, table=True):
-    __tablename__ = "cycle"
-    year: int = Field(primary_key=True)
+@dataclass(frozen=True, slots=True)
+class Cycle:
+    year: int
     opened_at: datetime
 
 
-class MemberStateRow(SQLModel, table=True):
-    __tablename__ = "member_state"
-    code: str = Field(primary_key=True, max_length=2)
+@dataclass(frozen=True, slots=True)
+class MemberStateRecord:
+    code: str
     name: str
     zone: str
     capital: str
 
 
-class CityRow(SQLModel, table=True):
-    __tablename__ = "city"
-    slug: str = Field(primary_key=True)
+@dataclass(frozen=True, slots=True)
+class City:
+    slug: str
     name: str
-    member_state: str = Field(foreign_key="member_state.code", index=True)
+    member_state: str
     zone: str
     capital: bool = False
     joined_cycle: int | None = None
 
 
-class PersonRow(SQLModel, table=True):
-    __tablename__ = "person"
-    email: str = Field(primary_key=True)
+@dataclass(frozen=True, slots=True)
+class Person:
+    email: str
     name: str
 
 
-class RoleRow(SQLModel, table=True):
+@dataclass(frozen=True, slots=True)
+class PersonRole:
     """One role of one person; "" stands for "no scope" so the unique constraint holds on every backend."""
 
-    __tablename__ = "person_role"
-    __table_args__ = (UniqueConstraint("email", "role", "member_state", "city"),)
-    id: int | None = Field(default=None, primary_key=True)
-    email: str = Field(foreign_key="person.email", index=True)
-    role: str = Field(index=True)
-    member_state: str = Field(default="", index=True)
-    city: str = Field(default="", index=True)
+    email: str
+    role: str
+    member_state: str = ""
+    city: str = ""
+    id: int | None = None
 
 
-class DeliverableRow(SQLModel, table=True):
-    __tablename__ = "deliverable"
-    __table_args__ = (
-        Index("ix_deliverable_stage_deadline", "stage", "deadline"),
-        Index("ix_deliverable_cycle_workflow", "cycle", "workflow"),
-    )
-    id: str = Field(primary_key=True)
+@dataclass(frozen=True, slots=True)
+class Deliverable:
+    id: str
     cycle: int
     workflow: str
-    member_state: str | None = Field(default=None, index=True)
-    city: str | None = None
+    member_state: str | None
+    city: str | None
     stage: str
-    deadline: datetime | None = None
-    version: int = 1
-    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    deadline: datetime | None
+    version: int
+    data: dict[str, Any]
     opened_at: datetime
     last_event_at: datetime | None = None
     notified_deadline: datetime | None = None  # the missed deadline whose overdue notice went out
-    notice_due: datetime | None = Field(default=None, index=True)  # the deadline while its notice is still owed
+    notice_due: datetime | None = None  # the deadline while its notice is still owed (see `notice_due`)
+    city_zone: str | None = field(default=None, metadata=JOINED)  # the zone of its city, when it has one
 
 
-class HistoryRow(SQLModel, table=True):
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
     """Append-only: one row per transition, written in the same transaction as the stage change."""
 
-    __tablename__ = "history"
-    __table_args__ = (UniqueConstraint("deliverable_id", "seq"),)
-    id: int | None = Field(default=None, primary_key=True)
-    deliverable_id: str = Field(foreign_key="deliverable.id", index=True)
+    deliverable_id: str
     seq: int
     trigger: str
     source: str
@@ -87,23 +98,19 @@ class HistoryRow(SQLModel, table=True):
     role: str
     effective_at: datetime
     recorded_at: datetime
-    note: str | None = None
-    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    waivers: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    note: str | None
+    data: dict[str, Any]
+    waivers: dict[str, Any]
     prev_hash: str = ""  # the hash of the previous row of this deliverable ("" for the first)
     hash: str = ""  # sha256 over this row's content and prev_hash: see ascn_workflow/audit.py
+    id: int | None = None
 
 
-class ReminderRow(SQLModel, table=True):
+@dataclass(frozen=True, slots=True)
+class Reminder:
     """A reminder planned when a deliverable entered a stage with a deadline; claimed once when sent."""
 
-    __tablename__ = "reminder"
-    __table_args__ = (
-        UniqueConstraint("deliverable_id", "entry_version", "recipient", "offset_days"),
-        Index("ix_reminder_status_due", "status", "due_at"),
-    )
-    id: int | None = Field(default=None, primary_key=True)
-    deliverable_id: str = Field(foreign_key="deliverable.id", index=True)
+    deliverable_id: str
     entry_version: int  # the deliverable's version when it entered the stage: one stage entry
     stage: str
     recipient: str
@@ -112,24 +119,199 @@ class ReminderRow(SQLModel, table=True):
     deadline: datetime
     status: str = "planned"  # planned | sent | cancelled | skipped
     message_id: str | None = None
+    id: int | None = None
 
 
-class OutboxRow(SQLModel, table=True):
+@dataclass(frozen=True, slots=True)
+class Message:
     """The transactional outbox: a message is stored with the claim that caused it, then delivered."""
 
-    __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_status_next", "status", "next_attempt_at"),)
-    id: int | None = Field(default=None, primary_key=True)
-    message_id: str = Field(unique=True)
+    message_id: str
     kind: str  # reminder | overdue
-    deliverable_id: str = Field(index=True)
-    recipients: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    deliverable_id: str
+    recipients: list[str]
     subject: str
     raw: str  # the whole RFC 5322 message, as it will be sent
     created_at: datetime
+    next_attempt_at: datetime
     status: str = "queued"  # queued | sending | sent | failed
     attempts: int = 0
     last_error: str | None = None
-    next_attempt_at: datetime
     lease_until: datetime | None = None
     sent_at: datetime | None = None
+    id: int | None = None
+
+
+def notice_due(deadline: datetime | None) -> datetime | None:
+    """The one rule behind the `notice_due` column: entering a stage (or opening a deliverable)
+    owes an overdue notice for the stage's deadline, if it has one, until a due pass claims it."""
+    return deadline
+
+
+# ---------------------------------------------------------------------------- declarations
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    name: str
+    kind: str  # text | integer | boolean | instant | json
+    nullable: bool
+    length: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Index:
+    name: str
+    columns: tuple[str, ...]
+
+
+def _kind(hint: Any) -> tuple[str, bool]:
+    """(the column kind, nullable) of a field's type."""
+    args = typing.get_args(hint)
+    nullable = isinstance(hint, types.UnionType) and type(None) in args
+    if nullable:
+        hint = next(a for a in args if a is not type(None))
+    base = typing.get_origin(hint) or hint
+    return KINDS[base], nullable
+
+
+@dataclass(frozen=True)
+class Table(Generic[R]):
+    """A table: its record class, key, the key the database assigns, constraints and indexes.
+
+    `indexed` are single columns with an index named `ix_<table>_<column>`; `indexes` are named ones.
+    """
+
+    name: str
+    record: type[R]
+    key: str
+    generated: bool = False  # the key is an integer the database assigns
+    unique: tuple[tuple[str, ...], ...] = ()
+    indexed: tuple[str, ...] = ()
+    indexes: tuple[Index, ...] = ()
+    references: tuple[tuple[str, str], ...] = ()  # (column, "table.column")
+    lengths: tuple[tuple[str, int], ...] = ()
+    columns: tuple[Column, ...] = ()
+    joined: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        hints = typing.get_type_hints(self.record)
+        lengths = dict(self.lengths)
+        columns, joined = [], []
+        for f in fields(self.record):  # type: ignore[arg-type]
+            if f.metadata.get("joined"):
+                joined.append(f.name)
+                continue
+            kind, nullable = _kind(hints[f.name])
+            if f.name == self.key and self.generated:
+                nullable = False
+            columns.append(Column(f.name, kind, nullable, lengths.get(f.name)))
+        object.__setattr__(self, "columns", tuple(columns))
+        object.__setattr__(self, "joined", tuple(joined))
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    @property
+    def written(self) -> tuple[Column, ...]:
+        """The columns an INSERT names (all but a key the database assigns)."""
+        return tuple(c for c in self.columns if not (self.generated and c.name == self.key))
+
+
+CYCLE = Table("cycle", Cycle, key="year")
+MEMBER_STATE = Table("member_state", MemberStateRecord, key="code", lengths=(("code", 2),))
+CITY = Table("city", City, key="slug", indexed=("member_state",), references=(("member_state", "member_state.code"),))
+PERSON = Table("person", Person, key="email")
+PERSON_ROLE = Table(
+    "person_role",
+    PersonRole,
+    key="id",
+    generated=True,
+    unique=(("email", "role", "member_state", "city"),),
+    indexed=("email", "role", "member_state", "city"),  # member_state and city: migration 0004
+    references=(("email", "person.email"),),
+)
+DELIVERABLE = Table(
+    "deliverable",
+    Deliverable,
+    key="id",
+    indexed=("member_state", "notice_due"),
+    indexes=(
+        Index("ix_deliverable_stage_deadline", ("stage", "deadline")),
+        Index("ix_deliverable_cycle_workflow", ("cycle", "workflow")),
+    ),
+)
+HISTORY = Table(
+    "history",
+    HistoryEntry,
+    key="id",
+    generated=True,
+    unique=(("deliverable_id", "seq"),),
+    indexed=("deliverable_id",),
+    references=(("deliverable_id", "deliverable.id"),),
+)
+REMINDER = Table(
+    "reminder",
+    Reminder,
+    key="id",
+    generated=True,
+    unique=(("deliverable_id", "entry_version", "recipient", "offset_days"),),
+    indexed=("deliverable_id",),
+    indexes=(Index("ix_reminder_status_due", ("status", "due_at")),),
+    references=(("deliverable_id", "deliverable.id"),),
+)
+OUTBOX = Table(
+    "outbox",
+    Message,
+    key="id",
+    generated=True,
+    unique=(("message_id",),),
+    indexed=("deliverable_id",),
+    indexes=(Index("ix_outbox_status_next", ("status", "next_attempt_at")),),
+)
+
+# Dependency order (creating, restoring); the export file's key for each.
+TABLES: tuple[tuple[str, Table[Any]], ...] = (
+    ("cycles", CYCLE),
+    ("member_states", MEMBER_STATE),
+    ("cities", CITY),
+    ("people", PERSON),
+    ("roles", PERSON_ROLE),
+    ("deliverables", DELIVERABLE),
+    ("history", HISTORY),
+    ("reminders", REMINDER),
+    ("outbox", OUTBOX),
+)
+
+
+def after(row: Deliverable, outcome: Outcome) -> Deliverable:
+    """The deliverable as `Transaction.apply(outcome)` leaves it, without reading it again."""
+    return replace(
+        row,
+        stage=outcome.event.dest,
+        deadline=outcome.deadline,
+        version=outcome.version + 1,
+        data=dict(outcome.data),
+        last_event_at=outcome.event.effective_at,
+        notice_due=notice_due(outcome.deadline),
+    )
+
+
+def snapshot(row: Deliverable) -> Snapshot:
+    """What the engine needs of a deliverable to decide."""
+    from ..engine import Snapshot
+
+    return Snapshot(
+        id=row.id,
+        cycle=row.cycle,
+        workflow=row.workflow,
+        stage=row.stage,
+        version=row.version,
+        member_state=row.member_state,
+        city=row.city,
+        data=dict(row.data),
+        last_event_at=row.last_event_at,
+    )

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlmodel import SQLModel
 
-from ascn_workflow.store import tables  # noqa: F401  (registers the tables on the metadata)
+from ascn_workflow.store.schema import metadata  # derived from the declarations in store/tables.py
 
 connection = context.config.attributes["connection"]
 context.configure(
     connection=connection,
-    target_metadata=SQLModel.metadata,
+    target_metadata=metadata,
     render_as_batch=connection.dialect.name == "sqlite",  # SQLite alters tables by copying them
     compare_type=True,
 )

@@ -1,0 +1,74 @@
+"""Effects: what a transition does besides changing the stage, keyed by the names the definitions use.
+
+A workflow's transition lists its effects by name (`effects = ["open-city-deliverables"]`), as it
+lists its rules; `EFFECTS` holds the code for each name (a test checks the two lists agree). An
+effect may `gather` data the event records (before the trigger fires, so the rules see it), and
+may `follow` the stage change inside the same transaction, returning the deliverables it opened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from .opening import city_openings, nominated_slugs
+from .people import Grant, PersonEntry
+from .spec import Definitions
+from .store import Deliverable, Transaction
+
+Gather = Callable[[Transaction, Deliverable], Mapping[str, Any]]
+Follow = Callable[[Definitions, Transaction, Deliverable, Mapping[str, Any], datetime], list[str]]
+
+
+@dataclass(frozen=True)
+class Effect:
+    gather: Gather | None = None
+    follow: Follow | None = None
+
+
+def record_project_status(tx: Transaction, row: Deliverable) -> Mapping[str, Any]:
+    """A progress review records the city's projects with their stage."""
+    if row.city is None:
+        return {"projects": []}
+    projects = tx.deliverables(workflow="project", city=row.city)
+    return {
+        "projects": [
+            {
+                "id": p.id,
+                "title": p.data.get("title"),
+                "stage": p.stage,
+                "provider": p.data.get("provider"),
+                "funding": p.data.get("funding"),
+            }
+            for p in projects
+        ]
+    }
+
+
+def open_city_deliverables(
+    defs: Definitions, tx: Transaction, row: Deliverable, data: Mapping[str, Any], now: datetime
+) -> list[str]:
+    """An accepted nomination adds its new cities, registers its NR and CSCOs with their roles, and
+    opens the new member cities' deliverables of the cycle."""
+    code = row.member_state
+    if not code:
+        return []
+    for city in data.get("cities") or []:
+        tx.join_city(city["slug"], city["name"], code, city["zone"], row.cycle)
+    entries = []
+    nr = data.get("national_representative")
+    if nr:
+        entries.append(PersonEntry(nr["email"], nr["name"], Grant("nr", code)))
+    for city in data.get("cities") or []:
+        if city.get("csco"):
+            entries.append(PersonEntry(city["csco"]["email"], city["csco"]["name"], Grant("csco", code, city["slug"])))
+    tx.add_people(entries)
+    return tx.open(city_openings(defs, row.cycle, code, nominated_slugs(data)), now)
+
+
+EFFECTS: dict[str, Effect] = {
+    "record-project-status": Effect(gather=record_project_status),
+    "open-city-deliverables": Effect(follow=open_city_deliverables),
+}
