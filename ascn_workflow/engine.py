@@ -101,14 +101,19 @@ def in_cycle(defs: Definitions, actor: Actor, cycle: int) -> Actor:
     """The actor's grants in one cycle: the Chair is the ASEAN Chair's NR of that year.
 
     A `chair` grant counts only for the cycles its member state chairs; an NR of the chairing
-    member state acts as Chair in that cycle without a separate grant.
+    member state acts as Chair in that cycle without a separate grant. Likewise a `shepherd` grant
+    of a member state counts only in the cycles that state shepherds the network (Singapore, then
+    Indonesia); a shepherd grant without a member state counts in every cycle.
     """
     chair = defs.chair(cycle)
+    shepherd = defs.shepherd(cycle)
     grants: list[Grant] = []
     for grant in actor.grants:
         if grant.role == "chair":
             if grant.member_state == chair:
                 grants.append(grant)
+            continue
+        if grant.role == "shepherd" and grant.member_state is not None and grant.member_state != shepherd:
             continue
         grants.append(grant)
         if grant.role == "nr" and chair is not None and grant.member_state == chair:

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from .engine import deliverable_id, stage_deadline
+from .errors import Refused
 from .spec import Definitions, Workflow
 
 
@@ -57,7 +58,7 @@ def cycle_openings(defs: Definitions, cycle: int, member_cities: Iterable[tuple[
     openings = [_open(defs, cycle, wf) for kind in kinds for wf in defs.workflows_opening(kind, "network")]
     if founding:
         for wf in defs.workflows_opening("founding-cycle", "member_state"):
-            openings += [_open(defs, cycle, wf, code, code) for code in defs.network.member_states]
+            openings += [_open(defs, cycle, wf, code, code) for code in defs.network.in_cycle(cycle)]
     else:
         for wf in defs.workflows_opening("later-cycles", "city"):
             openings += [_open(defs, cycle, wf, slug, state, slug) for slug, state in member_cities]
@@ -74,7 +75,14 @@ def city_openings(defs: Definitions, cycle: int, member_state: str, city_slugs: 
 
 
 def nomination_opening(defs: Definitions, cycle: int, member_state: str) -> Opening:
-    """A later cycle's nomination (expansion), opened when the member state nominates."""
+    """A later cycle's nomination (expansion), opened when the member state nominates: only by a
+    member state that is in the network in that cycle (Timor-Leste from 2026)."""
+    state = defs.network.member_state(member_state)
+    if state.since is not None and cycle < state.since:
+        raise Refused(
+            f"{state.name} ({state.code}) is in the network from the {state.since} cycle, not in {cycle}",
+            member_state=state.code,
+        )
     return _open(defs, cycle, defs.workflow("nomination"), member_state, member_state)
 
 

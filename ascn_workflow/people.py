@@ -71,6 +71,10 @@ def person_entry(raw: dict[str, Any], network: Network, where: str) -> PersonEnt
         raise BadInput(f"{where}: role {role!r} is not one of {', '.join(r for r in ROLES if r != 'scheduler')}")
     member_state = raw.get("member_state") or None
     city = raw.get("city") or None
+    if role == "shepherd" and member_state is not None:  # a shepherd of a member state: its cycles only
+        if str(member_state).upper() not in network.member_states:
+            raise NotFound(f"{where}: unknown member state {member_state!r}", member_state=member_state)
+        member_state = str(member_state).upper()
     if role in ("focal_point", "nr", "chair"):
         if member_state is None:
             raise BadInput(f"{where}: role {role} needs a member_state")
@@ -84,8 +88,10 @@ def person_entry(raw: dict[str, Any], network: Network, where: str) -> PersonEnt
         known = {c.slug: c for c in network.cities}
         if city in known:
             member_state = known[city].member_state
-    if role in ("asec", "shepherd"):
+    if role == "asec":
         member_state, city = None, None
+    if role == "shepherd":
+        city = None
     return PersonEntry(email, name, Grant(role, member_state, city))
 
 

@@ -47,7 +47,7 @@ def annual_report(app: App, year: int, now: datetime) -> dict[str, Any]:
         elif role.role == "csco":
             cscos[role.city].append(f"{person.name} <{person.email}>")
     members = []
-    for code, state in defs.network.member_states.items():
+    for code, state in defs.network.in_cycle(year).items():
         mine = [s for s in member_cities if cities[s].member_state == code]
         members.append(
             {

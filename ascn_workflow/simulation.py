@@ -171,7 +171,7 @@ def play(
         while pending and pending[0].at <= tick:
             step = pending.pop(0)
             result.add(run_due_work(app, step.at))  # what a running scheduler would have done by then
-            _run(app, step)
+            _run(app, step, scenario.cycle)
             result.steps += 1
         result.add(run_due_work(app, tick))
         result.days += 1
@@ -181,11 +181,11 @@ def play(
     return result
 
 
-def _run(app: App, step: Step) -> None:
+def _run(app: App, step: Step, cycle: int) -> None:
     try:
         if step.nomination is not None:
             services.submit_nomination(
-                app, step.target, step.nomination, step.at, step.actor, waivers=step.waivers, cycle=None
+                app, step.target, step.nomination, step.at, step.actor, waivers=step.waivers, cycle=cycle
             )
         else:
             services.advance(
