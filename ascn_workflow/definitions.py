@@ -175,7 +175,11 @@ def parse_network(name: str, text: str, problems: list[str]) -> Network:
         if sum(c.capital for c in cities) != 1:
             src.problem(f"{key}.cities", "exactly one city must be marked `capital = true`")
             continue
-        states[code] = MemberState(code, str(raw.get("name", code)), zone, tuple(cities))
+        since = raw.get("since")
+        if since is not None and not isinstance(since, int):
+            src.problem(f"{key}.since", "must be a year, e.g. since = 2026")
+            since = None
+        states[code] = MemberState(code, str(raw.get("name", code)), zone, tuple(cities), since)
     if not states:
         src.problem("member_states", "no member states defined")
     return Network(states)
@@ -191,11 +195,12 @@ def parse_chairs(name: str, text: str, problems: list[str], network: Network) ->
         return None
     rotation = _strings(doc.get("rotation"))
     anchor = doc.get("anchor") or {}
-    if not rotation or sorted(rotation) != sorted(network.member_states):
-        src.problem("rotation", "must list every member state once")
-        return None
-    if not isinstance(anchor.get("year"), int) or anchor.get("member_state") not in rotation:
+    if not isinstance(anchor.get("year"), int) or anchor.get("member_state") not in (rotation or ()):
         src.problem("anchor", "needs a year and a member_state of the rotation")
+        return None
+    founders = network.in_cycle(anchor["year"])  # a state that joined later is not yet in the rotation
+    if not rotation or sorted(rotation) != sorted(founders):
+        src.problem("rotation", "must list every member state of the anchor year once")
         return None
     overrides = {}
     for year, code in (doc.get("overrides") or {}).items():
@@ -235,8 +240,9 @@ def parse_calendar(
     founding = bool(doc.get("founding", False))
     chair = doc.get("chair") or (chairs.chair(cycle) if chairs else None)
     host = doc.get("host") or chair
-    for key, value in (("chair", chair), ("host", host)):
-        if value not in network.member_states:
+    shepherd = doc.get("shepherd")
+    for key, value in (("chair", chair), ("host", host), ("shepherd", shepherd)):
+        if (value is not None or key != "shepherd") and value not in network.member_states:
             src.problem(key, f"{value!r} is not a member state of the network")
     raw_milestones = doc.get("milestones") or {}
     milestones: dict[str, Milestone] = {}
@@ -272,7 +278,7 @@ def parse_calendar(
         for mid in template:
             if mid not in milestones:
                 src.problem("milestones", f"milestone {mid!r} of the recurring calendar has no date")
-    return Calendar(cycle, str(chair), str(host), str(zone), milestones, founding)
+    return Calendar(cycle, str(chair), str(host), str(zone), milestones, founding, shepherd)
 
 
 # --------------------------------------------------------------------------- rules

@@ -28,7 +28,7 @@ OPENS = {
     "on-joining": ("city",),  # when the city's nomination is accepted
     "on-demand": ("city", "member_state"),  # by a command (`project add`, a later cycle's `nominate`)
 }
-MEMBER_STATE_CODES = ("BN", "KH", "ID", "LA", "MY", "MM", "PH", "SG", "TH", "VN")
+MEMBER_STATE_CODES = ("BN", "KH", "ID", "LA", "MY", "MM", "PH", "SG", "TH", "VN", "TL")
 
 
 def slugify(name: str) -> str:
@@ -51,6 +51,10 @@ class MemberState:
     name: str
     zone: str
     cities: tuple[City, ...]
+    since: int | None = None  # the first cycle in the network of a state that joined ASEAN later (TL: 2026)
+
+    def in_network(self, cycle: int) -> bool:
+        return self.since is None or self.since <= cycle
 
     @property
     def capital(self) -> City:
@@ -71,6 +75,10 @@ class Network:
     def cities(self) -> tuple[City, ...]:
         return tuple(c for ms in self.member_states.values() for c in ms.cities)
 
+    def in_cycle(self, cycle: int) -> dict[str, MemberState]:
+        """The member states in the network in `cycle` (Timor-Leste from 2026)."""
+        return {code: ms for code, ms in self.member_states.items() if ms.in_network(cycle)}
+
 
 @dataclass(frozen=True)
 class Milestone:
@@ -89,6 +97,7 @@ class Calendar:
     zone: str
     milestones: Mapping[str, Milestone]
     founding: bool = False
+    shepherd: str | None = None  # the member state shepherding the network in this cycle
 
     def milestone(self, milestone_id: str) -> Milestone:
         try:
@@ -191,6 +200,11 @@ class Definitions:
         if cycle in self.calendars:
             return self.calendars[cycle].chair
         return self.chairs.chair(cycle) if self.chairs else None
+
+    def shepherd(self, cycle: int) -> str | None:
+        """The member state shepherding the network in `cycle`: its calendar's, else the last one named."""
+        named = [(year, cal.shepherd) for year, cal in self.calendars.items() if cal.shepherd and year <= cycle]
+        return max(named)[1] if named else None
 
     def workflows_opening(self, opens: str, subject: str | None = None) -> tuple[Workflow, ...]:
         return tuple(w for w in self.workflows.values() if w.opens == opens and subject in (None, w.subject))

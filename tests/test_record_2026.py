@@ -10,12 +10,13 @@ from pathlib import Path
 import pytest
 
 from ascn_workflow.app import App
+from ascn_workflow.config import load_config
 from ascn_workflow.dates import show
 from ascn_workflow.definitions import Definitions
 from ascn_workflow.planning import previous_working_day
 from ascn_workflow.simulation import load_scenario, play
 
-from .conftest import ASEC, WORKFLOWS, Ascn, nomination
+from .conftest import ASEC, WORKFLOWS, Ascn, nomination, write_config
 
 REAL_ANNUAL_MEETINGS = {
     2019: (date(2019, 8, 22), date(2019, 8, 23)),
@@ -87,11 +88,15 @@ def test_a_shepherd_acts_only_in_its_cycles(ascn: Ascn) -> None:
     ascn.ok("people", "import", ascn.file("shepherds.toml", SHEPHERDS))
     listed = {p["email"]: p for p in ascn.json("people", "list")}
     assert listed["shepherd@pupr-id.example"]["member_state"] == "ID"
-    refused = ascn.run("advance", "2018/scgw", "convene", actor="shepherd@pupr-id.example", now="2018-05-22T09:00+08:00")
+    refused = ascn.run(
+        "advance", "2018/scgw", "convene", actor="shepherd@pupr-id.example", now="2018-05-22T09:00+08:00"
+    )
     assert refused.exit_code == 5 and "shepherd" in refused.stderr
     ascn.ok("advance", "2018/scgw", "convene", actor="shepherd@mnd-sg.example", now="2018-05-22T09:00+08:00")
     ascn.ok("cycle", "open", "2023", now="2023-01-09T09:00+07:00")
-    late = ascn.run("advance", "2023/annual-meeting", "convene", actor="shepherd@mnd-sg.example", now="2023-07-12T09:00+08:00")
+    late = ascn.run(
+        "advance", "2023/annual-meeting", "convene", actor="shepherd@mnd-sg.example", now="2023-07-12T09:00+08:00"
+    )
     assert late.exit_code == 5
     ascn.ok("advance", "2023/annual-meeting", "convene", actor="shepherd@pupr-id.example", now="2023-07-12T09:00+08:00")
     assert ascn.json("history", "2023/annual-meeting")[0]["role"] == "shepherd"
@@ -104,11 +109,27 @@ def test_timor_leste_nominates_in_2026_not_before(ascn: Ascn) -> None:
     ascn.ok("people", "add", "--email", ASEC, "--name", "ASEC", "--role", "asec")
     text = nomination("TL", ["Dili"], "nr@tl.example")
     early = ascn.run(
-        "nominate", "TL", "--file", ascn.file("tl.toml", text), "--cycle", "2025", actor=ASEC, now="2025-02-10T10:00+09:00"
+        "nominate",
+        "TL",
+        "--file",
+        ascn.file("tl.toml", text),
+        "--cycle",
+        "2025",
+        actor=ASEC,
+        now="2025-02-10T10:00+09:00",
     )
     assert early.exit_code == 4 and "2026" in early.stderr
     ascn.ok("cycle", "open", "2026", now="2026-01-12T09:00+08:00")
-    ascn.ok("nominate", "TL", "--file", ascn.file("tl.toml", text), "--cycle", "2026", actor=ASEC, now="2026-02-10T10:00+09:00")
+    ascn.ok(
+        "nominate",
+        "TL",
+        "--file",
+        ascn.file("tl.toml", text),
+        "--cycle",
+        "2026",
+        actor=ASEC,
+        now="2026-02-10T10:00+09:00",
+    )
     ascn.ok("advance", "2026/nomination/tl", "accept", actor=ASEC, now="2026-02-20T10:00+09:00")
     dili = ascn.json("show", "2026/action-plan/dili", now="2026-02-20T11:00+09:00")
     assert dili["member_state"] == "TL"
@@ -119,9 +140,6 @@ def test_timor_leste_nominates_in_2026_not_before(ascn: Ascn) -> None:
 
 def test_the_real_expansions_play_after_2018(tmp_path: Path) -> None:
     """2018 up to the last acceptance, then the 2023, 2024 and 2025 expansions on the same database."""
-    from .conftest import write_config
-    from ascn_workflow.config import load_config
-
     app = App(load_config(write_config(tmp_path), explicit=True))
     defs = app.definitions
     play(app, load_scenario(WORKFLOWS / "scenarios" / "2018.toml", defs), date(2018, 3, 9))

@@ -33,7 +33,8 @@ def test_calendar_ics_round_trip(ready: Ascn, tmp_path: Path) -> None:
     events = {str(e["uid"]): e for e in cal.walk("VEVENT")}
     zones = {str(tz["tzid"]) for tz in cal.walk("VTIMEZONE")}
     milestones = [u for u in events if u.startswith("milestone/2018/")]
-    assert len(milestones) == 8
+    assert len(milestones) == 9  # the eight of SPEC §4 and the establishment (28 Apr 2018)
+    assert "milestone/2018/establishment@ascn-workflow" in events
     scgw = events["milestone/2018/scgw@ascn-workflow"]
     assert scgw.decoded("dtstart") == utc("2018-05-22T00:00+08:00")
     assert scgw.decoded("dtend") == utc("2018-05-26T00:00+08:00")
