@@ -147,19 +147,19 @@ def test_the_real_expansions_play_after_2018(tmp_path: Path) -> None:
     for cycle in (2023, 2024, 2025):
         scenario = load_scenario(WORKFLOWS / "scenarios" / f"{cycle}.toml", defs)
         play(App(replace(app.config, cycle=2018)), scenario)  # the config's cycle does not decide
-        with app.store.session() as session:
-            cities = app.store.cities(session)
+        with app.store.read() as tx:
+            cities = tx.cities()
         joined[cycle] = {c.slug for c in cities if c.joined_cycle == cycle}
     assert joined == {
         2023: {"chiang-mai", "khon-kaen", "rayong"},
         2024: {"sumedang", "sihanoukville"},
         2025: {"cauayan-city"},
     }
-    with app.store.session() as session:
-        members = app.store.member_cities(session)
-        history = app.store.row(session, "2023/nomination/th")
-    assert len(members) == 32 and history.stage == "accepted"
-    assert show(history.last_event_at, "Asia/Bangkok") == "2023-03-07T15:00:00+07:00"
+    with app.store.read() as tx:
+        members = tx.cities(members=True)
+        thailand = tx.deliverable("2023/nomination/th")
+    assert len(members) == 32 and thailand.stage == "accepted"
+    assert show(thailand.last_event_at, "Asia/Bangkok") == "2023-03-07T15:00:00+07:00"
 
 
 @pytest.mark.parametrize("cycle", [2023, 2024, 2025])
