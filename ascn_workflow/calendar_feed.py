@@ -93,4 +93,4 @@ def to_ics(rows: list[dict[str, Any]], cycle: int, now: datetime) -> bytes:
         event.add("categories", [r["kind"]])
         cal.add_component(event)
     cal.add_missing_timezones()
-    return cal.to_ical()
+    return bytes(cal.to_ical())

@@ -79,9 +79,15 @@ BACKENDS = ["sqlite", "postgresql"]
 
 
 @pytest.fixture(params=BACKENDS)
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+def backend(request: pytest.FixtureRequest) -> str:
     """Every test that uses a database runs on the embedded SQLite and on a real PostgreSQL."""
-    if request.param == "sqlite":
+    return str(request.param)
+
+
+@pytest.fixture
+def db_url(request: pytest.FixtureRequest, tmp_path: Path, backend: str) -> Iterator[str]:
+    """A new, empty database for the test."""
+    if backend == "sqlite":
         yield f"sqlite:///{tmp_path / 'ascn.db'}"
         return
     from .postgres import fresh_database
@@ -117,12 +123,66 @@ member_state = "SG"
 )
 
 
+def _build_ready(a: Ascn) -> Ascn:
+    a.ok("init")
+    a.ok("people", "import", a.file("people.toml", PEOPLE))
+    return a
+
+
+@pytest.fixture(scope="session")
+def ready_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The `ready` SQLite database, built once per session; each test gets a copy."""
+    folder = tmp_path_factory.mktemp("ready-sqlite")
+    _build_ready(Ascn(folder, write_config(folder)))
+    return folder / "ascn.db"
+
+
+@pytest.fixture(scope="session")
+def ready_postgres(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The `ready` PostgreSQL database, built once per session: each test's is created from it as a template."""
+    import tempfile
+
+    from sqlalchemy import create_engine, text
+
+    from .postgres import fresh_database
+
+    admin_url = request.getfixturevalue("postgres_admin_url")
+    with fresh_database(admin_url) as url, tempfile.TemporaryDirectory(prefix="ascn-ready-") as tmp:
+        _build_ready(Ascn(Path(tmp), write_config(Path(tmp), url)))
+        name = url.rsplit("/", 1)[1]
+        admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:  # a template may have no other session open
+            connection.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name"), {"name": name}
+            )
+        admin.dispose()
+        yield name
+
+
 @pytest.fixture
-def ready(ascn: Ascn) -> Ascn:
-    """2018 opened, with ASEC, the shepherd, the Chair and four NRs in the directory."""
-    ascn.ok("init")
-    ascn.ok("people", "import", ascn.file("people.toml", PEOPLE))
-    return ascn
+def ready(request: pytest.FixtureRequest, tmp_path: Path, backend: str) -> Iterator[Ascn]:
+    """2018 opened, with ASEC, the shepherd, the Chair and four NRs in the directory: a copy of a
+    database built once per session (what `init` and `people import PEOPLE` make)."""
+    if backend == "sqlite":
+        import sqlite3
+
+        source = sqlite3.connect(request.getfixturevalue("ready_sqlite"))
+        target = sqlite3.connect(tmp_path / "ascn.db")
+        source.backup(target)
+        target.execute("PRAGMA journal_mode=WAL")
+        target.close()
+        source.close()
+        a = Ascn(tmp_path, write_config(tmp_path))
+        a.file("people.toml", PEOPLE)
+        yield a
+        return
+    from .postgres import fresh_database
+
+    template = request.getfixturevalue("ready_postgres")
+    with fresh_database(request.getfixturevalue("postgres_admin_url"), template=template) as url:
+        a = Ascn(tmp_path, write_config(tmp_path, url))
+        a.file("people.toml", PEOPLE)
+        yield a
 
 
 def nomination(code: str, cities: list[str], nr: str | None = None, csco: bool = True) -> str:

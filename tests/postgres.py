@@ -73,14 +73,15 @@ def postgres_admin_url() -> Iterator[str]:
 
 
 @contextmanager
-def fresh_database(admin_url: str) -> Iterator[str]:
-    """A new empty database for one test, dropped afterwards."""
+def fresh_database(admin_url: str, template: str | None = None) -> Iterator[str]:
+    """A new database for one test (empty, or a copy of the database `template`), dropped afterwards."""
     from sqlalchemy import create_engine, text
 
     name = f"ascn_{uuid.uuid4().hex[:12]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
+        copy = f' TEMPLATE "{template}"' if template else ""
+        connection.execute(text(f'CREATE DATABASE "{name}"{copy}'))
     try:
         yield admin_url.rsplit("/", 1)[0] + f"/{name}"
     finally:

@@ -18,6 +18,7 @@ def _spawn(a: Ascn, *args: str, actor: str) -> subprocess.Popen[str]:
     return spawn_ascn(a, *args, now="2018-05-22T09:00+08:00", actor=actor)
 
 
+@pytest.mark.slow
 def test_processes_racing_on_one_deliverable_have_exactly_one_winner(ready: Ascn) -> None:
     racers = [_spawn(ready, "advance", "2018/scgw", "convene", actor=SHEPHERD) for _ in range(6)]
     bystanders = [

@@ -14,6 +14,7 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from icalendar import Calendar
 
 from .conftest import ASEC, CHAIR, FEBRUARY_PEOPLE, NR, Ascn, join, nomination, stored, utc
@@ -99,6 +100,7 @@ def test_february_nominations_sequence(smtp_ascn: Ascn, mail_server: Any) -> Non
     assert len(mail_server.received) == before
 
 
+@pytest.mark.slow
 def test_two_tick_processes_at_once_deliver_each_reminder_once(smtp_ascn: Ascn, mail_server: Any) -> None:
     a = _with_people(smtp_ascn)
     env = {**os.environ, "ASCN_CONFIG": str(a.config), "ASCN_NOW": "2018-02-14T12:00+08:00"}
@@ -233,6 +235,7 @@ def test_action_plan_overdue_is_flagged_once(ready: Ascn) -> None:
     assert len(notices) == 1
 
 
+@pytest.mark.slow
 def test_scheduler_process_delivers_and_stops_on_sigterm(ready: Ascn) -> None:
     a = ready
     a.ok("people", "import", a.file("fp.toml", FEBRUARY_PEOPLE), now="2018-01-20T09:00+08:00")

@@ -19,6 +19,8 @@ from .conftest import ASEC, NR, PEOPLE, Ascn, join, spawn_ascn, stored, write_co
 from .mailserver import MailServer
 from .postgres import fresh_database
 
+pytestmark = pytest.mark.slow  # separate processes on a shared server
+
 CITIES = {
     "TH": ["Bangkok", "Chonburi", "Phuket"],
     "VN": ["Ha Noi", "Da Nang", "Ho Chi Minh City"],

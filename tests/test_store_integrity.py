@@ -72,9 +72,11 @@ def _walked(a: Ascn) -> Ascn:
     return a
 
 
-def _sql(a: Ascn, db_url: str, statement: str) -> None:
-    with make_engine(db_url).begin() as c:
+def _sql(a: Ascn, statement: str) -> None:
+    engine = make_engine(a.app().config.database_url)
+    with engine.begin() as c:
         c.execute(text(statement))
+    engine.dispose()
 
 
 def _problems(a: Ascn) -> list[dict]:
@@ -110,22 +112,22 @@ def test_a_clean_history_verifies(ready: Ascn) -> None:
         ),
     ],
 )
-def test_tampering_is_caught(ready: Ascn, db_url: str, tamper: str, kind: str, position: int) -> None:
+def test_tampering_is_caught(ready: Ascn, tamper: str, kind: str, position: int) -> None:
     _walked(ready)
-    _sql(ready, db_url, tamper)
+    _sql(ready, tamper)
     problems = _problems(ready)
     assert {p["deliverable"] for p in problems} == {"2018/framework"}
     assert any(p["kind"] == kind and p["position"] == position for p in problems), problems
 
 
-def test_reordering_is_caught(ready: Ascn, db_url: str) -> None:
+def test_reordering_is_caught(ready: Ascn) -> None:
     _walked(ready)
     for statement in (
         "UPDATE history SET seq = 99 WHERE deliverable_id = '2018/framework' AND seq = 2",
         "UPDATE history SET seq = 2 WHERE deliverable_id = '2018/framework' AND seq = 3",
         "UPDATE history SET seq = 3 WHERE deliverable_id = '2018/framework' AND seq = 99",
     ):
-        _sql(ready, db_url, statement)
+        _sql(ready, statement)
     problems = _problems(ready)
     assert any(p["kind"] == "reordered" and p["position"] == 2 for p in problems), problems
     human = ready.run("audit", "verify")

@@ -148,6 +148,7 @@ def test_report_figures_match_the_database(simulated: Ascn) -> None:
     assert f"| member cities | {expected['member_cities']} |" in md and "| Da Nang | VN | Japan | noted |" in md
 
 
+@pytest.mark.slow
 def test_report_renders_in_headless_chromium(simulated: Ascn, tmp_path: Path) -> None:
     from PIL import Image, ImageStat
 

@@ -12,11 +12,14 @@ import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..errors import AscnError
+
+if TYPE_CHECKING:
+    from ..app import App
 
 
 @dataclass
@@ -25,10 +28,10 @@ class State:
     config_explicit: bool
     actor: str | None
     json_errors: bool = False
-    _app: Any = field(default=None, repr=False)
+    _app: App | None = field(default=None, repr=False)
 
     @property
-    def app(self):  # type: ignore[no-untyped-def]
+    def app(self) -> App:
         if self._app is None:
             from ..app import App
             from ..config import load_config

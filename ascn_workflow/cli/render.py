@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def emit_json(data: Any) -> None:
@@ -19,7 +22,7 @@ def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
-def console():  # type: ignore[no-untyped-def]
+def console() -> Console:
     from rich.console import Console
 
     return Console(width=None if sys.stdout.isatty() else 160, soft_wrap=False, highlight=False)

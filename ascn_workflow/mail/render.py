@@ -74,7 +74,7 @@ def deadline_ics(deliverable: dict[str, Any], deadline: datetime) -> bytes:
     event.add("summary", f"Deadline: {deliverable['title']} ({deliverable['id']})")
     event.add("description", f"{deliverable['id']} must leave stage {deliverable['stage']} by this time.")
     cal.add_component(event)
-    return cal.to_ical()
+    return bytes(cal.to_ical())
 
 
 def _message(

@@ -7,6 +7,7 @@ Revises: 0001
 from __future__ import annotations
 
 from datetime import UTC
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -17,7 +18,7 @@ branch_labels = None
 depends_on = None
 
 
-def _type(name: str) -> sa.types.TypeEngine:
+def _type(name: str) -> sa.types.TypeEngine[Any]:
     if name in ("data", "waivers"):
         return sa.JSON()
     if name.endswith("_at"):

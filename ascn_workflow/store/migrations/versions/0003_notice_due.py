@@ -11,7 +11,7 @@ it reads only the notices owed, so a pass costs what is due, not what is stored.
 from __future__ import annotations
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 from alembic import op
 
 revision = "0003"
