@@ -460,7 +460,7 @@ def _reachable(wf: Workflow) -> set[str]:
     return reached
 
 
-def check_rules(
+def check_rule_specs(
     rules: Mapping[str, RuleSpec], src: _Source, workflows: Mapping[str, Workflow], milestones: set[str]
 ) -> None:
     for rule in rules.values():
@@ -518,7 +518,7 @@ def parse_all(files: Mapping[str, str]) -> tuple[Definitions | None, list[str]]:
                     problems.append(
                         f"calendars/{cal.cycle}.toml: milestones: {wf.name}.{stage.name} needs milestone {stage.deadline!r}"
                     )
-    check_rules(rules, rules_src, workflows, milestones)
+    check_rule_specs(rules, rules_src, workflows, milestones)
     if not workflows:
         problems.append("definitions/: no workflow files")
     return Definitions(workflows, rules, network, calendars, None, chairs), problems

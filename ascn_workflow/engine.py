@@ -137,7 +137,7 @@ def acting_role(actor: Actor, transition: Transition, snap: Snapshot) -> str | N
     return None
 
 
-def check_rules(
+def failing_rules(
     defs: Definitions,
     transition: Transition,
     snap: Snapshot,
@@ -147,10 +147,10 @@ def check_rules(
     members: Members | None = None,
 ) -> dict[str, str]:
     """Every rule of the transition that does not hold, with its reason."""
-    state = snap.member_state
+    member_state = snap.member_state
 
     def existing() -> tuple[str, ...]:
-        return tuple(members(state)) if members is not None and state else ()
+        return tuple(members(member_state)) if members is not None and member_state else ()
 
     ctx = RuleContext(
         snap.cycle,
@@ -188,7 +188,7 @@ def options(
         transition = workflow.transition(trigger, snap.stage)
         assert transition is not None
         permitted = actor is not None and acting_role(actor, transition, snap) is not None
-        failing = check_rules(defs, transition, snap, snap.data, at, stage_of, members)
+        failing = failing_rules(defs, transition, snap, snap.data, at, stage_of, members)
         result.append(Option(trigger, transition.dest, transition.roles, permitted, failing))
     return result
 
@@ -219,7 +219,7 @@ def fire(defs: Definitions, snap: Snapshot, req: Request, stage_of: StageOf, mem
     data = {**snap.data, **req.data}
     for key in transition.clears_data:
         data.pop(key, None)
-    failing = check_rules(defs, transition, snap, data, at, stage_of, members)
+    failing = failing_rules(defs, transition, snap, data, at, stage_of, members)
     unwaived = {name: reason for name, reason in failing.items() if name not in req.waivers}
     if unwaived:
         name, reason = next(iter(unwaived.items()))
