@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BadInput
+from .names import check_email
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -90,6 +91,7 @@ def _build(doc: dict[str, Any], base: Path, path: Path | None) -> Config:
     if unknown:
         raise ValueError(f"unknown [mail] key {sorted(unknown)[0]!r}")
     mail_cfg = MailConfig(**{**mail, "outbox": base / mail.get("outbox", "outbox")})
+    check_email(mail_cfg.sender, "[mail] sender")
     if mail_cfg.backend not in ("file", "smtp"):
         raise ValueError(f'[mail] backend must be "file" or "smtp", not {mail_cfg.backend!r}')
     offsets = tuple(int(o) for o in reminders.get("offsets_days", (14, 7, 1)))

@@ -11,7 +11,7 @@ from typing import Any
 
 from .definitions import valid_zone
 from .errors import BadInput
-from .people import check_email, check_name
+from .names import check_email, check_name
 from .spec import Network, slugify
 
 

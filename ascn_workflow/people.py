@@ -2,31 +2,15 @@
 
 from __future__ import annotations
 
-import re
 import tomllib
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import BadInput, NotFound
+from .names import check_email, check_name
 from .spec import NETWORK_ROLES, ROLES, Network, slugify
 
 SCHEDULER_EMAIL = "scheduler"
-_EMAIL = re.compile(r"^[^@\s<>(),;:\"]+@[^@\s<>(),;:\"]+\.[^@\s<>(),;:\"]+$")
-
-
-def check_email(value: Any, where: str) -> str:
-    """An address safe to put in a mail header: no line breaks, one @, no display-name tricks."""
-    if not isinstance(value, str) or not _EMAIL.match(value.strip()) or "\n" in value or "\r" in value:
-        raise BadInput(f"{where}: {value!r} is not a valid e-mail address")
-    return value.strip().lower()
-
-
-def check_name(value: Any, where: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise BadInput(f"{where}: a name is required")
-    if any(ch in value for ch in "\r\n\x00") or len(value) > 200:
-        raise BadInput(f"{where}: {value!r} contains a line break or is too long")
-    return value.strip()
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from .app import App
 from .dates import show
 from .engine import in_cycle
 from .errors import BadInput, Denied, NotFound
+from .names import check_name
 from .opening import project_opening
-from .people import check_name
 from .reminding import plan
 from .views import resolve_actor
 

@@ -1,7 +1,8 @@
 """Messages as the recipients see them: plain text and HTML from jinja2 templates, plus an .ics.
 
-Headers are built with the `email` package from addresses and names checked at import (no line
-breaks), never by string concatenation.
+Every address header is built from `email.headerregistry.Address` objects, never by joining
+strings: a display name such as `Jösé, evil@attacker.example` is then always quoted (or
+RFC 2047-encoded as one phrase) and can never read as a second recipient.
 """
 
 from __future__ import annotations
@@ -9,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
-from email.utils import format_datetime, formataddr
+from email.utils import format_datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -53,6 +55,10 @@ def _person(r: Recipient) -> dict[str, str]:
     return {"name": r.name, "email": r.email, "zone": r.zone, "role_title": ROLE_TITLES.get(r.role, r.role)}
 
 
+def _address(r: Recipient) -> Address:
+    return Address(r.name, addr_spec=r.email)
+
+
 def deadline_uid(deliverable_id: str, stage: str) -> str:
     """One stage's deadline, the same UID in reminders and in `ascn calendar --ics` feeds."""
     return f"{deliverable_id}/{stage}/deadline@ascn-workflow"
@@ -89,10 +95,10 @@ def _message(
     ics: bytes | None,
 ) -> Rendered:
     msg = EmailMessage(policy=SMTP)
-    msg["From"] = formataddr(("ASCN Secretariat", sender))
-    msg["To"] = ", ".join(formataddr((r.name, r.email)) for r in to)
+    msg["From"] = Address("ASCN Secretariat", addr_spec=sender)
+    msg["To"] = [_address(r) for r in to]
     if cc:
-        msg["Cc"] = ", ".join(formataddr((r.name, r.email)) for r in cc)
+        msg["Cc"] = [_address(r) for r in cc]
     msg["Subject"] = subject
     msg["Date"] = format_datetime(now)
     msg["Message-ID"] = message_id
