@@ -33,6 +33,7 @@ from .spec import (
     Stage,
     Transition,
     Workflow,
+    check_slug,
     slugify,
 )
 
@@ -166,7 +167,10 @@ def parse_network(name: str, text: str, problems: list[str]) -> Network:
             if not valid_zone(city_zone):
                 src.problem(f"{key}.cities", f"{city_name}: unknown time zone {city_zone!r}")
                 city_zone = zone
-            slug = slugify(city_name)
+            slug = check_slug(craw.get("slug")) or slugify(city_name)
+            if not slug:
+                src.problem(f"{key}.cities", f'{city_name!r} gives no slug: add slug = "…" (lowercase ASCII)')
+                continue
             if slug in seen_slugs:
                 src.problem(f"{key}.cities", f"city {city_name!r} repeats {seen_slugs[slug]!r}")
                 continue

@@ -12,7 +12,7 @@ from typing import Any
 from .definitions import valid_zone
 from .errors import BadInput
 from .names import check_email, check_name
-from .spec import Network, slugify
+from .spec import Network, check_slug, slugify
 
 
 def parse_nomination(text: str, code: str, network: Network, source: str = "nomination") -> dict[str, Any]:
@@ -40,7 +40,7 @@ def nomination_from_doc(doc: dict[str, Any], code: str, network: Network, source
         if not isinstance(raw, dict) or not isinstance(raw.get("name"), str) or not raw["name"].strip():
             raise BadInput(f"{where}: needs a name")
         name = check_name(raw["name"], f"{where} name")
-        slug = slugify(name)
+        slug = _slug(raw, name, where)
         city = known.get(slug)
         if city is not None and city.member_state != state.code:
             raise BadInput(f"{where}: {city.name} is a city of {city.member_state}, not {state.code}")
@@ -49,8 +49,14 @@ def nomination_from_doc(doc: dict[str, Any], code: str, network: Network, source
             raise BadInput(
                 f'{where}: {name} is not yet in the network: give its timezone, e.g. timezone = "{state.zone}"'
             )
-        if any(c["slug"] == slug for c in cities):
-            raise BadInput(f"{where}: {name} is nominated twice")
+        twin = next((c for c in cities if c["slug"] == slug), None)
+        if twin is not None:
+            same = twin["name"] == (city.name if city else name)
+            raise BadInput(
+                f"{where}: {name} is nominated twice"
+                if same
+                else f'{where}: {name} and {twin["name"]} would both be `{slug}`: give one an explicit slug = "…"'
+            )
         cities.append(
             {
                 "slug": slug,
@@ -61,6 +67,19 @@ def nomination_from_doc(doc: dict[str, Any], code: str, network: Network, source
             }
         )
     return {"member_state": state.code, "national_representative": nr, "cities": cities}
+
+
+def _slug(raw: dict[str, Any], name: str, where: str) -> str:
+    """The city's slug: an explicit `slug = "…"` (kebab-case ASCII), else its name transliterated."""
+    if "slug" in raw:
+        slug = check_slug(raw["slug"])
+        if slug is None:
+            raise BadInput(f"{where}: slug {raw['slug']!r} must be lowercase ASCII words joined by '-', e.g. yala")
+        return slug
+    slug = slugify(name)
+    if not slug:
+        raise BadInput(f'{where}: {name!r} gives no slug: add an explicit slug = "…" (lowercase ASCII, e.g. yala)')
+    return slug
 
 
 def _person(raw: Any, where: str, required: bool) -> dict[str, str] | None:

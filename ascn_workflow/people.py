@@ -69,6 +69,8 @@ def person_entry(raw: dict[str, Any], network: Network, where: str) -> PersonEnt
         if city is None:
             raise BadInput(f"{where}: role csco needs a city")
         city = slugify(str(city))
+        if not city:
+            raise BadInput(f"{where}: city {raw.get('city')!r} is not a city name or slug")
         known = {c.slug: c for c in network.cities}
         if city in known:
             member_state = known[city].member_state

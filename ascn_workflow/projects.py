@@ -63,7 +63,7 @@ def add_project(
 ) -> dict[str, Any]:
     defs = app.definitions
     with app.store.transaction() as tx:
-        year = cycle or tx.current_cycle(now.year) or app.config.cycle
+        year = cycle or tx.current_cycle(defs.cycle_of(now)) or app.config.cycle
         defs.calendar(year)
         row = tx.city(city.lower())
         if row is None or row.joined_cycle is None:

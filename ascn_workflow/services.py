@@ -198,7 +198,20 @@ def nominate(
 ) -> dict[str, Any]:
     """Record a member state's nomination file and fire its `submit` with the nomination as data."""
     nomination = parse_nomination(read_file(path, "nomination"), code, app.definitions.network, str(path))
+    _refuse_taken_slugs(app, nomination)
     return submit_nomination(app, code, nomination, now, actor_email, at=at, waivers=waivers, cycle=cycle)
+
+
+def _refuse_taken_slugs(app: App, nomination: Mapping[str, Any]) -> None:
+    """A new city whose slug a stored city of another name or state already has is refused, not merged."""
+    with app.store.transaction() as tx:
+        for city in nomination["cities"]:
+            row = tx.city(city["slug"]) if city["new"] else None
+            if row is not None and (row.name, row.member_state) != (city["name"], nomination["member_state"]):
+                raise BadInput(
+                    f"{city['name']}: slug `{city['slug']}` is already {row.name} ({row.member_state}): "
+                    'give an explicit slug = "…"'
+                )
 
 
 def submit_nomination(

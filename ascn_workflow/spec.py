@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from .errors import NotFound
 
@@ -28,12 +29,26 @@ OPENS = {
     "on-joining": ("city",),  # when the city's nomination is accepted
     "on-demand": ("city", "member_state"),  # by a command (`project add`, a later cycle's `nominate`)
 }
+# Where the network keeps time when no cycle's calendar says otherwise: the ASEAN Secretariat's seat.
+NETWORK_ZONE = "Asia/Jakarta"
 MEMBER_STATE_CODES = ("BN", "KH", "ID", "LA", "MY", "MM", "PH", "SG", "TH", "VN", "TL")
 
 
 def slugify(name: str) -> str:
-    """A city's slug: lowercased, each run of other characters made one `-` (SPEC §3)."""
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    """A city's slug: transliterated to ASCII, lowercased, each run of other characters made one
+    `-` (SPEC §3): "Hà Nội" -> `ha-noi`, "กรุงเทพมหานคร" -> `krungethphmhaankhr`. It may be empty
+    (a name of symbols only): callers refuse that and ask for an explicit slug."""
+    from slugify import slugify as transliterate  # python-slugify, over text-unidecode
+
+    return re.sub(r"[^a-z0-9]+", "-", transliterate(name).lower()).strip("-")
+
+
+SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+
+
+def check_slug(value: object) -> str | None:
+    """An explicit slug as given, or None when it is not kebab-case ASCII."""
+    return value if isinstance(value, str) and SLUG.match(value) and len(value) <= 80 else None
 
 
 @dataclass(frozen=True)
@@ -194,6 +209,14 @@ class Definitions:
     def founding_cycle(self) -> int:
         founding = [c.cycle for c in self.calendars.values() if c.founding]
         return min(founding or self.calendars or [0])
+
+    def cycle_of(self, instant: datetime) -> int:
+        """The cycle an instant falls in: its local year in the network's zone (the coming cycle's
+        host zone, else ASEC's), not its UTC year: 05:00 on 1 January 2019 in Singapore is 2019."""
+        utc_year = instant.astimezone(UTC).year
+        coming = self.calendars.get(utc_year + 1)
+        zone = coming.zone if coming is not None else NETWORK_ZONE
+        return instant.astimezone(ZoneInfo(zone)).year
 
     def chair(self, cycle: int) -> str | None:
         """The ASEAN Chair of `cycle`: the calendar's, else the rotation's."""
