@@ -67,10 +67,7 @@ def load_config(path: Path | None, explicit: bool = False) -> Config:
     """Read `path`; a missing default file means defaults in the current folder, a missing named file is bad input."""
     doc: dict[str, Any] = {}
     if path is not None and path.is_file():
-        try:
-            doc = tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise BadInput(f"{path}: {exc}") from None
+        doc = _read_toml(path)
     elif explicit:
         raise BadInput(f"config file {path} not found")
     base = path.resolve().parent if path is not None and path.is_file() else Path.cwd()
@@ -80,12 +77,33 @@ def load_config(path: Path | None, explicit: bool = False) -> Config:
         raise BadInput(f"{path}: {exc}") from None
 
 
+def _read_toml(path: Path) -> dict[str, Any]:
+    """The config document, or one line of bad input: not UTF-8, not TOML, nested past reason."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise BadInput(f"{path}: not a text file (UTF-8 TOML expected)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise BadInput(f"{path}: {exc}") from None
+    except RecursionError:
+        raise BadInput(f"{path}: nested too deeply to be a config file") from None
+    except OSError as exc:
+        raise BadInput(f"{path}: cannot read it: {exc.strerror}") from None
+
+
+def _table(doc: dict[str, Any], key: str) -> dict[str, Any]:
+    value = doc.get(key, {})
+    if not isinstance(value, dict):
+        raise ValueError(f"[{key}] must be a table, e.g. [{key}] on a line of its own, not {key} = {value!r}")
+    return value
+
+
 def _build(doc: dict[str, Any], base: Path, path: Path | None) -> Config:
-    database = doc.get("database", {})
-    calendar = doc.get("calendar", {})
-    mail = doc.get("mail", {})
-    reminders = doc.get("reminders", {})
-    workflows = doc.get("workflows", {})
+    database = _table(doc, "database")
+    calendar = _table(doc, "calendar")
+    mail = _table(doc, "mail")
+    reminders = _table(doc, "reminders")
+    workflows = _table(doc, "workflows")
     known_mail = set(MailConfig.__dataclass_fields__)
     unknown = set(mail) - known_mail
     if unknown:

@@ -13,6 +13,7 @@ from .errors import BadInput
 from .spec import Milestone
 
 UTC = UTC
+FIRST_YEAR, LAST_YEAR = 1970, 2999  # instants a governance calendar can mean; every zone can show them
 
 
 def parse_instant(text: str, what: str = "instant") -> datetime:
@@ -29,6 +30,8 @@ def parse_instant(text: str, what: str = "instant") -> datetime:
         raise BadInput(f"{what} {text!r} is not an ISO 8601 instant, e.g. 2018-02-20T09:00+08:00") from None
     if parsed.tzinfo is None:
         raise BadInput(f"{what} {text!r} has no UTC offset: add one, e.g. {text}+08:00 or {text}Z")
+    if not FIRST_YEAR <= parsed.year <= LAST_YEAR:  # year 1 or 9999 would overflow in some zone
+        raise BadInput(f"{what} {text!r} is out of range: give a year from {FIRST_YEAR} to {LAST_YEAR}")
     return utc(parsed)
 
 

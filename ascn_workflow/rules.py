@@ -57,7 +57,7 @@ def rule_kind(name: str, *params: str) -> Callable[[RuleFn], RuleFn]:
 
 def _cities(ctx: RuleContext) -> list[Mapping[str, Any]]:
     cities = ctx.data.get("cities")
-    return list(cities) if isinstance(cities, list) else []
+    return [c for c in cities if isinstance(c, Mapping)] if isinstance(cities, list) else []
 
 
 @rule_kind("max-cities", "max")
@@ -82,16 +82,20 @@ def capital_included(ctx: RuleContext, params: Mapping[str, Any]) -> str | None:
     return None if capital.slug in slugs else f"the capital {capital.name} is neither nominated nor a member"
 
 
+def _email_of(person: Any) -> Any:
+    return person.get("email") if isinstance(person, Mapping) else None
+
+
 @rule_kind("csco-per-city")
 def csco_per_city(ctx: RuleContext, params: Mapping[str, Any]) -> str | None:
-    missing = [str(c.get("name")) for c in _cities(ctx) if not (c.get("csco") or {}).get("email")]
+    missing = [str(c.get("name")) for c in _cities(ctx) if not _email_of(c.get("csco"))]
     return None if not missing else f"no Chief Smart City Officer named for {', '.join(missing)}"
 
 
 @rule_kind("nr-named")
 def nr_named(ctx: RuleContext, params: Mapping[str, Any]) -> str | None:
-    nr = ctx.data.get("national_representative") or {}
-    return None if nr.get("email") else "no National Representative named"
+    nr = ctx.data.get("national_representative")
+    return None if isinstance(nr, Mapping) and nr.get("email") else "no National Representative named"
 
 
 @rule_kind("milestone-reached", "milestone")

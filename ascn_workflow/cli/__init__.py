@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..errors import AscnError
+from ..errors import AscnError, BadInput
 
 if TYPE_CHECKING:
     from ..app import App
@@ -62,13 +63,44 @@ def report_usage(error: click.UsageError) -> None:
     click.echo(f"ascn: {error.format_message()} (see '{where} --help')", err=True)
 
 
+PIPE_CLOSED = 141  # 128 + SIGPIPE: what `cat`, `git log` and `yes` end with when the reader goes away
+
+
+def stdout_closed() -> None:
+    """The reader of our output went away (`ascn status | head -1`): a normal end, said by exit 141
+    as other Unix tools do, with nothing on stderr; later writes go to /dev/null, so the
+    interpreter's own flush at exit cannot complain either."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor (click's test runner): nothing to silence
+        pass
+
+
+def _not_utf8(args: list[str]) -> str | None:
+    """The first argument that is not valid UTF-8 (Python keeps such bytes as lone surrogates)."""
+    for arg in args:
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            return arg.encode("utf-8", "backslashreplace").decode("ascii", "replace")
+    return None
+
+
 class AscnGroup(click.Group):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        bad = _not_utf8(args)
+        if bad is not None:
+            report_error(BadInput(f"argument {bad} is not valid UTF-8 text"), "--json" in args)
+            ctx.exit(2)
         try:
             return super().parse_args(ctx, args)
         except click.UsageError as error:
             report_usage(error)
             ctx.exit(2)
+        except BrokenPipeError:  # --help into a closed pipe
+            stdout_closed()
+            ctx.exit(PIPE_CLOSED)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -82,7 +114,17 @@ class AscnGroup(click.Group):
             ctx.exit(error.exit_code)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
-        except Exception as error:  # a bug: one line, not a traceback, unless asked for
+        except BrokenPipeError:
+            stdout_closed()
+            ctx.exit(PIPE_CLOSED)
+        except Exception as error:  # a database failure is one line; anything else is a bug
+            from ..outages import database_failure
+
+            failure = database_failure(error)
+            if failure is not None and not os.environ.get("ASCN_DEBUG"):
+                state = ctx.obj if isinstance(ctx.obj, State) else None
+                report_error(failure, bool(state and state.json_errors))
+                ctx.exit(failure.exit_code)
             if os.environ.get("ASCN_DEBUG"):
                 raise
             click.echo(
@@ -132,4 +174,11 @@ from . import acting, admin, due_work, reading, simulating  # noqa: E402,F401  (
 
 
 def main() -> None:
-    cli(prog_name="ascn")
+    try:
+        cli(prog_name="ascn")
+    finally:  # output still buffered when the reader has gone: flush it here, not in the interpreter's exit
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            stdout_closed()
+            raise SystemExit(PIPE_CLOSED) from None

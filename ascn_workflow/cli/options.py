@@ -23,12 +23,23 @@ def cycle_choice(state: State, text: str | None) -> int | None:
     return int(text)
 
 
+# Fields that hold structured data only commands build: a text from --data would not be one.
+STRUCTURED = {
+    "cities": "a nomination's cities come from its file: use `ascn nominate XX --file FILE`",
+    "national_representative": "a nomination's NR comes from its file: use `ascn nominate XX --file FILE`",
+    "member_state": "the member state is the deliverable's own",
+    "projects": "a progress review records the city's projects itself",
+}
+
+
 def data_pairs(pairs: tuple[str, ...]) -> dict[str, str]:
     data = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise BadInput(f"--data {pair!r} is not KEY=VALUE")
+        if key.strip() in STRUCTURED:
+            raise BadInput(f"--data {key.strip()}: {STRUCTURED[key.strip()]}")
         data[key.strip()] = value
     return data
 

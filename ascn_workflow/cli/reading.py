@@ -10,7 +10,7 @@ import click
 from ..errors import BadInput
 from . import State, cli, json_option
 from .options import cycle_choice, pass_state
-from .render import emit_json, line, table
+from .render import emit_json, line, table, write_output
 
 # ---------------------------------------------------------------------------- reading
 
@@ -240,7 +240,7 @@ def diagram(state: State, workflow: str, fmt: str, highlight: str | None, output
     if output is None:
         click.echo(data.decode(), nl=False)
     else:
-        output.write_bytes(data)
+        write_output(output, data)
         line(f"{output}: {wf.name} ({fmt})")
 
 

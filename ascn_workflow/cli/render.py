@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -25,7 +26,13 @@ def emit_json(data: Any) -> None:
 def console() -> Console:
     from rich.console import Console
 
-    return Console(width=None if sys.stdout.isatty() else 160, soft_wrap=False, highlight=False)
+    out = Console(width=None if sys.stdout.isatty() else 160, soft_wrap=False, highlight=False)
+    out.on_broken_pipe = _reader_gone  # type: ignore[method-assign]  # rich would exit 1; the CLI ends it as 141
+    return out
+
+
+def _reader_gone() -> None:
+    raise BrokenPipeError("standard output was closed")
 
 
 def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
@@ -37,6 +44,18 @@ def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any
     for row in rows:
         t.add_row(*("" if v is None else str(v) for v in row))
     console().print(t)
+
+
+def write_output(path: Path, data: bytes) -> None:
+    """`--output FILE`: a folder, a missing folder or a full disk is one line of bad input (exit 2)."""
+    from ..errors import BadInput
+
+    if path.is_dir():
+        raise BadInput(f"cannot write {path}: it is a folder; give a file name, e.g. {path / 'out'}")
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        raise BadInput(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def line(text: str) -> None:
