@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 import re
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -22,6 +24,7 @@ from .engine import Request, fire
 from .errors import Conflict
 from .mail import Mailer, MailError
 from .mail.render import Rendered, overdue_message, reminder_message
+from .outages import database_failure
 from .people import SCHEDULER
 from .reminding import ESCALATION_ROLES, expected_actions, recipients, replan
 from .store import Deliverable, Message, Reminder, Transaction, after, snapshot
@@ -99,6 +102,9 @@ def apply_deadlines(app: App, now: datetime, report: DueReport) -> None:
         except Conflict:
             log.info("%s moved meanwhile; its deadline is another process's to apply", row.id)
             continue
+        except Exception as error:  # one deliverable's problem: the others' deadlines still pass
+            _item_failed(error, f"{row.id}: deadline not applied", report)
+            continue
         report.lapsed.append(f"{row.id}: {row.stage} -> {outcome.event.dest} at {show(at, _host_zone(app, row.cycle))}")
         log.info("deadline passed: %s", report.lapsed[-1])
 
@@ -110,8 +116,20 @@ def notify_overdue(app: App, now: datetime, report: DueReport) -> None:
         rows = tx.notice_owed(now, trigger_stages(app))
     for row in rows:
         assert row.deadline is not None
-        with store.transaction() as tx:
-            _queue_overdue(app, tx, row, row.deadline, now, lapsed=False, report=report)
+        try:
+            with store.transaction() as tx:
+                _queue_overdue(app, tx, row, row.deadline, now, lapsed=False, report=report)
+        except Exception as error:
+            _item_failed(error, f"{row.id}: overdue notice not queued", report)
+
+
+def _item_failed(error: Exception, what: str, report: DueReport) -> None:
+    """One unit of due work failed for a reason of its own: reported and logged, the pass goes on.
+    A database failure is the whole pass's: it propagates (the scheduler retries the pass)."""
+    if database_failure(error) is not None:
+        raise error
+    report.failed.append(f"{what}: {type(error).__name__}: {error}")
+    log.warning("%s", report.failed[-1])
 
 
 def _queue_overdue(
@@ -131,22 +149,25 @@ def _queue_overdue(
     responsible = recipients(defs, tx, row, stage.responsible)
     escalation = [r for r in recipients(defs, tx, row, ESCALATION_ROLES) if r not in responsible]
     message_id = _message_id("overdue", row.id, int(deadline.timestamp()))
-    rendered = overdue_message(
-        message_id=message_id,
-        sender=app.config.mail.sender,
-        now=now,
-        deliverable=_view(app, row),
-        deadline=deadline,
-        host_zone=_host_zone(app, row.cycle),
-        responsible=responsible,
-        escalation=escalation,
-        expected=expected_actions(defs, row, None, "YOU@example"),
-        lapsed=lapsed,
-    )
-    if rendered.recipients:
-        _queue(tx, rendered, "overdue", row.id, now)
+    to = [r.email for r in (*responsible, *escalation)]
+    with _isolated(tx, message_id, "overdue", row.id, to, now, report) as held:
+        rendered = overdue_message(
+            message_id=message_id,
+            sender=app.config.mail.sender,
+            now=now,
+            deliverable=_view(app, row),
+            deadline=deadline,
+            host_zone=_host_zone(app, row.cycle),
+            responsible=responsible,
+            escalation=escalation,
+            expected=expected_actions(defs, row, None, "YOU@example"),
+            lapsed=lapsed,
+        )
+        if rendered.recipients:
+            _queue(tx, rendered, "overdue", row.id, now)
     report.overdue_notices.append(row.id)
-    log.info("overdue notice for %s to %s", row.id, ", ".join(rendered.recipients) or "nobody")
+    if not held.failed:
+        log.info("overdue notice for %s to %s", row.id, ", ".join(rendered.recipients) or "nobody")
 
 
 # ---------------------------------------------------------------------------- reminders
@@ -177,8 +198,11 @@ def send_reminders(app: App, now: datetime, report: DueReport) -> None:
                 )
                 if not tx.claim_reminders(ids, "sent", message_id):
                     raise _Lost  # roll back: another pass claimed some of them first
-                _queue_reminder(app, tx, reminders, message_id, now)
+                _queue_reminder(app, tx, reminders, message_id, now, report)
         except _Lost:
+            continue
+        except Exception as error:
+            _item_failed(error, f"{deliverable} -> {recipient}: reminder not queued", report)
             continue
         report.reminders.append(f"{deliverable} -> {recipient}")
         log.info("reminder %s -> %s (%s days)", deliverable, recipient, min(r.offset_days for r in reminders))
@@ -188,25 +212,71 @@ class _Lost(Exception):
     """A claim lost to another pass: its transaction is rolled back and the work is theirs."""
 
 
-def _queue_reminder(app: App, tx: Transaction, reminders: list[Reminder], message_id: str, now: datetime) -> None:
+def _queue_reminder(
+    app: App, tx: Transaction, reminders: list[Reminder], message_id: str, now: datetime, report: DueReport
+) -> None:
     defs = app.definitions
     row = tx.deliverable(reminders[0].deliverable_id)
     stage = defs.workflow(row.workflow).stage(row.stage)
     person = next((r for r in recipients(defs, tx, row, stage.responsible) if r.email == reminders[0].recipient), None)
     if person is None:  # the person lost the role since planning: nothing to send, the claim stands
         return
-    rendered = reminder_message(
-        message_id=message_id,
-        sender=app.config.mail.sender,
-        now=now,
-        deliverable=_view(app, row),
-        recipient=person,
-        deadline=reminders[0].deadline,
-        host_zone=_host_zone(app, row.cycle),
-        days_left=min(r.offset_days for r in reminders),
-        expected=expected_actions(defs, row, person.role, person.email),
-    )
-    _queue(tx, rendered, "reminder", row.id, now)
+    with _isolated(tx, message_id, "reminder", row.id, [person.email], now, report):
+        rendered = reminder_message(
+            message_id=message_id,
+            sender=app.config.mail.sender,
+            now=now,
+            deliverable=_view(app, row),
+            recipient=person,
+            deadline=reminders[0].deadline,
+            host_zone=_host_zone(app, row.cycle),
+            days_left=min(r.offset_days for r in reminders),
+            expected=expected_actions(defs, row, person.role, person.email),
+        )
+        _queue(tx, rendered, "reminder", row.id, now)
+
+
+@dataclass
+class _Held:
+    failed: bool = False
+
+
+@contextmanager
+def _isolated(
+    tx: Transaction,
+    message_id: str,
+    kind: str,
+    deliverable_id: str,
+    recipients: list[str],
+    now: datetime,
+    report: DueReport,
+) -> Iterator[_Held]:
+    """A message that cannot be rendered is stored as failed, with its reason (`ascn outbox list`),
+    in the same transaction as its claim: the lapse or the other messages of the pass go on."""
+    held = _Held()
+    try:
+        yield held
+    except Exception as error:
+        if database_failure(error) is not None:
+            raise
+        reason = f"cannot render the message: {type(error).__name__}: {error}"
+        held.failed = True
+        tx.queue_message(
+            Message(
+                message_id=message_id,
+                kind=kind,
+                deliverable_id=deliverable_id,
+                recipients=recipients,
+                subject=f"[ASCN] {kind}: {deliverable_id} (not rendered)",
+                raw="",
+                created_at=now,
+                next_attempt_at=now,
+                status="failed",
+                last_error=reason,
+            )
+        )
+        report.failed.append(f"{message_id}: {reason}")
+        log.warning("%s for %s not sent: %s", kind, deliverable_id, reason)
 
 
 def _queue(tx: Transaction, rendered: Rendered, kind: str, deliverable_id: str, now: datetime) -> None:
@@ -241,7 +311,11 @@ def deliver(app: App, now: datetime, mailer: Mailer, report: DueReport) -> None:
         assert message.id is not None
         try:
             warning = mailer.send(message.message_id, message.raw.encode("utf-8"), sender, list(message.recipients))
-        except MailError as error:
+        except Exception as error:  # this message's failure, never the pass's: the next one is sent
+            if database_failure(error) is not None:
+                raise
+            if not isinstance(error, MailError):
+                error = MailError(f"cannot send this message: {type(error).__name__}: {error}", permanent=True)
             with store.transaction() as tx:
                 tx.finish_message(message.id, now, str(error), retry=not error.permanent, attempts=message.attempts + 1)
             (report.failed if error.permanent else report.retrying).append(f"{message.message_id}: {error}")
