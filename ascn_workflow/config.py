@@ -24,6 +24,8 @@ class MailConfig:
     username: str = ""
     password_env: str = "ASCN_SMTP_PASSWORD"
     ca_file: str = ""  # a CA bundle to verify the server's certificate with (default: the system's)
+    timeout_seconds: float = 20.0  # SMTP: the longest wait for the server at any step of one message
+    pass_budget_seconds: float = 300.0  # the longest one due pass spends sending; the rest waits for the next
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,8 @@ def _build(doc: dict[str, Any], base: Path, path: Path | None) -> Config:
         raise ValueError(f"unknown [mail] key {sorted(unknown)[0]!r}")
     mail_cfg = MailConfig(**{**mail, "outbox": base / mail.get("outbox", "outbox")})
     check_email(mail_cfg.sender, "[mail] sender")
+    if not (float(mail_cfg.timeout_seconds) > 0 and float(mail_cfg.pass_budget_seconds) > 0):
+        raise ValueError("[mail] timeout_seconds and pass_budget_seconds must be positive")
     if mail_cfg.backend not in ("file", "smtp"):
         raise ValueError(f'[mail] backend must be "file" or "smtp", not {mail_cfg.backend!r}')
     offsets = tuple(int(o) for o in reminders.get("offsets_days", (14, 7, 1)))

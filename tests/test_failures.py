@@ -126,11 +126,13 @@ def sqlite_ascn(tmp_path: Path) -> Iterator[Ascn]:
 def test_an_immutable_database_file_is_one_line(sqlite_ascn: Ascn) -> None:
     db = sqlite_ascn.folder / "ascn.db"
     subprocess.run(["chattr", "+i", str(db)], check=True)  # read-only even for root
-    result = sqlite_ascn.run("people", "add", "--email", "x@y.example", "--name", "X", "--role", "asec", actor=ASEC)
+    # Separate processes: a connection this process opened before the change could still write.
+    result = spawn(sqlite_ascn.config, "people", "add", "--email", "x@y.example", "--name", "X", "--role", "asec")
     one_line(result, 1, "read-only")
-    as_json = sqlite_ascn.run("advance", "2018/framework", "circulate", "--json", actor=ASEC)
+    as_json = spawn(sqlite_ascn.config, "advance", "2018/framework", "circulate", "--json")
     assert json.loads(as_json.stderr)["message"].startswith("the database file is read-only")
-    assert sqlite_ascn.json("show", "2018/framework")["stage"] == "drafting"  # reading still works
+    shown = spawn(sqlite_ascn.config, "show", "2018/framework", "--json")
+    assert json.loads(shown.stdout)["stage"] == "drafting"  # reading still works
 
 
 def test_a_corrupt_database_file_is_one_line(sqlite_ascn: Ascn) -> None:

@@ -37,7 +37,9 @@ def tick(state: State, as_json: bool) -> None:
     for item in report.retrying:
         line(f"delivery failed, will retry: {item}")
     for item in report.failed:
-        line(f"delivery failed for good: {item}")
+        line(f"failed for good: {item}")
+    if report.deferred:
+        line(f"sending budget spent: {report.deferred} messages wait for the next pass")
     line(f"delivered {len(report.delivered)} messages" if report.delivered or not report.idle else "nothing due")
 
 

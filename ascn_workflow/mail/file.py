@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tempfile
+import time
 from pathlib import Path
 
 
@@ -13,19 +15,47 @@ def file_name(message_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", message_id.strip("<>")) + ".eml"
 
 
+TEMP_PREFIX = ".ascn-"
+TEMP_SUFFIX = ".tmp"
+STALE_SECONDS = 3600  # a temporary file this old belongs to no writer still running
+
+
 class FileMailer:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
+        self._swept = False
 
     def send(self, message_id: str, raw: bytes, sender: str, recipients: list[str]) -> str | None:
+        """Write to a temporary file, then rename it into place: a reader never sees half a message,
+        and a failed write (a full disk) removes its temporary file instead of leaving it behind."""
         from . import MailError
 
+        tmp: str | None = None
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
+            self._sweep()
+            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX)
             with os.fdopen(fd, "wb") as handle:
                 handle.write(raw)
+                handle.flush()
+                os.fsync(handle.fileno())
             os.replace(tmp, self.folder / file_name(message_id))
+            tmp = None
         except OSError as exc:
-            raise MailError(f"cannot write to {self.folder}: {exc}") from exc
+            raise MailError(f"cannot write to {self.folder}: {exc.strerror or exc}") from exc
+        finally:
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
         return None
+
+    def _sweep(self) -> None:
+        """Temporary files left by a process killed mid-write (kill -9, power loss), once per mailer."""
+        if self._swept:
+            return
+        self._swept = True
+        cutoff = time.time() - STALE_SECONDS
+        for old in self.folder.glob(f"*{TEMP_SUFFIX}"):
+            with contextlib.suppress(OSError):
+                if old.stat().st_mtime < cutoff or old.stat().st_size == 0:
+                    old.unlink()

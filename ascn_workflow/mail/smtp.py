@@ -11,9 +11,11 @@ from . import MailError
 
 
 class SmtpMailer:
-    def __init__(self, config: MailConfig, timeout: float = 30.0) -> None:
+    def __init__(self, config: MailConfig, timeout: float | None = None) -> None:
         self.config = config
-        self.timeout = timeout
+        # Every network operation of a message (connect, each reply) waits at most this long: a
+        # hung server costs one timeout per message, and the pass's budget bounds the messages.
+        self.timeout = timeout if timeout is not None else config.timeout_seconds
 
     def send(self, message_id: str, raw: bytes, sender: str, recipients: list[str]) -> str | None:
         cfg = self.config

@@ -1,0 +1,87 @@
+"""Issue 16 item 9: a full disk leaves no temporary files; a hung SMTP server costs a bounded time.
+
+Deadline transitions are applied before any sending, so a slow server never delays a lapse.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ascn_workflow.mail import MailError
+from ascn_workflow.mail.file import FileMailer
+
+from .conftest import Ascn, write_config
+
+
+def test_a_write_that_fails_midway_leaves_no_temporary_file(tmp_path: Path) -> None:
+    mailer = FileMailer(tmp_path / "outbox")
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (4096, hard))  # files may not grow past 4 KiB: EFBIG
+    try:
+        with pytest.raises(MailError, match="cannot write"):
+            mailer.send("<big@ascn-workflow>", b"x" * 100_000, "s@a.example", ["r@b.example"])
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert sorted(p.name for p in (tmp_path / "outbox").iterdir()) == []
+
+
+def test_temporary_files_left_by_a_killed_writer_are_swept(tmp_path: Path) -> None:
+    outbox = tmp_path / "outbox"
+    outbox.mkdir()
+    (outbox / ".ascn-killed.tmp").write_bytes(b"")  # what a full disk or kill -9 left behind
+    old = outbox / "tmpabc123.tmp"
+    old.write_bytes(b"half a message")
+    os.utime(old, (0, 0))
+    FileMailer(outbox).send("<m@ascn-workflow>", b"Subject: x\r\n\r\nbody\r\n", "s@a.example", ["r@b.example"])
+    assert sorted(p.name for p in outbox.iterdir()) == ["m_ascn-workflow.eml"]
+
+
+@pytest.fixture
+def hung_smtp() -> Iterator[int]:
+    """A server that accepts connections and never says a word (the issue's hung SMTP server)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(50)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    server.close()
+
+
+def test_a_hung_smtp_server_costs_a_bounded_time_and_no_lapse(tmp_path: Path, db_url: str, hung_smtp: int) -> None:
+    config = write_config(tmp_path, db_url).read_text().replace('backend = "file"', 'backend = "smtp"')
+    config += f'host = "127.0.0.1"\nport = {hung_smtp}\ntimeout_seconds = 0.5\npass_budget_seconds = 0.8\n'
+    (tmp_path / "config.toml").write_text(config)
+    a = Ascn(tmp_path, tmp_path / "config.toml")
+    a.ok("init")
+    from .conftest import PEOPLE
+
+    a.ok("people", "import", a.file("people.toml", PEOPLE))
+    report = a.json("tick", now="2018-03-01T12:00+08:00")
+    assert len(report["lapsed"]) == 10  # every nomination lapsed before the first message was tried
+    assert report["retrying"] and report["deferred"] >= 1 and not report["delivered"]
+    assert len(report["retrying"]) + report["deferred"] == len(a.json("outbox", "list"))
+    untried = [m for m in a.json("outbox", "list", "--status", "queued") if m["attempts"] == 0]
+    assert len(untried) == report["deferred"]
