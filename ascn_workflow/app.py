@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from .config import Config
 from .definitions import load
-from .errors import BadInput, NotFound
+from .errors import BadInput, NotFound, Unavailable
 from .spec import Definitions
 from .store import HEAD, Store
 
@@ -20,8 +20,34 @@ class App:
         self.config = config
 
     @cached_property
-    def definitions(self) -> Definitions:
+    def file_definitions(self) -> Definitions:
+        """The definitions as the files under workflows/ give them."""
         return load(self.config.workflows_dir)
+
+    @property
+    def definitions(self) -> Definitions:
+        """The files' definitions with each opened cycle's milestones as the database holds them
+        (`ascn calendar set` moves them). Read once per App; `calendar_changed` reads them again."""
+        found: Definitions | None = self.__dict__.get("_definitions")
+        if found is None:
+            found = self.__dict__["_definitions"] = self._with_stored_calendar(self.file_definitions)
+        return found
+
+    def calendar_changed(self) -> None:
+        self.__dict__.pop("_definitions", None)
+
+    def _with_stored_calendar(self, defs: Definitions) -> Definitions:
+        from .calendar_changes import overlay
+
+        own = Store(self.config.database_url, check=self._check_schema)  # may run inside another transaction
+        try:
+            with own.read() as tx:
+                records = tx.milestones()
+        except (NotFound, BadInput, Unavailable):  # no database (yet), or one to upgrade: the files
+            return defs
+        finally:
+            own.close()
+        return overlay(defs, records)
 
     @cached_property
     def store(self) -> Store:

@@ -100,3 +100,56 @@ def verify_chain(deliverable_id: str, rows: Sequence[Mapping[str, Any]], expecte
             f"{len(rows) - expected_count} row(s) more than the version says ({expected_count})",
         )
     return problems
+
+
+# ---------------------------------------------------------------------------- the calendar's chain
+
+CHANGE_FIELDS = (
+    "seq",
+    "cycle",
+    "kind",
+    "target",
+    "actor",
+    "role",
+    "recorded_at",
+    "reason",
+    "old_value",
+    "new_value",
+    "deliverables",
+    "told",
+)
+
+
+def change_digest(row: Mapping[str, Any], prev_hash: str) -> str:
+    """The hash of one calendar change (a moved milestone or an extension), chained like the history."""
+    content = json.dumps(
+        {k: _plain(row[k]) for k in CHANGE_FIELDS},
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
+        default=str,
+    )
+    return hashlib.sha256(f"calendar\n{prev_hash}\n{content}".encode()).hexdigest()
+
+
+def verify_changes(rows: Sequence[Mapping[str, Any]]) -> list[Problem]:
+    """Every break in the chain of calendar changes (in `seq` order), as for a deliverable's history."""
+    problems: list[Problem] = []
+    previous = ""
+    for i, row in enumerate(rows):
+        position = i + 1
+        if change_digest(row, str(row["prev_hash"])) != row["hash"]:
+            problems.append(
+                Problem("calendar", position, "edited", f"calendar change {row['seq']} does not match its hash")
+            )
+        if row["seq"] != position:
+            kind = "deleted" if row["seq"] > position else "inserted"
+            problems.append(
+                Problem("calendar", position, kind, f"expected calendar change {position}, found {row['seq']}")
+            )
+        elif row["prev_hash"] != previous:
+            problems.append(
+                Problem("calendar", position, "deleted", f"the change before {row['seq']} is missing or altered")
+            )
+        previous = str(row["hash"])
+    return problems

@@ -37,6 +37,7 @@ class Config:
     mail: MailConfig
     reminder_offsets_days: tuple[int, ...] = (14, 7, 1)
     reminder_local_hour: int = 9
+    documents_dir: Path = Path("documents")  # [documents] dir: document versions, named by their SHA-256
 
 
 def bundled_workflows() -> Path:
@@ -121,6 +122,9 @@ def _build(doc: dict[str, Any], base: Path, path: Path | None) -> Config:
     if not 0 <= hour <= 23 or any(o <= 0 for o in offsets):
         raise ValueError("[reminders] local_hour must be 0-23 and offsets_days positive")
     workflows_dir = base / workflows["dir"] if "dir" in workflows else bundled_workflows()
+    documents = doc.get("documents", {})
+    if set(documents) - {"dir"}:
+        raise ValueError(f"unknown [documents] key {sorted(set(documents) - {'dir'})[0]!r}")
     return Config(
         path=path,
         database_url=_database_url(str(database.get("url", "sqlite:///ascn.db")), base),
@@ -129,4 +133,5 @@ def _build(doc: dict[str, Any], base: Path, path: Path | None) -> Config:
         mail=mail_cfg,
         reminder_offsets_days=offsets,
         reminder_local_hour=hour,
+        documents_dir=base / str(documents.get("dir", "documents")),
     )

@@ -277,7 +277,8 @@ def parse_calendar(
             src.problem(f"milestones.{mid}.same_as", f"unknown milestone {raw['same_as']!r}")
             continue
         # "end of the SCGW unless set": the alias's deadline is the target's last day.
-        milestones[mid] = Milestone(mid, str(raw.get("title", mid)), target.end, target.end, target.zone)
+        title = raw.get("title", (template or {}).get(mid, mid))
+        milestones[mid] = Milestone(mid, str(title), target.end, target.end, target.zone, target.id)
     if not founding and template:
         for mid in template:
             if mid not in milestones:

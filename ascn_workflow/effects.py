@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from .documents import record_document_version
 from .opening import city_openings, nominated_slugs
 from .people import Grant, PersonEntry
 from .spec import Definitions
 from .store import Deliverable, Transaction
 
-Gather = Callable[[Transaction, Deliverable], Mapping[str, Any]]
+Gather = Callable[[Transaction, Deliverable, Mapping[str, Any]], Mapping[str, Any]]  # (tx, row, the request's data)
 Follow = Callable[[Definitions, Transaction, Deliverable, Mapping[str, Any], datetime], list[str]]
 
 
@@ -28,7 +29,7 @@ class Effect:
     follow: Follow | None = None
 
 
-def record_project_status(tx: Transaction, row: Deliverable) -> Mapping[str, Any]:
+def record_project_status(tx: Transaction, row: Deliverable, given: Mapping[str, Any]) -> Mapping[str, Any]:
     """A progress review records the city's projects with their stage."""
     if row.city is None:
         return {"projects": []}
@@ -71,4 +72,5 @@ def open_city_deliverables(
 EFFECTS: dict[str, Effect] = {
     "record-project-status": Effect(gather=record_project_status),
     "open-city-deliverables": Effect(follow=open_city_deliverables),
+    "record-document-version": Effect(gather=record_document_version),
 }

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .app import App
-from .audit import verify_chain
+from .audit import verify_chain, verify_changes
 from .errors import BadInput, NotFound
 from .store import HEAD
 
@@ -34,6 +34,7 @@ def audit_verify(app: App) -> dict[str, Any]:
     with app.store.read() as tx:
         versions = {r.id: r.version for r in tx.deliverables()}
         entries = tx.history()
+        changes = tx.calendar_changes()
     chains: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for entry in entries:
         chains[entry.deliverable_id].append(asdict(entry))
@@ -41,9 +42,11 @@ def audit_verify(app: App) -> dict[str, Any]:
     for deliverable_id in sorted(set(versions) | set(chains)):
         expected = versions.get(deliverable_id, 1) - 1
         problems += verify_chain(deliverable_id, chains.get(deliverable_id, []), expected)
+    problems += verify_changes([asdict(c) for c in changes])  # the calendar's own chain
     return {
         "deliverables": len(versions),
         "rows": sum(len(c) for c in chains.values()),
+        "calendar_changes": len(changes),
         "problems": [p.as_dict() for p in problems],
     }
 

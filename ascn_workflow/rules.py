@@ -98,6 +98,14 @@ def nr_named(ctx: RuleContext, params: Mapping[str, Any]) -> str | None:
     return None if isinstance(nr, Mapping) and nr.get("email") else "no National Representative named"
 
 
+@rule_kind("document-attached")
+def document_attached(ctx: RuleContext, params: Mapping[str, Any]) -> str | None:
+    """The version a body endorses is recorded (effect `record-document-version` gathers it)."""
+    if ctx.data.get("version"):
+        return None
+    return "no version of the document is attached: add one with `ascn document add ID FILE`"
+
+
 @rule_kind("milestone-reached", "milestone")
 def milestone_reached(ctx: RuleContext, params: Mapping[str, Any]) -> str | None:
     milestone = ctx.calendar.milestone(params["milestone"])

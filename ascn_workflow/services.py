@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from . import reminding
+from . import calendar_changes, reminding
 from .app import App
 from .effects import EFFECTS
 from .engine import Request, fire
@@ -53,6 +53,7 @@ def open_cycle(app: App, cycle: int, now: datetime) -> dict[str, Any]:
     defs.calendar(cycle)
     with app.store.transaction() as tx:
         members = [(c.slug, c.member_state) for c in tx.cities(joined_before=cycle)]
+        calendar_changes.seed(defs, tx, cycle)  # from now on the database holds the cycle's milestones
         created = tx.open(cycle_openings(defs, cycle, members), now)
         new_cycle = tx.record_cycle(cycle, now)
         _plan_opened(app, tx, created, now)
@@ -161,7 +162,7 @@ def advance(
         fields = dict(data or {})
         for effect in effects:
             if effect.gather is not None:
-                fields.update(effect.gather(tx, row))
+                fields.update(effect.gather(tx, row, fields))
         request = Request(trigger, actor, now, at, note, fields, dict(waivers or {}))
         outcome = fire(defs, snapshot(row), request, tx.stage, tx.member_cities)
         entry = tx.apply(outcome)

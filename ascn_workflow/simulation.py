@@ -63,10 +63,14 @@ class Step:
     data: dict[str, Any] = field(default_factory=dict)
     waivers: dict[str, str] = field(default_factory=dict)
     nomination: dict[str, Any] | None = None
+    action: str = "advance"  # advance | nominate | document | calendar_set | extend
+    params: dict[str, Any] = field(default_factory=dict)
 
     def describe(self) -> str:
         if self.nomination is not None:
             return f"{self.actor}: nominate {self.target}"
+        if self.action != "advance":
+            return f"{self.actor}: {self.action.replace('_', ' ')} {self.target}"
         return f"{self.actor}: advance {self.target} {self.trigger}"
 
 
@@ -124,8 +128,16 @@ def _step(number: int, raw: dict[str, Any], defs: Definitions, path: Path) -> St
         code = str(raw["nominate"])
         nomination = nomination_from_doc(dict(raw.get("nomination", {})), code, defs.network, where)
         return Step(number, utc(at), actor, code, "submit", waivers=waivers, nomination=nomination)
+    for action in ("document", "calendar_set", "extend"):
+        if action in raw:
+            params = {k: v for k, v in raw.items() if k not in ("at", "actor", action)}
+            if action == "document" and not isinstance(params.get("content"), str):
+                raise BadInput(f"{where}: a document step needs `content`, the text of the version")
+            if action != "document" and not isinstance(params.get("reason"), str):
+                raise BadInput(f"{where}: {action} needs a `reason`")
+            return Step(number, utc(at), actor, str(raw[action]), action, action=action, params=params)
     if "advance" not in raw or "trigger" not in raw:
-        raise BadInput(f"{where}: needs `advance` and `trigger`, or `nominate`")
+        raise BadInput(f"{where}: needs `advance` and `trigger`, or `nominate`, `document`, `calendar_set`, `extend`")
     return Step(
         number,
         utc(at),
@@ -182,8 +194,23 @@ def play(
 
 
 def _run(app: App, step: Step, cycle: int) -> None:
+    from . import calendar_changes, documents
+
+    p = step.params
     try:
-        if step.nomination is not None:
+        if step.action == "document":
+            name = str(p.get("filename", "document.txt"))
+            documents.add_content(
+                app, step.target, str(p["content"]).encode(), name, step.at, step.actor, p.get("title")
+            )
+        elif step.action == "calendar_set":
+            calendar_changes.set_milestone(
+                app, cycle, step.target, str(p["date"]), step.at, step.actor,
+                end_text=str(p["end"]) if "end" in p else None, zone=p.get("zone"), reason=str(p["reason"]),
+            )  # fmt: skip
+        elif step.action == "extend":
+            calendar_changes.extend(app, step.target, str(p["to"]), step.at, step.actor, reason=str(p["reason"]))
+        elif step.nomination is not None:
             services.submit_nomination(
                 app, step.target, step.nomination, step.at, step.actor, waivers=step.waivers, cycle=cycle
             )

@@ -20,7 +20,7 @@ from .errors import NotFound
 ROLES = ("asec", "shepherd", "chair", "focal_point", "nr", "csco", "scheduler")
 NETWORK_ROLES = frozenset({"asec", "shepherd", "chair", "scheduler"})
 SUBJECTS = ("network", "member_state", "city")
-EFFECTS = ("open-city-deliverables", "record-project-status")
+EFFECTS = ("open-city-deliverables", "record-project-status", "record-document-version")
 # When a workflow's deliverables open, and for which subjects that makes sense.
 OPENS = {
     "founding-cycle": ("network", "member_state"),  # `init` of the founding cycle (2018)
@@ -102,6 +102,7 @@ class Milestone:
     start: date
     end: date
     zone: str
+    same_as: str | None = None  # follows that milestone's last day (`action-plans-due` = the SCGW's)
 
 
 @dataclass(frozen=True)

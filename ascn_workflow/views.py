@@ -7,6 +7,7 @@ They read in one snapshot of the store (`Store.read`), which never loads SQLAlch
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +17,7 @@ from .engine import Snapshot, options, stage_deadline
 from .errors import Denied
 from .people import Actor
 from .spec import Definitions, Workflow
-from .store import Deliverable, HistoryEntry, Transaction, snapshot
+from .store import Deliverable, DocumentVersion, HistoryEntry, Transaction, snapshot
 
 
 def resolve_actor(tx: Transaction, email: str | None) -> Actor:
@@ -166,7 +167,10 @@ def framework(app: App, now: datetime, cycle: int | None = None) -> dict[str, An
         row = tx.deliverable(f"{year}/framework")
         zone = zone_of(defs, row)
         events = tx.history(row.id)
+        versions = tx.documents(row.id)
         snap = snapshot(row)
+        if versions:  # the next endorsement would record the latest version (rule document-attached)
+            snap = replace(snap, data={**snap.data, "version": versions[-1].sha256})
         path = _stage_path(workflow, events, row.stage, zone)
         following = []
         for option in options(defs, snap, None, now, tx.stage):
@@ -197,6 +201,33 @@ def framework(app: App, now: datetime, cycle: int | None = None) -> dict[str, An
         "path": path,
         "next": following,
         "waivers": [{"trigger": e.trigger, **e.waivers} for e in events if e.waivers],
+        **_provenance(defs, year, events, versions, zone),
+    }
+
+
+MEETINGS = {"endorse": "annual-meeting", "jcm_endorse": "jcm", "adopt": "summit"}
+
+
+def _provenance(
+    defs: Definitions, year: int, events: Sequence[HistoryEntry], versions: Sequence[DocumentVersion], zone: str
+) -> dict[str, Any]:
+    """Which version of the Framework each body endorsed, at which meeting, on which day; and the
+    later versions no body has endorsed yet."""
+    from .documents import provenance
+
+    endorsements, unendorsed = provenance(events, versions, zone)
+    calendar = defs.calendars.get(year)
+    for e in endorsements:
+        meeting = calendar.milestones.get(MEETINGS[e["trigger"]]) if calendar else None
+        e["meeting"] = meeting.title if meeting else None
+        e["meeting_days"] = [meeting.start.isoformat(), meeting.end.isoformat()] if meeting else None
+    return {
+        "documents": [
+            {"version": i, "sha256": v.sha256, "title": v.title, "added_at": show(v.added_at, zone)}
+            for i, v in enumerate(versions, start=1)
+        ],
+        "endorsements": endorsements,
+        "unendorsed_versions": unendorsed,
     }
 
 

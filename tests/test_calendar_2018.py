@@ -115,6 +115,12 @@ def test_2018_calendar_end_to_end(ready: Ascn) -> None:
 
     # --- July: first annual meeting endorses the Framework; plans shared; matchmaking ----------
     a.ok("advance", "2018/annual-meeting", "convene", actor=CHAIR, now="2018-07-08T09:00+08:00")
+    no_document = a.run("advance", "2018/framework", "endorse", actor=CHAIR, now="2018-07-08T15:00+08:00")
+    assert no_document.exit_code == 4 and "document-attached" in no_document.stderr
+    v1 = a.json(
+        "document", "add", "2018/framework", a.file("fw1.txt", "ASEAN Smart Cities Framework, draft 1\n"),
+        "--title", "Draft revised at the SCGW", actor=SHEPHERD, now="2018-07-02T10:00+08:00",
+    )  # fmt: skip
     a.ok("advance", "2018/framework", "endorse", actor=CHAIR, now="2018-07-08T15:00+08:00")
     a.ok("advance", plan, "share", actor=CHAIR, now="2018-07-08T16:00+08:00")
     twin = "2018/twinning/da-nang"
@@ -137,7 +143,18 @@ def test_2018_calendar_end_to_end(ready: Ascn) -> None:
         ("report", "2018-11-01"),
     ]:
         a.ok("advance", report, trigger, actor=ASEC, now=f"{when}T10:00+08:00")
-    a.ok("advance", "2018/framework", "jcm_endorse", actor=ASEC, now="2018-10-15T16:00+08:00")
+    v2 = a.json(
+        "document", "add", "2018/framework", a.file("fw2.txt", "ASEAN Smart Cities Framework, draft 2\n"),
+        actor=SHEPHERD, now="2018-09-10T10:00+08:00",
+    )  # fmt: skip
+    pending = a.json("framework", now="2018-09-11T09:00+08:00")
+    assert [v["sha256"] for v in pending["unendorsed_versions"]] == [v2["sha256"]]
+    assert "Not endorsed yet: version 2" in a.ok("framework", now="2018-09-11T09:00+08:00").output
+    unknown = a.run("advance", "2018/framework", "jcm_endorse", "--data", "version=" + "0" * 64, actor=ASEC,
+                    now="2018-10-15T16:00+08:00")  # fmt: skip
+    assert unknown.exit_code == 3 and "no document version" in unknown.stderr
+    a.ok("advance", "2018/framework", "jcm_endorse", "--data", f"version={v1['sha256']}", actor=ASEC,
+         now="2018-10-15T16:00+08:00")  # fmt: skip
     a.ok("advance", plan, "note", actor=ASEC, now="2018-10-15T16:30+08:00")
     a.ok("advance", twin, "note", actor=ASEC, now="2018-10-15T16:30+08:00")
 
@@ -157,6 +174,14 @@ def test_2018_calendar_end_to_end(ready: Ascn) -> None:
     assert reached["endorsed_by_jcm"]["by"] == ASEC and reached["endorsed_by_jcm"]["role"] == "asec"
     assert reached["circulated"]["at"] == "2018-03-20T10:00:00+08:00"
     assert all(p["reached"] for p in fw["path"])
+    # Which version each body endorsed, at which meeting, on which day; nothing left unendorsed.
+    assert [(e["body"], e["version_number"], e["meeting_days"][0], e["at"]) for e in fw["endorsements"]] == [
+        ("ASCN", 1, "2018-07-08", "2018-07-08T15:00:00+08:00"),
+        ("JCM", 1, "2018-10-15", "2018-10-15T16:00:00+08:00"),
+        ("ASEAN Leaders", 2, "2018-11-13", "2018-11-13T11:00:00+08:00"),
+    ]
+    assert fw["endorsements"][0]["version"] == v1["sha256"] and fw["unendorsed_versions"] == []
+    assert [d["version"] for d in a.json("document", "list", "2018/framework")] == [1, 2]
 
     final = {r["id"]: r["stage"] for r in a.json("status", now="2018-11-14T09:00+08:00")}
     assert final[plan] == "noted" and final[twin] == "noted" and final["2018/twinning/phuket"] == "opted_out"

@@ -113,7 +113,7 @@ def test_waiving_a_rule_the_transition_lacks_is_bad_input(defs: Definitions) -> 
 
 
 def test_milestone_rule_uses_effective_instant(defs: Definitions) -> None:
-    snap = Snapshot("2018/framework", 2018, "framework", "endorsed_by_ascn", 4)
+    snap = Snapshot("2018/framework", 2018, "framework", "endorsed_by_ascn", 4, data={"version": "ab" * 32})
     with pytest.raises(Refused, match="on-or-after-jcm"):
         fire(defs, snap, Request("jcm_endorse", ASEC, utc("2018-10-14T12:00+08:00")), no_stage)
     out = fire(defs, snap, Request("jcm_endorse", ASEC, utc("2018-10-16T12:00+08:00")), no_stage)

@@ -20,6 +20,7 @@ CORE = [
     "opening",
     "people",
     "nominations",
+    "rescheduling",
 ]
 OUTER = {"store", "mail", "scheduling", "cli", "services", "app", "due", "reminding", "simulation", "config"}
 FOREIGN = {"sqlmodel", "sqlalchemy", "apscheduler", "click", "rich", "jinja2", "smtplib", "aiosmtpd"}

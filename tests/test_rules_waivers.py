@@ -21,8 +21,10 @@ def _nominate(cities: list[str], nr: bool = True, csco: bool = True) -> Setup:
     return setup
 
 
-def _framework_at(stage_steps: list[tuple[str, str, str]], trigger: str, now: str) -> Setup:
+def _framework_at(stage_steps: list[tuple[str, str, str]], trigger: str, now: str, document: bool = True) -> Setup:
     def setup(a: Ascn) -> tuple[list[str], str]:
+        if document:  # the version a body endorses (rule document-attached)
+            a.ok("document", "add", "2018/framework", a.file("fw.txt", "Framework draft\n"), actor=ASEC)
         for deliverable, step, when in stage_steps:
             a.ok("advance", deliverable, step, actor=ASEC, now=when)
         return ["advance", "2018/framework", trigger], now
@@ -82,6 +84,12 @@ CASES: dict[str, Setup] = {
     "on-or-after-amm": _announce,
     "on-or-after-jcm": _framework_at(ENDORSED, "jcm_endorse", "2018-09-01T10:00+08:00"),
     "on-or-after-summit": _launch_before_summit,
+    "document-attached": _framework_at(
+        [*REVISED, ("2018/annual-meeting", "convene", "2018-07-08T09:00+08:00")],
+        "endorse",
+        "2018-07-08T10:00+08:00",
+        document=False,
+    ),
 }
 
 

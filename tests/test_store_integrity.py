@@ -68,6 +68,7 @@ def _walked(a: Ascn) -> Ascn:
     a.ok("advance", "2018/framework", "circulate", actor=SHEPHERD, now="2018-03-20T09:00+08:00")
     a.ok("advance", "2018/framework", "revise", actor=SHEPHERD, now="2018-05-25T18:00+08:00")
     a.ok("advance", "2018/annual-meeting", "convene", actor=ASEC, now="2018-07-08T09:00+08:00")
+    a.ok("document", "add", "2018/framework", a.file("fw.txt", "Framework draft\n"), actor=ASEC)
     a.ok("advance", "2018/framework", "endorse", actor=ASEC, now="2018-07-08T10:00+08:00")
     return a
 

@@ -166,6 +166,12 @@ def framework(state: State, cycle: int | None, as_json: bool) -> None:
             for p in view["path"]
         ],
     )
+    for e in view["endorsements"]:
+        which = f"version {e['version_number']} ({e['version'][:12]}…)" if e["version"] else "no recorded version"
+        meeting = f" at the {e['meeting']}" if e["meeting"] else ""
+        line(f"Endorsed by the {e['body']}: {which}{meeting}, on {e['at']}")
+    for v in view["unendorsed_versions"]:
+        line(f"Not endorsed yet: version {v['version']} ({v['sha256'][:12]}…) {v['title']}, added {v['added_at']}")
     if not view["next"]:
         line("Next: nothing: the Framework is adopted.")
     for n in view["next"]:
@@ -177,20 +183,26 @@ def framework(state: State, cycle: int | None, as_json: bool) -> None:
 # ---------------------------------------------------------------------------- seeing the year
 
 
-@cli.command("calendar")
+@cli.group("calendar", invoke_without_command=True)
 @click.option("--cycle", type=int, help="The cycle (default: [calendar] cycle of the config).")
 @click.option("--for", "email", metavar="EMAIL", help="Only the deadlines this person is responsible for.")
 @click.option(
     "--ics", "ics", type=click.Path(path_type=Path), help="Write an RFC 5545 calendar file instead of a table."
 )
 @json_option
-@pass_state
-def calendar_command(state: State, cycle: int | None, email: str | None, ics: Path | None, as_json: bool) -> None:
-    """Milestones and deadlines, as a table or an .ics file (stable UIDs: re-importing updates).
+@click.pass_context
+def calendar_command(ctx: click.Context, cycle: int | None, email: str | None, ics: Path | None, as_json: bool) -> None:
+    """Milestones and deadlines, as a table or an .ics file (stable UIDs: re-importing updates);
+    `calendar set` moves a milestone, `calendar history` lists every change.
 
     Example: ascn calendar --for nr@th.example --ics th.ics
     """
+    if ctx.invoked_subcommand is not None:
+        return
     from .. import calendar_feed
+
+    state = ctx.find_object(State)
+    assert state is not None
 
     year = cycle or state.app.config.cycle
     now = state.now()

@@ -8,14 +8,30 @@ Nothing outside this package imports SQLAlchemy, sqlmodel or a table (tests/test
 
 from .migrate import HEAD
 from .sql import Store, Transaction, backoff, sqlite_path
-from .tables import City, Deliverable, HistoryEntry, Message, Person, PersonRole, Reminder, after, snapshot
+from .tables import (
+    CalendarChange,
+    City,
+    Deliverable,
+    DocumentVersion,
+    HistoryEntry,
+    Message,
+    MilestoneRecord,
+    Person,
+    PersonRole,
+    Reminder,
+    after,
+    snapshot,
+)
 
 __all__ = [
     "HEAD",
+    "CalendarChange",
     "City",
     "Deliverable",
+    "DocumentVersion",
     "HistoryEntry",
     "Message",
+    "MilestoneRecord",
     "Person",
     "PersonRole",
     "Reminder",

@@ -26,6 +26,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -34,19 +35,25 @@ from ..errors import BadInput, Conflict, NotFound, Unavailable
 from ..people import Actor, Grant, PersonEntry
 from . import tables
 from .tables import (
+    CALENDAR_CHANGE,
     CITY,
     CYCLE,
     DELIVERABLE,
+    DOCUMENT,
     HISTORY,
     MEMBER_STATE,
+    MILESTONE,
     OUTBOX,
     PERSON,
     PERSON_ROLE,
     REMINDER,
+    CalendarChange,
     City,
     Deliverable,
+    DocumentVersion,
     HistoryEntry,
     Message,
+    MilestoneRecord,
     Person,
     PersonRole,
     Reminder,
@@ -773,6 +780,70 @@ class Transaction:
         return self._records(
             OUTBOX, f"SELECT {columns(OUTBOX)} FROM outbox{where} ORDER BY id", (status,) if status else ()
         )
+
+    # ------------------------------------------------------------------ calendar and documents
+
+    def milestones(self, cycle: int | None = None) -> list[MilestoneRecord]:
+        """The milestones the database holds (a cycle's, or every cycle's): the calendar's truth."""
+        if cycle is None:
+            return self._records(MILESTONE, f"SELECT {columns(MILESTONE)} FROM milestone ORDER BY ref")
+        return self._records(
+            MILESTONE, f"SELECT {columns(MILESTONE)} FROM milestone WHERE cycle = ? ORDER BY ref", (cycle,)
+        )
+
+    def seed_milestones(self, records: Sequence[MilestoneRecord]) -> int:
+        """Store a cycle's milestones from its calendar file; those stored already are kept as they are."""
+        return self._insert(MILESTONE, records, " ON CONFLICT DO NOTHING")
+
+    def move_milestone(self, record: MilestoneRecord) -> None:
+        self.execute(
+            "UPDATE milestone SET first_day = ?, last_day = ?, zone = ?, same_as = ?, revision = ? WHERE ref = ?",
+            (record.first_day, record.last_day, record.zone, record.same_as, record.revision, record.ref),
+        )
+
+    def calendar_changes(self, cycle: int | None = None) -> list[CalendarChange]:
+        where, params = (" WHERE cycle = ?", (cycle,)) if cycle is not None else ("", ())
+        return self._records(
+            CALENDAR_CHANGE, f"SELECT {columns(CALENDAR_CHANGE)} FROM calendar_change{where} ORDER BY seq", params
+        )
+
+    def add_calendar_change(self, change: CalendarChange) -> CalendarChange:
+        """Append a change to the calendar's chain (the next seq, hashed over the previous row's hash);
+        Conflict if another change took that place meanwhile."""
+        from ..audit import change_digest
+
+        last = self.one("SELECT seq, hash FROM calendar_change ORDER BY seq DESC LIMIT 1")
+        seq, prev_hash = (int(last[0]) + 1, str(last[1])) if last else (1, "")
+        placed = replace(change, seq=seq, prev_hash=prev_hash)
+        entry = replace(placed, hash=change_digest(asdict(placed), prev_hash))
+        try:
+            self._insert(CALENDAR_CHANGE, [entry])
+        except Exception as error:
+            if _is_integrity(error):
+                raise Conflict("the calendar changed meanwhile; look again (ascn calendar history) and retry") from None
+            raise
+        return entry
+
+    def reminders_since(self, deliverable_id: str, entry_version: int) -> list[Reminder]:
+        """The reminders of a stage entry and of the deadline moves since (they keep the stage)."""
+        return self._records(
+            REMINDER,
+            f"SELECT {columns(REMINDER)} FROM reminder WHERE deliverable_id = ? AND entry_version >= ? "
+            "ORDER BY due_at, recipient",
+            (deliverable_id, entry_version),
+        )
+
+    def documents(self, deliverable_id: str) -> list[DocumentVersion]:
+        """A deliverable's document versions, oldest first."""
+        return self._records(
+            DOCUMENT,
+            f"SELECT {columns(DOCUMENT)} FROM document WHERE deliverable_id = ? ORDER BY id",
+            (deliverable_id.lower(),),
+        )
+
+    def add_document(self, document: DocumentVersion) -> bool:
+        """Record a version; False when the deliverable has these bytes already (kept as first added)."""
+        return self._insert(DOCUMENT, [document], " ON CONFLICT DO NOTHING") == 1
 
     # ------------------------------------------------------------------ whole tables (export, import)
 

@@ -142,6 +142,57 @@ class Message:
     id: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class MilestoneRecord:
+    """A cycle's milestone as the database holds it: seeded from workflows/calendars/ when the cycle
+    opens, then the truth (`ascn calendar set` moves it). Days are ISO dates in `zone`."""
+
+    ref: str  # "<cycle>/<milestone id>"
+    cycle: int
+    milestone: str
+    title: str
+    first_day: str
+    last_day: str
+    zone: str
+    same_as: str | None = None  # follows that milestone's last day until set on its own
+    revision: int = 0  # how many times it was moved: the SEQUENCE of its calendar event
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarChange:
+    """Append-only: one row per calendar change or extension, chained by hash like the history."""
+
+    seq: int
+    cycle: int
+    kind: str  # milestone | extension
+    target: str  # the milestone id, or the deliverable id
+    actor: str
+    role: str
+    recorded_at: datetime
+    reason: str
+    old_value: dict[str, Any]
+    new_value: dict[str, Any]
+    deliverables: list[Any]  # [{"id", "from", "to"}] of the deadlines it moved
+    told: list[Any]  # the people sent a "date changed" message
+    prev_hash: str = ""
+    hash: str = ""
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentVersion:
+    """One version of a deliverable's document: the file lives at `[documents] dir`/<sha256[:2]>/<sha256>."""
+
+    deliverable_id: str
+    sha256: str
+    title: str
+    filename: str
+    size: int
+    added_by: str
+    added_at: datetime
+    id: int | None = None
+
+
 def notice_due(deadline: datetime | None) -> datetime | None:
     """The one rule behind the `notice_due` column: entering a stage (or opening a deliverable)
     owes an overdue notice for the stage's deadline, if it has one, until a due pass claims it."""
@@ -273,6 +324,20 @@ OUTBOX = Table(
     indexes=(Index("ix_outbox_status_next", ("status", "next_attempt_at")),),
 )
 
+MILESTONE = Table("milestone", MilestoneRecord, key="ref", indexed=("cycle",))
+CALENDAR_CHANGE = Table(
+    "calendar_change", CalendarChange, key="id", generated=True, unique=(("seq",),), indexed=("cycle",)
+)
+DOCUMENT = Table(
+    "document",
+    DocumentVersion,
+    key="id",
+    generated=True,
+    unique=(("deliverable_id", "sha256"),),
+    indexed=("deliverable_id",),
+    references=(("deliverable_id", "deliverable.id"),),
+)
+
 # Dependency order (creating, restoring); the export file's key for each.
 TABLES: tuple[tuple[str, Table[Any]], ...] = (
     ("cycles", CYCLE),
@@ -284,6 +349,9 @@ TABLES: tuple[tuple[str, Table[Any]], ...] = (
     ("history", HISTORY),
     ("reminders", REMINDER),
     ("outbox", OUTBOX),
+    ("milestones", MILESTONE),
+    ("calendar_changes", CALENDAR_CHANGE),
+    ("documents", DOCUMENT),
 )
 
 

@@ -1,0 +1,63 @@
+"""Document versions on disk, content-addressed: a file's name is the SHA-256 of its bytes.
+
+A version is written once (to a temporary name, then linked into place, so a reader never sees
+half a file) and never overwritten: adding the same bytes again finds the same file. The folder is
+`[documents] dir` of the config; the database keeps the metadata (see `services.document_add`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+from .errors import BadInput, Conflict, NotFound
+
+MAX_BYTES = 200 * 1024 * 1024
+
+
+def path_of(folder: Path, sha256: str) -> Path:
+    return folder / sha256[:2] / sha256
+
+
+def read_source(source: Path) -> bytes:
+    try:
+        if source.is_dir():
+            raise BadInput(f"{source} is a folder, not a file")
+        if source.stat().st_size > MAX_BYTES:
+            raise BadInput(f"{source} is larger than {MAX_BYTES // (1024 * 1024)} MB")
+        return source.read_bytes()
+    except FileNotFoundError:
+        raise NotFound(f"document file {source} not found") from None
+    except PermissionError as exc:
+        raise BadInput(f"document file {source}: {exc.strerror}") from None
+
+
+def digest(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+def store(folder: Path, content: bytes) -> tuple[str, bool]:
+    """(the SHA-256, whether the file was new). An existing file is checked, never replaced."""
+    sha = digest(content)
+    target = path_of(folder, sha)
+    if target.exists():
+        if digest(target.read_bytes()) != sha:
+            raise Conflict(f"{target} does not hold the bytes its name says: the document folder was altered")
+        return sha, False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(content)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temp, 0o444)
+        try:
+            os.link(temp, target)  # fails if another process put it there first: never overwritten
+        except FileExistsError:
+            return sha, False
+    finally:
+        os.unlink(temp)
+    return sha, True

@@ -1,0 +1,129 @@
+"""The "date changed" message: one per person, listing every deadline of theirs a change moved,
+with an .ics whose events keep their UID and carry a higher SEQUENCE, so calendars update in place."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, formataddr
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from ..dates import show
+from ..planning import Recipient
+from ..spec import Definitions, Milestone
+from ..store import Deliverable
+from .render import Rendered, deadline_uid
+
+SENDER_NAME = "ASCN Secretariat"
+
+
+def _ics(
+    defs: Definitions,
+    now: datetime,
+    moves: Sequence[tuple[Deliverable, datetime | None]],
+    zone: str,
+    milestone: tuple[int, Milestone, int] | None,
+    sender: str,
+) -> bytes:
+    from icalendar import Calendar, Event, vCalAddress
+
+    cal = Calendar()
+    cal.add("prodid", "-//ASEAN Smart Cities Network//ascn_workflow//EN")
+    cal.add("version", "2.0")
+    cal.add("method", "PUBLISH")
+    organizer = vCalAddress(f"mailto:{sender}")
+    organizer.params["cn"] = SENDER_NAME
+    for row, _old in moves:
+        assert row.deadline is not None
+        local = row.deadline.astimezone(ZoneInfo(zone))
+        event = Event()
+        event.add("uid", deadline_uid(row.id, row.stage))
+        event.add("sequence", row.version)  # rises with every change to the deliverable
+        event.add("dtstamp", now)
+        event.add("dtstart", local - timedelta(minutes=30))
+        event.add("dtend", local)
+        event.add("summary", f"Deadline: {defs.workflow(row.workflow).title} ({row.id})")
+        event.add("description", f"{row.id} must leave stage {row.stage} by {show(row.deadline, zone)}.")
+        event.add("organizer", organizer)
+        cal.add_component(event)
+    if milestone is not None:
+        cycle, m, revision = milestone
+        event = Event()
+        event.add("uid", f"milestone/{cycle}/{m.id}@ascn-workflow")
+        event.add("sequence", revision)
+        event.add("dtstamp", now)
+        event.add("dtstart", m.start)
+        event.add("dtend", m.end + timedelta(days=1))
+        event.add("summary", m.title)
+        event.add("organizer", organizer)
+        cal.add_component(event)
+    cal.add_missing_timezones()
+    return bytes(cal.to_ical())
+
+
+def date_changed_message(
+    *,
+    defs: Definitions,
+    sender: str,
+    now: datetime,
+    recipient: Recipient,
+    subject: str,
+    reason: str,
+    moves: Sequence[tuple[Deliverable, datetime | None]],
+    milestone: tuple[int, Milestone, int] | None,
+) -> Rendered:
+    zone = recipient.zone
+    lines: list[dict[str, Any]] = [
+        {
+            "id": row.id,
+            "title": defs.workflow(row.workflow).title,
+            "stage": row.stage,
+            "from": show(old, zone) if old else "none",
+            "to": show(row.deadline, zone),
+        }
+        for row, old in moves
+    ]
+    token = hashlib.sha256(f"{subject}|{reason}|{[(r.id, r.version) for r, _ in moves]}".encode()).hexdigest()[:12]
+    message_id = f"<date-changed.{int(now.timestamp())}.{token}.{recipient.email.replace('@', '=')}@ascn-workflow>"
+    full_subject = f"[ASCN] Date changed: {subject}"
+    text = [
+        f"Dear {recipient.name},",
+        "",
+        f"{subject}. Reason: {reason}",
+        "",
+        "Your deadlines (your time zone, " + zone + "):",
+    ]
+    text += [f"- {d['id']} ({d['title']}), stage {d['stage']}: {d['from']} -> {d['to']}" for d in lines]
+    text += ["", "The attached calendar file updates the events already in your calendar.", "", SENDER_NAME]
+    items = "".join(
+        f"<li><strong>{html.escape(d['id'])}</strong> ({html.escape(d['title'])}), stage {html.escape(d['stage'])}: "
+        f"{html.escape(d['from'])} &rarr; <strong>{html.escape(d['to'])}</strong></li>"
+        for d in lines
+    )
+    body = (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(full_subject)}</title></head>'
+        f"<body><p>Dear {html.escape(recipient.name)},</p><p>{html.escape(subject)}. Reason: {html.escape(reason)}</p>"
+        f"<p>Your deadlines (your time zone, {html.escape(zone)}):</p><ul>{items}</ul>"
+        f"<p>The attached calendar file updates the events already in your calendar.</p><p>{SENDER_NAME}</p></body></html>"
+    )
+    msg = EmailMessage(policy=SMTP)
+    msg["From"] = formataddr((SENDER_NAME, sender))
+    msg["To"] = formataddr((recipient.name, recipient.email))
+    msg["Subject"] = full_subject
+    msg["Date"] = format_datetime(now)
+    msg["Message-ID"] = message_id
+    msg.set_content("\n".join(text))
+    msg.add_alternative(body, subtype="html")
+    msg.add_attachment(
+        _ics(defs, now, moves, zone, milestone, sender),
+        maintype="text",
+        subtype="calendar",
+        filename="dates.ics",
+        params={"method": "PUBLISH", "charset": "utf-8"},
+    )
+    return Rendered(message_id, full_subject, msg.as_string(), [recipient.email])

@@ -1,0 +1,277 @@
+"""The calendar moves (SPEC §9): milestones in the database, `calendar set`, `extend`, the calendar's
+history in the hash chain, and the messages that tell people, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from email import message_from_bytes
+from email.policy import default
+from pathlib import Path
+from typing import Any
+
+import vobject
+
+from .conftest import ASEC, CHAIR, NR, PEOPLE, Ascn, join
+
+BANGKOK = "2018/action-plan/bangkok"
+
+
+def _dump(a: Ascn) -> dict[str, Any]:
+    with a.app().store.read() as tx:
+        return tx.dump()
+
+
+def _founded(a: Ascn) -> Ascn:
+    a.ok("init")
+    a.ok("people", "import", a.file("people.toml", PEOPLE))
+    join(a, "TH", ["Bangkok", "Chonburi", "Phuket"])
+    return a
+
+
+def _sent_reminders(a: Ascn) -> Counter[tuple[str, str]]:
+    """(recipient, subject) of every reminder delivered to the outbox folder."""
+    found: Counter[tuple[str, str]] = Counter()
+    for path in sorted((a.folder / "outbox").glob("*.eml")):
+        msg = message_from_bytes(path.read_bytes(), policy=default)
+        found[(str(msg["To"]), str(msg["Subject"]))] += 1
+    return found
+
+
+def _messages(a: Ascn, kind: str) -> list[Any]:
+    return [
+        message_from_bytes(p.read_bytes(), policy=default)
+        for p in sorted((a.folder / "outbox").glob("*.eml"))
+        if p.name.startswith(kind)
+    ]
+
+
+def test_moving_the_scgw_a_week_later(ascn: Ascn) -> None:
+    a = _founded(ascn)
+    before = a.json("show", BANGKOK, now="2018-05-01T09:00+07:00")
+    assert before["deadline"] == "2018-05-25T22:59:59+07:00"  # the end of the SCGW's last day in Singapore
+    a.ok("tick", now="2018-05-12T12:00+08:00")  # the 14-day reminders went out on Fri 11 May
+    sent = {r["recipient"]: r for r in before["reminders"] if r["offset_days"] == 14}
+    assert set(sent) == {"csco@bangkok.example", NR["TH"]}
+
+    moved = a.json(
+        "calendar", "set", "scgw", "2018-05-29", "--reason", "The venue is taken that week",
+        actor=ASEC, now="2018-05-14T10:00+08:00",
+    )  # fmt: skip
+    assert moved["from"] == {"start": "2018-05-22", "end": "2018-05-25", "zone": "Asia/Singapore", "same_as": None}
+    assert moved["to"]["start"] == "2018-05-29" and moved["to"]["end"] == "2018-06-01"  # four days, as before
+    assert moved["follows"] == ["action-plans-due"]
+    bangkok = next(d for d in moved["deliverables"] if d["id"] == BANGKOK)
+    assert bangkok == {
+        "id": BANGKOK,
+        "stage": "not_started",
+        "zone": "Asia/Bangkok",
+        "from": "2018-05-25T22:59:59+07:00",
+        "to": "2018-06-01T22:59:59+07:00",
+    }
+    assert len(moved["deliverables"]) == 3  # Thailand's three cities, the only members so far
+    mine = [r for r in moved["reminders_already_sent"] if r["deliverable"] == BANGKOK]
+    assert {(r["recipient"], r["offset_days"]) for r in mine} == {("csco@bangkok.example", 14), (NR["TH"], 14)}
+    planned = [r for r in moved["reminders_planned"] if r["deliverable"] == BANGKOK]
+    # 7 days before Fri 1 Jun is Fri 25 May, 1 day before is Thu 31 May: 09:00 in Bangkok; no 14-day again.
+    assert sorted((r["recipient"], r["offset_days"], r["due_at"]) for r in planned) == [
+        ("csco@bangkok.example", 1, "2018-05-31T09:00:00+07:00"),
+        ("csco@bangkok.example", 7, "2018-05-25T09:00:00+07:00"),
+        (NR["TH"], 1, "2018-05-31T09:00:00+07:00"),
+        (NR["TH"], 7, "2018-05-25T09:00:00+07:00"),
+    ]
+    cancelled = [r for r in moved["reminders_cancelled"] if r["deliverable"] == BANGKOK]
+    assert sorted((r["recipient"], r["offset_days"]) for r in cancelled) == [
+        ("csco@bangkok.example", 1),
+        ("csco@bangkok.example", 7),
+        (NR["TH"], 1),
+        (NR["TH"], 7),
+    ]
+    assert NR["TH"] in moved["told"] and "csco@bangkok.example" in moved["told"]
+
+    shown = a.json("show", BANGKOK, now="2018-05-14T11:00+08:00")
+    assert shown["deadline"] == "2018-06-01T22:59:59+07:00"
+    last = shown["history"][-1]
+    assert last["trigger"] == "reschedule" and last["note"] == "The venue is taken that week"
+    assert last["actor"] == ASEC and last["from"] == last["to"] == "not_started"
+    cal = {r["id"]: r for r in a.json("calendar", now="2018-05-14T11:00+08:00")}
+    assert cal["scgw"]["start"].startswith("2018-05-29") and cal["action-plans-due"]["start"].startswith("2018-06-01")
+
+    # The rest of May: the 7-day reminder on the new date, never the old one, never a 14-day again.
+    for day in ("2018-05-18T12:00+08:00", "2018-05-25T12:00+08:00", "2018-05-31T12:00+08:00"):
+        a.ok("tick", now=day)
+    reminders = [m for m in _messages(a, "reminder") if "csco@bangkok.example" in str(m["To"])]
+    bangkok_reminders = [m for m in reminders if BANGKOK in str(m["Subject"])]
+    assert len(bangkok_reminders) == 3  # 14 days (old date), then 7 and 1 days before the new one
+    sent_on = sorted(m["Date"].datetime.date().isoformat() for m in bangkok_reminders)
+    assert sent_on == ["2018-05-12", "2018-05-25", "2018-05-31"]  # the passes that found each one due
+
+    # One "date changed" message per person, with the deadlines' .ics: same UID, higher SEQUENCE.
+    changed = _messages(a, "date-changed")
+    to = Counter(str(m["To"]).split("<")[-1].rstrip(">") for m in changed)
+    assert to["csco@bangkok.example"] == 1 and to[NR["TH"]] == 1
+    nr_mail = next(m for m in changed if NR["TH"] in str(m["To"]))
+    assert "BANGKOK" not in nr_mail["Subject"] and "Date changed" in nr_mail["Subject"]
+    ics = next(p for p in nr_mail.iter_attachments() if p.get_content_type() == "text/calendar")
+    parsed = vobject.readOne(ics.get_content())
+    events = {e.uid.value: e for e in parsed.vevent_list}
+    deadline = events[f"{BANGKOK}/not_started/deadline@ascn-workflow"]
+    assert int(deadline.sequence.value) > 0
+    assert deadline.dtend.value.isoformat() == "2018-06-01T22:59:59+07:00"
+    assert {f"2018/action-plan/{c}/not_started/deadline@ascn-workflow" for c in ("chonburi", "phuket")} <= set(events)
+    assert int(events["milestone/2018/scgw@ascn-workflow"].sequence.value) == 1
+
+    history = a.json("calendar", "history")
+    assert [(h["kind"], h["target"], h["actor"], h["role"]) for h in history] == [("milestone", "scgw", ASEC, "asec")]
+    assert history[0]["reason"] == "The venue is taken that week" and history[0]["old"]["start"] == "2018-05-22"
+    assert a.json("audit", "verify")["problems"] == []
+
+
+def test_a_move_that_makes_a_deadline_past_does_not_lapse_it_by_itself(ascn: Ascn) -> None:
+    a = _founded(ascn)
+    a.ok(
+        "people", "add", "--email", "fp@vn.example", "--name", "FP VN", "--role", "focal_point", "--member-state", "VN"
+    )
+    moved = a.json(
+        "calendar", "set", "nominations-due", "2018-02-10", "--reason", "brought forward",
+        actor=CHAIR, now="2018-02-12T10:00+08:00",
+    )  # fmt: skip
+    assert moved["role"] == "chair" and moved["reminders_planned"] == []  # nothing for a past instant
+    assert a.json("show", "2018/nomination/vn", now="2018-02-12T10:01+08:00")["stage"] == "awaiting"
+    # The scheduler's normal pass lapses it, at the move (its history cannot go back before it).
+    tick = a.json("tick", now="2018-02-12T12:00+08:00")
+    assert "2018/nomination/vn: awaiting -> overdue at 2018-02-12T10:00:00+08:00" in tick["lapsed"]
+    assert "2018/nomination/th: awaiting" not in " ".join(tick["lapsed"])  # Thailand had submitted
+
+
+def test_rules_read_the_moved_milestone(ascn: Ascn) -> None:
+    a = _founded(ascn)
+    a.ok("calendar", "set", "jcm", "2018-10-22", "--reason", "JCM set late", actor=ASEC, now="2018-09-01T10:00+08:00")
+    with a.app().store.read() as tx:
+        stored = {m.milestone: m for m in tx.milestones(2018)}
+    assert stored["jcm"].first_day == "2018-10-22" and stored["jcm"].revision == 1
+    app = a.app()
+    assert app.definitions.calendar(2018).milestone("jcm").start.isoformat() == "2018-10-22"
+    fw = a.json("framework", now="2018-09-01T10:01+08:00")
+    assert fw["stage"] == "drafting"
+    twinning = a.json("show", "2018/twinning/bangkok", now="2018-09-01T10:01+08:00")
+    assert twinning["stage"] == "unpaired"
+
+
+def test_dry_run_changes_nothing(ascn: Ascn) -> None:
+    a = _founded(ascn)
+    before = _dump(a)
+    preview = a.json(
+        "calendar", "set", "scgw", "2018-05-29", "--reason", "just looking", "--dry-run",
+        actor=ASEC, now="2018-05-14T10:00+08:00",
+    )  # fmt: skip
+    assert preview["dry_run"] is True and len(preview["deliverables"]) == 3 and preview["told"]
+    assert _dump(a) == before
+    text = a.ok(
+        "calendar", "set", "scgw", "2018-05-29", "--reason", "just looking", "--dry-run",
+        actor=ASEC, now="2018-05-14T10:00+08:00",
+    ).output  # fmt: skip
+    assert text.splitlines()[0].startswith("2018 scgw: 2018-05-22..2018-05-25 Asia/Singapore -> 2018-05-29..2018-06-01")
+    assert "dry run" in text.splitlines()[0] and f"deadline {BANGKOK}" in text
+    assert _dump(a) == before
+
+
+def test_refused_moves_change_nothing(ascn: Ascn) -> None:
+    a = _founded(ascn)
+    before = _dump(a)
+    now = "2018-05-14T10:00+08:00"
+    cases = [
+        (["calendar", "set", "scgw", "2018-05-29", "--reason", "x"], NR["TH"], 5, "asec or the Chair"),
+        (["calendar", "set", "scgw", "2018-05-29", "--reason", "x"], "nobody@x.example", 5, "unknown actor"),
+        (["calendar", "set", "workshop", "2018-05-29", "--reason", "x"], ASEC, 3, "no milestone 'workshop'"),
+        (["calendar", "set", "scgw", "2018-05-29", "--end", "2018-05-20", "--reason", "x"], ASEC, 2, "before"),
+        (["calendar", "set", "scgw", "2018-05-29"], ASEC, 2, "--reason"),
+        (["calendar", "set", "scgw", "29/05/2018", "--reason", "x"], ASEC, 2, "not a date"),
+        (["calendar", "set", "scgw", "2018-05-29", "--zone", "Mars/Olympus", "--reason", "x"], ASEC, 2, "time zone"),
+        (["calendar", "set", "scgw", "2018-05-29", "--cycle", "2031", "--reason", "x"], ASEC, 3, "2031"),
+        (["extend", BANGKOK, "--to", "2018-06-30", "--reason", "x"], NR["TH"], 5, "asec or the Chair"),
+        (["extend", BANGKOK, "--to", "2018-05-01", "--reason", "x"], ASEC, 2, "not in the future"),
+        (["extend", "2018/framework", "--to", "2018-06-30"], ASEC, 2, "--reason"),
+        (["extend", "2018/nope", "--to", "2018-06-30", "--reason", "x"], ASEC, 3, "no deliverable"),
+    ]
+    for args, actor, code, words in cases:
+        result = a.run(*args, actor=actor, now=now)
+        assert result.exit_code == code, (args, result.output)
+        assert words in result.stderr and "Traceback" not in result.output, (args, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1
+    refused_json = a.run("calendar", "set", "nope", "2018-05-29", "--reason", "x", "--json", actor=ASEC, now=now)
+    assert refused_json.exit_code == 3 and json.loads(refused_json.stderr)["error"]
+    assert _dump(a) == before
+
+
+def test_extension_after_a_lapse(ascn: Ascn) -> None:
+    a = _founded(ascn)
+    tick = a.json("tick", now="2018-03-01T12:00+08:00")
+    assert "2018/nomination/vn: awaiting -> overdue at 2018-02-28T23:59:59+08:00" in tick["lapsed"]
+    extended = a.json(
+        "extend", "2018/nomination/vn", "--to", "2018-03-15", "--reason", "Viet Nam asked for two weeks",
+        actor=ASEC, now="2018-03-02T10:00+07:00",
+    )  # fmt: skip
+    assert extended["from_stage"] == "overdue" and extended["stage"] == "awaiting"
+    assert extended["to"] == "2018-03-15T23:59:59+07:00"  # a DATE is the end of that day in Viet Nam
+    assert extended["told"] == [NR["VN"]]
+    assert [(r["offset_days"], r["due_at"]) for r in extended["reminders_planned"]] == [
+        (7, "2018-03-08T09:00:00+07:00"),
+        (1, "2018-03-14T09:00:00+07:00"),
+    ]
+    shown = a.json("show", "2018/nomination/vn", now="2018-03-02T10:01+07:00")
+    assert shown["stage"] == "awaiting" and not shown["overdue"]
+    assert [h["trigger"] for h in shown["history"]] == ["lapse", "extend"]  # the lapse stays
+    assert shown["history"][-1]["note"] == "Viet Nam asked for two weeks"
+    a.ok("nominate", "VN", "--file", a.file("vn.toml", _vn()), actor=NR["VN"], now="2018-03-10T10:00+07:00")
+    assert a.json("show", "2018/nomination/vn", now="2018-03-10T10:01+07:00")["stage"] == "submitted"
+    history = a.json("calendar", "history", "--cycle", "2018")
+    assert history[-1]["kind"] == "extension" and history[-1]["target"] == "2018/nomination/vn"
+    assert history[-1]["old"]["stage"] == "overdue" and history[-1]["new"]["stage"] == "awaiting"
+    assert a.json("audit", "verify")["problems"] == []
+
+
+def test_extension_before_the_deadline_keeps_the_stage_and_lapses_again_when_missed(ascn: Ascn) -> None:
+    a = _founded(ascn)
+    a.ok("extend", "2018/nomination/sg", "--to", "2018-03-09T17:00+08:00", "--reason", "x", actor=CHAIR,
+         now="2018-02-20T10:00+08:00")  # fmt: skip
+    row = a.json("show", "2018/nomination/sg", now="2018-02-20T10:01+08:00")
+    assert row["stage"] == "awaiting" and row["deadline"] == "2018-03-09T17:00:00+08:00"
+    tick = a.json("tick", now="2018-03-01T12:00+08:00")
+    assert not any(x.startswith("2018/nomination/sg") for x in tick["lapsed"])
+    moved = a.json("calendar", "set", "nominations-due", "2018-03-05", "--reason", "y", actor=ASEC,
+                   now="2018-03-01T13:00+08:00")  # fmt: skip
+    assert {"id": "2018/nomination/sg", "deadline": "2018-03-09T17:00:00+08:00"} in moved["kept"]
+    tick = a.json("tick", now="2018-03-10T12:00+08:00")
+    assert "2018/nomination/sg: awaiting -> overdue at 2018-03-09T17:00:00+08:00" in tick["lapsed"]
+
+
+def _vn() -> str:
+    return (
+        'member_state = "VN"\n\n[national_representative]\nname = "NR VN"\nemail = "nr@vn.example"\n\n'
+        '[[cities]]\nname = "Ha Noi"\ncsco = { name = "CSCO Ha Noi", email = "csco@ha-noi.example" }\n'
+    )
+
+
+def test_export_and_import_keep_calendar_history_and_documents(ascn: Ascn, tmp_path: Path) -> None:
+    a = _founded(ascn)
+    a.ok("calendar", "set", "scgw", "2018-05-29", "--reason", "venue", actor=ASEC, now="2018-05-14T10:00+08:00")
+    a.ok("extend", BANGKOK, "--to", "2018-06-15", "--reason", "late start", actor=ASEC, now="2018-05-15T10:00+08:00")
+    a.ok("document", "add", "2018/framework", a.file("fw.txt", "Framework draft 1\n"), actor=ASEC)
+    export = tmp_path / "export.json"
+    a.ok("export", str(export), now="2018-05-16T10:00+08:00")
+    other = tmp_path / "other"
+    other.mkdir()
+    from .conftest import write_config
+
+    config = write_config(other, f"sqlite:///{other / 'ascn.db'}")
+    b = Ascn(other, config)
+    b.ok("import", str(export))
+    assert b.json("calendar", "history") == a.json("calendar", "history")
+    assert b.json("document", "list", "2018/framework") == [
+        {**d, "path": d["path"].replace(str(a.folder), str(other))}
+        for d in a.json("document", "list", "2018/framework")
+    ]
+    assert b.json("show", BANGKOK, now="2018-05-16T10:00+08:00")["deadline"] == "2018-06-15T23:59:59+07:00"
+    assert b.json("audit", "verify")["problems"] == []
+    assert b.json("audit", "verify")["calendar_changes"] == 2

@@ -1,0 +1,63 @@
+"""Document versions (SPEC §9): content-addressed by SHA-256 in `[documents] dir`, never overwritten."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from .conftest import ASEC, PEOPLE, SHEPHERD, Ascn, write_config
+
+
+def test_versions_are_content_addressed_and_never_overwritten(ascn: Ascn, tmp_path: Path) -> None:
+    a = ascn
+    a.config.write_text(a.config.read_text() + '\n[documents]\ndir = "framework-versions"\n')
+    a.ok("init")
+    a.ok("people", "import", a.file("people.toml", PEOPLE))
+    first = b"ASEAN Smart Cities Framework\ndraft 1\n"
+    added = a.json("document", "add", "2018/framework", a.file("fw.txt", first.decode()), actor=SHEPHERD)
+    sha = hashlib.sha256(first).hexdigest()
+    stored = tmp_path / "framework-versions" / sha[:2] / sha
+    assert added["sha256"] == sha and added["added"] is True and added["title"] == "fw.txt"
+    assert added["path"] == str(stored) and stored.read_bytes() == first and added["size"] == len(first)
+
+    again = a.json("document", "add", "2018/framework", a.file("copy.txt", first.decode()), actor=ASEC)
+    assert again["added"] is False and again["version"] == 1  # the same bytes are the same version
+    second = b"ASEAN Smart Cities Framework\ndraft 2\n"
+    a.ok("document", "add", "2018/framework", a.file("fw.txt", second.decode()), "--title", "Draft 2", actor=ASEC)
+    assert stored.read_bytes() == first  # the first version's file is untouched
+    listed = a.json("document", "list", "2018/framework")
+    assert [(d["version"], d["title"], d["added_by"]) for d in listed] == [
+        (1, "fw.txt", SHEPHERD),
+        (2, "Draft 2", ASEC),
+    ]
+    assert listed[1]["sha256"] == hashlib.sha256(second).hexdigest()
+    table = a.ok("document", "list", "2018/framework").output
+    assert "Draft 2" in table and sha[:16] in table
+
+
+def test_document_refusals(ascn: Ascn) -> None:
+    a = ascn
+    a.ok("init")
+    a.ok("people", "import", a.file("people.toml", PEOPLE))
+    path = a.file("fw.txt", "text\n")
+    cases = [
+        (["document", "add", "2018/framework", path], "nobody@x.example", 5),
+        (["document", "add", "2018/framework", path], None, 5),
+        (["document", "add", "2018/nope", path], ASEC, 3),
+        (["document", "add", "2018/framework", str(a.folder / "missing.pdf")], ASEC, 3),
+        (["document", "add", "2018/framework", str(a.folder)], ASEC, 2),
+        (["document", "list", "2018/nope"], ASEC, 3),
+    ]
+    for args, actor, code in cases:
+        result = a.run(*args, actor=actor)
+        assert result.exit_code == code, (args, result.output)
+        assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
+    assert a.json("document", "list", "2018/framework") == []
+    assert not (a.folder / "documents").exists()  # nothing was written for a refused add
+
+
+def test_unknown_documents_key_is_refused(tmp_path: Path) -> None:
+    config = write_config(tmp_path, extra='\n[documents]\nfolder = "x"\n')
+    a = Ascn(tmp_path, config)
+    result = a.run("status")
+    assert result.exit_code == 2 and "unknown [documents] key 'folder'" in result.stderr
