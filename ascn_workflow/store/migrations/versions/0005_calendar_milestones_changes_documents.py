@@ -1,4 +1,4 @@
-"""calendar milestones changes documents
+"""calendar: milestones in the database, the calendar's change chain, document versions (SPEC §9)
 
 Revision ID: 0005
 Revises: 0004
@@ -8,7 +8,7 @@ Create Date: 2026-11-29 15:18:18.435323
 from __future__ import annotations
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 from alembic import op
 
 revision = "0005"
