@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -92,3 +93,34 @@ def test_simulate_refuses_to_wipe_a_real_database(ascn: Ascn) -> None:
     )
     assert result.exit_code == 2 and "not a simulation" in result.stderr
     assert (ascn.folder / "ascn.db").exists()
+
+
+def test_the_year_moves_a_milestone_extends_a_deadline_and_endorses_a_version(ascn: Ascn) -> None:
+    """The scenario attaches the Framework's versions before endorsing, fixes the AMM's dates once
+    confirmed (a real-life move) and extends Yangon's action plan after it missed the SCGW."""
+    _simulate(ascn)
+    sim = ascn.folder / "sim" / "config.toml"
+
+    def ask(*args: str) -> Any:
+        result = CliRunner().invoke(
+            cli, ["--config", str(sim), *args, "--json"], env={"ASCN_NOW": "2018-11-20T12:00+08:00"}
+        )
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+    changes = ask("calendar", "history")
+    assert [(c["kind"], c["target"]) for c in changes] == [
+        ("extension", "2018/action-plan/yangon"),
+        ("milestone", "amm"),
+    ]
+    assert changes[1]["new"]["start"] == "2018-07-30" and changes[1]["new"]["end"] == "2018-08-04"
+    yangon = ask("history", "2018/action-plan/yangon")
+    assert "extend" in [h["trigger"] for h in yangon]
+    fw = ask("framework")
+    assert [(e["body"], e["version_number"]) for e in fw["endorsements"]] == [
+        ("ASCN", 2),
+        ("JCM", 2),
+        ("ASEAN Leaders", 2),
+    ]
+    assert len(fw["documents"]) == 2 and fw["unendorsed_versions"] == []
+    assert ask("audit", "verify")["problems"] == []
