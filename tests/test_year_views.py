@@ -72,7 +72,10 @@ def test_mermaid_has_every_transition(defs: Definitions, ready: Ascn) -> None:
 
 def test_dot_and_svg(ready: Ascn, tmp_path: Path) -> None:
     dot = ready.ok("diagram", "framework", "--format", "dot").output
-    assert '"revised" -> "endorsed_by_ascn" [label="endorse (annual-meeting-convened)\\n[chair, asec]"]' in dot
+    assert (
+        '"revised" -> "endorsed_by_ascn" [label="endorse (annual-meeting-convened, document-attached)\\n[chair, asec]"]'
+        in dot
+    )
     if shutil.which("dot") is None:
         pytest.fail("Graphviz is needed for SVG diagrams (apt-get install graphviz; .ci/run installs it)")
     out = tmp_path / "framework.svg"
