@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from . import document_files
 from .dates import show
 from .errors import Denied, NotFound
-from .people import check_name
+from .names import check_name
 from .store import Deliverable, DocumentVersion, HistoryEntry, Transaction
 from .views import resolve_actor, zone_of
 
