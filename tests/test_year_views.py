@@ -151,6 +151,45 @@ def test_report_figures_match_the_database(simulated: Ascn) -> None:
     assert f"| member cities | {expected['member_cities']} |" in md and "| Da Nang | VN | Japan | noted |" in md
 
 
+def test_report_says_which_framework_version_each_body_endorsed(simulated: Ascn) -> None:
+    from html.parser import HTMLParser
+
+    now = "2018-11-20T12:00+08:00"
+    data = simulated.json("report", "annual", "2018", now=now)
+    endorsed = [(e["body"], e["version_number"], e["meeting"], e["at"][:10]) for e in data["framework"]["endorsements"]]
+    assert endorsed == [
+        ("ASCN", 2, "First annual meeting of the ASCN, with the World Cities Summit", "2018-07-08"),
+        ("JCM", 2, "Joint Consultative Meeting: notes plans and partners, endorses the Framework", "2018-10-15"),
+        ("ASEAN Leaders", 2, "33rd ASEAN Summit: Leaders launch the ASCN and adopt the Framework", "2018-11-13"),
+    ]
+
+    class Cells(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inside, self.rows = False, []  # type: ignore[var-annotated]
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if tag == "table" and ("id", "framework_versions") in attrs:
+                self.inside = True
+            elif self.inside and tag == "tr":
+                self.rows.append([])
+
+        def handle_endtag(self, tag: str) -> None:
+            if tag == "table":
+                self.inside = False
+
+        def handle_data(self, text: str) -> None:
+            if self.inside and self.rows and text.strip():
+                self.rows[-1].append(text.strip())
+
+    cells = Cells()
+    cells.feed(simulated.ok("report", "annual", "2018", "--format", "html", now=now).output)
+    assert [row[0] for row in cells.rows] == ["body", "ASCN", "JCM", "ASEAN Leaders"]
+    assert all(row[1].startswith("2 (") for row in cells.rows[1:])
+    md = simulated.ok("report", "annual", "2018", now=now).output
+    assert "| ASCN | 2 (" in md and "Not endorsed yet" not in md
+
+
 @pytest.mark.slow
 def test_report_renders_in_headless_chromium(simulated: Ascn, tmp_path: Path) -> None:
     from PIL import Image, ImageStat
