@@ -275,3 +275,42 @@ def test_export_and_import_keep_calendar_history_and_documents(ascn: Ascn, tmp_p
     assert b.json("show", BANGKOK, now="2018-05-16T10:00+08:00")["deadline"] == "2018-06-15T23:59:59+07:00"
     assert b.json("audit", "verify")["problems"] == []
     assert b.json("audit", "verify")["calendar_changes"] == 2
+
+
+def test_tampering_with_the_calendar_history_is_caught(ascn: Ascn) -> None:
+    from sqlalchemy import text
+
+    from ascn_workflow.store.migrate import make_engine
+
+    a = _founded(ascn)
+    a.ok("calendar", "set", "scgw", "2018-05-29", "--reason", "venue", actor=ASEC, now="2018-05-14T10:00+08:00")
+    a.ok("extend", BANGKOK, "--to", "2018-06-15", "--reason", "late", actor=ASEC, now="2018-05-15T10:00+08:00")
+    assert a.json("audit", "verify")["problems"] == []
+    engine = make_engine(a.app().config.database_url)
+    with engine.begin() as c:
+        c.execute(text("UPDATE calendar_change SET reason = 'no reason' WHERE seq = 1"))
+    engine.dispose()
+    result = a.run("audit", "verify", "--json")
+    assert result.exit_code == 7
+    problems = json.loads(result.stdout)["problems"]
+    assert {"deliverable": "calendar", "position": 1, "kind": "edited"}.items() <= problems[0].items()
+    engine = make_engine(a.app().config.database_url)
+    with engine.begin() as c:
+        c.execute(text("DELETE FROM calendar_change WHERE seq = 1"))
+    engine.dispose()
+    kinds = {p["kind"] for p in json.loads(a.run("audit", "verify", "--json").stdout)["problems"]}
+    assert "deleted" in kinds
+
+
+def test_a_running_scheduler_sees_a_moved_milestone(ascn: Ascn) -> None:
+    from ascn_workflow import scheduling
+
+    a = _founded(ascn)
+    app = scheduling._app(str(a.config))  # the scheduler's long-lived App, with the milestones read
+    assert app.definitions.calendar(2018).milestone("nominations-due").end.isoformat() == "2018-02-28"
+    a.ok("calendar", "set", "nominations-due", "2018-03-09", "--reason", "y", actor=ASEC, now="2018-02-20T10:00+08:00")
+    scheduling.run_pass(str(a.config), "2018-03-10T12:00+08:00")
+    lapsed = a.json("show", "2018/nomination/vn", now="2018-03-10T12:01+08:00")
+    assert lapsed["stage"] == "overdue"
+    assert lapsed["deadline"] == "2018-03-09T22:59:59+07:00"  # the overdue stage's deadline: the moved one
+    scheduling._apps.pop(str(a.config), None)

@@ -42,6 +42,7 @@ def run_pass(config_path: str, fixed_now: str | None = None) -> None:
     app = _app(config_path)
     now = parse_instant(fixed_now) if fixed_now else datetime.now(UTC)
     with _lock:
+        app.calendar_changed()  # a long-running process reads the milestones again: `calendar set` may have moved one
         try:
             report = run_due_work(app, now)
         except Exception:  # a failing pass must not kill the scheduler; the next pass retries
