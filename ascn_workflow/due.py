@@ -13,7 +13,7 @@ import logging
 import re
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -175,43 +175,77 @@ def _queue_overdue(
 # ---------------------------------------------------------------------------- reminders
 
 
+BATCH = 50  # reminder messages claimed and queued per transaction
+
+
 def send_reminders(app: App, now: datetime, report: DueReport) -> None:
-    """Reminders due now, one message per deliverable and recipient; none for a deadline already past."""
+    """Reminders due now, one message per deliverable and recipient; none for a deadline already past.
+
+    Groups are claimed and their messages queued `BATCH` to a transaction, each group in a
+    savepoint of its own: a group another pass claimed first, or one that fails for a reason of
+    its own, is undone alone. Nothing is sent here, so a crash mid-batch only leaves the batch's
+    reminders planned for the next pass.
+    """
     store = app.store
     with store.read() as tx:
         due = tx.due_reminders(now)
     groups: dict[tuple[str, str], list[Reminder]] = defaultdict(list)
     for reminder in due:
         groups[(reminder.deliverable_id, reminder.recipient)].append(reminder)
-    for (deliverable, recipient), reminders in groups.items():
-        ids = [r.id for r in reminders if r.id is not None]
-        try:
-            with store.transaction() as tx:
-                if reminders[0].deadline <= now:
-                    if tx.claim_reminders(ids, "skipped", None):
-                        report.skipped_reminders += len(ids)
+    batches = list(groups.items())
+    for start in range(0, len(batches), BATCH):
+        queued: list[tuple[str, str, list[Reminder]]] = []
+        skipped = 0
+        with store.transaction() as tx:
+            for (deliverable, recipient), reminders in batches[start : start + BATCH]:
+                try:
+                    with tx.savepoint():
+                        if _claim_and_queue(app, tx, deliverable, recipient, reminders, now, report):
+                            queued.append((deliverable, recipient, reminders))
+                        else:
+                            skipped += len(reminders)
+                except _Lost:
                     continue
-                message_id = _message_id(
-                    "reminder",
-                    deliverable,
-                    reminders[0].entry_version,
-                    recipient,
-                    "-".join(str(r.offset_days) for r in reminders),
-                )
-                if not tx.claim_reminders(ids, "sent", message_id):
-                    raise _Lost  # roll back: another pass claimed some of them first
-                _queue_reminder(app, tx, reminders, message_id, now, report)
-        except _Lost:
-            continue
-        except Exception as error:
-            _item_failed(error, f"{deliverable} -> {recipient}: reminder not queued", report)
-            continue
-        report.reminders.append(f"{deliverable} -> {recipient}")
-        log.info("reminder %s -> %s (%s days)", deliverable, recipient, min(r.offset_days for r in reminders))
+                except Exception as error:
+                    _item_failed(error, f"{deliverable} -> {recipient}: reminder not queued", report)
+                    continue
+        report.skipped_reminders += skipped
+        for deliverable, recipient, reminders in queued:
+            report.reminders.append(f"{deliverable} -> {recipient}")
+            log.info("reminder %s -> %s (%s days)", deliverable, recipient, min(r.offset_days for r in reminders))
+
+
+def _claim_and_queue(
+    app: App,
+    tx: Transaction,
+    deliverable: str,
+    recipient: str,
+    reminders: list[Reminder],
+    now: datetime,
+    report: DueReport,
+) -> bool:
+    """Claim one group and queue its message (True), or skip it when its deadline has passed (False).
+    Raises _Lost when another pass claimed any of them first."""
+    ids = [r.id for r in reminders if r.id is not None]
+    if reminders[0].deadline <= now:
+        if not tx.claim_reminders(ids, "skipped", None):
+            raise _Lost
+        return False
+    message_id = _message_id(
+        "reminder",
+        deliverable,
+        reminders[0].entry_version,
+        recipient,
+        "-".join(str(r.offset_days) for r in reminders),
+    )
+    if not tx.claim_reminders(ids, "sent", message_id):
+        raise _Lost  # another pass claimed some of them first: undo this group's savepoint
+    _queue_reminder(app, tx, reminders, message_id, now, report)
+    return True
 
 
 class _Lost(Exception):
-    """A claim lost to another pass: its transaction is rolled back and the work is theirs."""
+    """A claim lost to another pass: its savepoint is rolled back and the work is theirs."""
 
 
 def _queue_reminder(
@@ -300,38 +334,66 @@ def _queue(tx: Transaction, rendered: Rendered, kind: str, deliverable_id: str, 
 
 
 def deliver(app: App, now: datetime, mailer: Mailer, report: DueReport) -> None:
-    """Send what the outbox holds; a failure is kept with its error and retried with backoff."""
+    """Send what the outbox holds; a failure is kept with its error and retried with backoff.
+
+    Each message is claimed (under a lease) in a transaction that also records how the previous
+    one went, and sent after that commits: a crash repeats at most the message in flight, and a
+    pass commits once per message. The mailer keeps one connection for the pass.
+    """
     store = app.store
-    sender = app.config.mail.sender
     with store.read() as tx:
         messages = tx.messages_to_send(now)
     budget = float(app.config.mail.pass_budget_seconds)
     started = time.monotonic()  # a duration, not a date: the domain's `now` stays the caller's
-    for position, message in enumerate(messages):
-        if time.monotonic() - started > budget:
-            report.deferred = len(messages) - position
-            log.warning("sending budget of %ss spent: %s messages wait for the next pass", budget, report.deferred)
-            break
-        with store.transaction() as tx:
-            claimed = tx.claim_message(message, now)
-        if not claimed:
-            continue
-        assert message.id is not None
-        try:
-            warning = mailer.send(message.message_id, message.raw.encode("utf-8"), sender, list(message.recipients))
-        except Exception as error:  # this message's failure, never the pass's: the next one is sent
-            if database_failure(error) is not None:
-                raise
-            if not isinstance(error, MailError):
-                error = MailError(f"cannot send this message: {type(error).__name__}: {error}", permanent=True)
+    outcome: Recorded | None = None  # the last message's result, not yet stored
+    try:
+        for position, message in enumerate(messages):
+            if time.monotonic() - started > budget:
+                report.deferred = len(messages) - position
+                log.warning("sending budget of %ss spent: %s messages wait for the next pass", budget, report.deferred)
+                break
             with store.transaction() as tx:
-                tx.finish_message(message.id, now, str(error), retry=not error.permanent, attempts=message.attempts + 1)
-            (report.failed if error.permanent else report.retrying).append(f"{message.message_id}: {error}")
-            log.warning("delivery of %s failed: %s", message.message_id, error)
-            continue
-        with store.transaction() as tx:
-            tx.finish_message(message.id, now)
-            if warning:
-                tx.note_warning(message.id, warning)
-        report.delivered.append(message.message_id)
-        log.info("delivered %s to %s", message.message_id, ", ".join(message.recipients))
+                if outcome is not None:
+                    outcome(tx)
+                    outcome = None
+                claimed = tx.claim_message(message, now)
+            if claimed:
+                outcome = _send(app, mailer, message, now, report)
+    finally:
+        mailer.close()
+        if outcome is not None:
+            with store.transaction() as tx:
+                outcome(tx)
+
+
+Recorded = Callable[[Transaction], None]
+
+
+def _send(app: App, mailer: Mailer, message: Message, now: datetime, report: DueReport) -> Recorded:
+    """Send one claimed message; returns how to record the result."""
+    message_id = message.id
+    assert message_id is not None
+    raw = message.raw.encode("utf-8")
+    try:
+        warning = mailer.send(message.message_id, raw, app.config.mail.sender, list(message.recipients))
+    except Exception as error:  # this message's failure, never the pass's: the next one is sent
+        if database_failure(error) is not None:
+            raise
+        failure = (
+            error
+            if isinstance(error, MailError)
+            else MailError(f"cannot send this message: {type(error).__name__}: {error}", permanent=True)
+        )
+        (report.failed if failure.permanent else report.retrying).append(f"{message.message_id}: {failure}")
+        log.warning("delivery of %s failed: %s", message.message_id, failure)
+        reason, attempts, retry = str(failure), message.attempts + 1, not failure.permanent
+        return lambda tx: tx.finish_message(message_id, now, reason, retry=retry, attempts=attempts)
+    report.delivered.append(message.message_id)
+    log.info("delivered %s to %s", message.message_id, ", ".join(message.recipients))
+
+    def sent(tx: Transaction) -> None:
+        tx.finish_message(message_id, now)
+        if warning:
+            tx.note_warning(message_id, warning)
+
+    return sent

@@ -323,7 +323,7 @@ def _checkpoint(db: sqlite3.Connection) -> None:
     db.execute("PRAGMA wal_checkpoint(RESTART)")
 
 
-def due_pass(config: Path, due: int = 1_000) -> dict[str, Any]:
+def due_pass(config: Path, due: int = 1_000, smtp_port: int | None = None) -> dict[str, Any]:
     """One pass with `due` reminders due, each its own message, on the last cycle's city deliverables
     (2018 action plans at S, 2025 progress reviews at M and L), after a pass that clears other due work."""
     from sqlalchemy import insert, select
@@ -366,13 +366,13 @@ def due_pass(config: Path, due: int = 1_000) -> dict[str, Any]:
                     entry_version=1,
                     stage="requested",
                     recipient=email,
-                    offset_days=14,
+                    offset_days=14 if smtp_port is None else 13,  # a second pass: other reminders
                     due_at=now - timedelta(minutes=5),
                     deadline=deadline,
                     status="planned",
                 )
             )
-        if people:
+        if people and smtp_port is None:  # a second pass finds them there
             c.execute(insert(PersonRow), people)
             c.execute(insert(RoleRow), roles)
         c.execute(insert(ReminderRow), reminders)
@@ -381,7 +381,58 @@ def due_pass(config: Path, due: int = 1_000) -> dict[str, Any]:
     elapsed = time.perf_counter() - start
     assert len(report.reminders) == due, (len(report.reminders), due)
     assert len(report.delivered) >= due
-    return {"due_pass_s": elapsed, "due_reminders": due, "recipients_per_deliverable": per}
+    result = {"due_pass_s": elapsed, "due_reminders": due, "recipients_per_deliverable": per}
+    if smtp_port is not None:
+        result.update(_smtp_floor(app, smtp_port, set(report.delivered)))
+    else:
+        result.update(_file_floor(app, set(report.delivered), config.parent / "floor"))
+    result["due_pass_per_s"] = len(report.delivered) / elapsed
+    result["due_pass_over_floor"] = result["due_pass_per_s"] / result["floor_per_s"]
+    return result
+
+
+def _sent(app: Any, delivered: set[str]) -> list[Any]:
+    with app.store.read() as tx:
+        return [m for m in tx.outbox("sent") if m.message_id in delivered]
+
+
+def _smtp_floor(app: Any, port: int, delivered: set[str]) -> dict[str, Any]:
+    """The physical floor: the same rendered messages sent by a bare smtplib loop over one connection."""
+    import smtplib
+
+    messages = _sent(app, delivered)
+    sender = app.config.mail.sender
+    start = time.perf_counter()
+    with smtplib.SMTP("127.0.0.1", port) as smtp:
+        for m in messages:
+            smtp.sendmail(sender, list(m.recipients), m.raw.encode("utf-8"))
+    return {"floor_per_s": len(messages) / (time.perf_counter() - start)}
+
+
+def _file_floor(app: Any, delivered: set[str], folder: Path) -> dict[str, Any]:
+    """The physical floor of the file backend: the same bytes written to files by a bare loop."""
+    messages = _sent(app, delivered)
+    folder.mkdir()
+    start = time.perf_counter()
+    for i, m in enumerate(messages):
+        (folder / f"{i}.eml").write_bytes(m.raw.encode("utf-8"))
+    return {"floor_per_s": len(messages) / (time.perf_counter() - start)}
+
+
+def due_pass_smtp(config: Path, due: int = 1_000) -> dict[str, Any]:
+    """The same pass delivering to a real SMTP server (aiosmtpd on loopback), against a bare loop."""
+    from tests.mailserver import MailServer
+
+    server = MailServer()
+    server.start()
+    try:
+        text = config.read_text().replace('backend = "file"', 'backend = "smtp"')
+        smtp_config = config.parent / "config-smtp.toml"
+        smtp_config.write_text(text + f'host = "127.0.0.1"\nport = {server.port}\n')
+        result = due_pass(smtp_config, due, smtp_port=server.port)
+    finally:
+        server.stop()
+    return {f"smtp_{key}": value for key, value in result.items()}
 
 
 def scheduler_rss(config: Path) -> dict[str, Any]:
@@ -436,6 +487,7 @@ TARGETS = [
     ("show_ratio", "<=", 3.0, "ascn show vs minimal click"),
     ("advance_ratio", ">=", 1 / 3, "in-process advances vs sqlite3 limit"),
     ("due_pass_L_over_S", "<=", 1.5, "due-work pass at L vs S"),
+    ("smtp_due_pass_over_floor", ">=", 0.5, "due pass vs bare smtplib loop, messages/s"),
     ("status_json_s", "<", 1.0, "status --json at M (s)"),
     ("scheduler_idle_peak_rss_mb", "<", 150.0, "scheduler idle RSS at M (MB)"),
 ]
@@ -478,6 +530,7 @@ def _run(size: str, runs: int, db_url: str | None, with_due_baseline: bool = Tru
             results.update(advance_throughput(folder, 100 if size == "S" else 300))
         results.update(scheduler_rss(config))
         results.update(due_pass(config))
+        results.update(due_pass_smtp(config))
         if size != "S" and with_due_baseline:
             (folder / "S").mkdir()
             small = build(folder / "S", "S", None)

@@ -42,6 +42,21 @@ class MailServer:
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)
         self.controller: Controller | None = None
+        self.sessions = 0  # SMTP sessions opened (EHLO/HELO), to see connections reused
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        with self._lock:
+            self.sessions += 1
+        return responses
+
+    async def handle_HELO(self, server: Any, session: Any, envelope: Any, hostname: str) -> str:
+        session.host_name = hostname
+        with self._lock:
+            self.sessions += 1
+        return f"250 {server.hostname}"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.delay:

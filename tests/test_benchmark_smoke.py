@@ -34,6 +34,8 @@ def test_benchmark_smoke(tmp_path: Path) -> None:
         "advance_ratio",
         "due_pass_s",
         "scheduler_idle_peak_rss_mb",
+        "due_pass_over_floor",
+        "smtp_due_pass_over_floor",
     ):
         assert isinstance(figures[key], float) and figures[key] > 0, key
     assert figures["due_reminders"] == 1000 and figures["machine"]["cpus"]

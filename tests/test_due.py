@@ -133,6 +133,13 @@ def test_two_tick_processes_at_once_deliver_each_reminder_once(smtp_ascn: Ascn, 
     )
 
 
+def test_a_pass_sends_its_messages_over_one_smtp_connection(smtp_ascn: Ascn, mail_server: Any) -> None:
+    a = _with_people(smtp_ascn)
+    report = _tick(a, "2018-02-14T12:00+08:00")
+    assert len(report["delivered"]) == 7 and len(mail_server.distinct()) == 7
+    assert mail_server.sessions == 1
+
+
 def test_smtp_outage_delays_but_never_loses(smtp_ascn: Ascn, mail_server: Any) -> None:
     a = _with_people(smtp_ascn)
     mail_server.stop()

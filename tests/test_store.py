@@ -224,3 +224,18 @@ def test_the_declarations_are_the_migrated_schema(db_url: str) -> None:
     with engine.connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), metadata) == []
     engine.dispose()
+
+
+def test_a_savepoint_undoes_its_part_and_keeps_the_rest(ready: Ascn) -> None:
+    """How a due pass batches claims: a group lost to another pass is undone alone."""
+    app = ready.app()
+    with app.store.transaction() as tx:
+        tx.execute("UPDATE deliverable SET stage = 'kept' WHERE id = '2018/framework'")
+        with pytest.raises(RuntimeError), tx.savepoint():
+            tx.execute("UPDATE deliverable SET stage = 'undone' WHERE id = '2018/scgw'")
+            raise RuntimeError("lost")
+        with tx.savepoint():
+            tx.execute("UPDATE deliverable SET version = 7 WHERE id = '2018/scgw'")
+    with app.store.read() as tx:
+        assert tx.stage("2018/framework") == "kept"
+        assert tx.stage("2018/scgw") == "planned" and tx.deliverable("2018/scgw").version == 7

@@ -20,6 +20,10 @@ class Mailer(Protocol):
         """Deliver or raise MailError; a returned text is a warning (some recipients refused)."""
         ...
 
+    def close(self) -> None:
+        """End the batch: release what `send` kept open (an SMTP connection)."""
+        ...
+
 
 def make_mailer(config: MailConfig) -> Mailer:
     if config.backend == "smtp":

@@ -49,6 +49,9 @@ class FileMailer:
                     os.unlink(tmp)
         return None
 
+    def close(self) -> None:
+        """Nothing is kept open between messages."""
+
     def _sweep(self) -> None:
         """Temporary files left by a process killed mid-write (kill -9, power loss), once per mailer."""
         if self._swept:

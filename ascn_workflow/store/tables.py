@@ -12,8 +12,6 @@ Every instant is stored as UTC; `version` guards each deliverable against lost u
 
 from __future__ import annotations
 
-import types
-import typing
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -23,7 +21,7 @@ if TYPE_CHECKING:
 
 JOINED = {"joined": True}  # field metadata: read with a join, not a column of this table
 
-KINDS = {str: "text", int: "integer", bool: "boolean", datetime: "instant", dict: "json", list: "json"}
+KINDS = {"str": "text", "int": "integer", "bool": "boolean", "datetime": "instant", "dict": "json", "list": "json"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,14 +216,12 @@ class Index:
     columns: tuple[str, ...]
 
 
-def _kind(hint: Any) -> tuple[str, bool]:
-    """(the column kind, nullable) of a field's type."""
-    args = typing.get_args(hint)
-    nullable = isinstance(hint, types.UnionType) and type(None) in args
-    if nullable:
-        hint = next(a for a in args if a is not type(None))
-    base = typing.get_origin(hint) or hint
-    return KINDS[base], nullable
+def _kind(annotation: str) -> tuple[str, bool]:
+    """(the column kind, nullable) of a field's annotation, as written (`str | None`, `dict[str, Any]`)."""
+    base, _, rest = annotation.partition(" | ")
+    if rest not in ("", "None"):
+        raise TypeError(f"a column is one type or None, not {annotation!r}")
+    return KINDS[base.split("[", 1)[0]], rest == "None"
 
 
 @dataclass(frozen=True)
@@ -248,14 +244,13 @@ class Table(Generic[R]):
     joined: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        hints = typing.get_type_hints(self.record)
         lengths = dict(self.lengths)
         columns, joined = [], []
         for f in fields(self.record):  # type: ignore[arg-type]
             if f.metadata.get("joined"):
                 joined.append(f.name)
                 continue
-            kind, nullable = _kind(hints[f.name])
+            kind, nullable = _kind(str(f.type))
             if f.name == self.key and self.generated:
                 nullable = False
             columns.append(Column(f.name, kind, nullable, lengths.get(f.name)))
