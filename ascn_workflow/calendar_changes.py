@@ -168,6 +168,7 @@ def _move_deadline(
         now,
     )
     tx.cancel_reminders(row.id, keep_version=moved_row.version)
+    tx.keep_sent(moved_row, [r for r in existing if r.status == "sent" and r.stage == moved_row.stage])
     tx.add_reminders(moved_row, list(plan.planned))
     zone = zone_of(defs, moved_row)
     change.deliverables.append(

@@ -845,6 +845,14 @@ class Transaction:
             (deliverable_id, entry_version),
         )
 
+    def keep_sent(self, deliverable: Deliverable, sent: Sequence[Reminder]) -> int:
+        """Carry reminders already sent into the deliverable's new version as `skipped` rows, so that
+        planning this stage entry again (a moved deadline, a new person) never sends them twice."""
+        records = [
+            replace(r, entry_version=deliverable.version, status="skipped", message_id=None, id=None) for r in sent
+        ]
+        return self._insert(REMINDER, records, " ON CONFLICT DO NOTHING")
+
     def documents(self, deliverable_id: str) -> list[DocumentVersion]:
         """A deliverable's document versions, oldest first."""
         return self._records(
