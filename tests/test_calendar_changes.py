@@ -317,3 +317,20 @@ def test_a_running_scheduler_sees_a_moved_milestone(ascn: Ascn) -> None:
     assert lapsed["stage"] == "overdue"
     assert lapsed["deadline"] == "2018-03-09T22:59:59+07:00"  # the overdue stage's deadline: the moved one
     scheduling._apps.pop(str(a.config), None)
+
+
+def test_the_database_holds_the_calendar_once_the_cycle_is_open(ascn: Ascn, workflows_copy: Path) -> None:
+    """init seeds the milestones from the file; after that, editing the file changes nothing."""
+    a = ascn
+    a.config.write_text(
+        a.config.read_text().replace(str(Path(__file__).parent.parent / "workflows"), str(workflows_copy))
+    )
+    a.ok("init")
+    with a.app().store.read() as tx:
+        stored = {m.milestone: m for m in tx.milestones(2018)}
+    assert len(stored) == 9 and stored["action-plans-due"].same_as == "scgw"
+    assert (stored["jcm"].first_day, stored["jcm"].zone) == ("2018-10-15", "Asia/Singapore")
+    calendar_file = workflows_copy / "calendars" / "2018.toml"
+    calendar_file.write_text(calendar_file.read_text().replace("date = 2018-10-15", "date = 2018-10-01"))
+    jcm = next(r for r in a.json("calendar") if r["id"] == "jcm")
+    assert jcm["start"].startswith("2018-10-15")  # the database's date, not the edited file's
