@@ -105,8 +105,9 @@ def calendar_history(state: State, cycle: int | None, as_json: bool) -> None:
         old, new = r["old"], r["new"]
         if r["kind"] == "milestone":
             what = f"{r['cycle']} {r['target']}: {_span(old)} -> {_span(new)}"
-        else:
-            what = f"{r['target']}: {old['stage']} {old['deadline']} -> {new['stage']} {new['deadline']}"
+        else:  # the deadline in the deliverable's zone, as the change recorded it
+            moved = r["deliverables"][0] if r["deliverables"] else {"from": old["deadline"], "to": new["deadline"]}
+            what = f"{r['target']}: {old['stage']} {moved['from']} -> {new['stage']} {moved['to']}"
         line(f"{r['seq']}. {r['recorded_at']} {r['actor']} ({r['role']}) {r['kind']} {what} — {r['reason']}")
 
 
