@@ -410,12 +410,18 @@ def _smtp_floor(app: Any, port: int, delivered: set[str]) -> dict[str, Any]:
 
 
 def _file_floor(app: Any, delivered: set[str], folder: Path) -> dict[str, Any]:
-    """The physical floor of the file backend: the same bytes written to files by a bare loop."""
+    """The physical floor of the file backend: the same bytes written by a bare loop, each as durably
+    as the file mailer writes it (a temporary file synced to disk, then renamed into place)."""
     messages = _sent(app, delivered)
     folder.mkdir()
     start = time.perf_counter()
     for i, m in enumerate(messages):
-        (folder / f"{i}.eml").write_bytes(m.raw.encode("utf-8"))
+        tmp = folder / f"{i}.tmp"
+        with open(tmp, "wb") as handle:
+            handle.write(m.raw.encode("utf-8"))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, folder / f"{i}.eml")
     return {"floor_per_s": len(messages) / (time.perf_counter() - start)}
 
 
