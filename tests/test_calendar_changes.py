@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from datetime import UTC
 from email import message_from_bytes
 from email.policy import default
 from pathlib import Path
@@ -96,6 +97,12 @@ def test_moving_the_scgw_a_week_later(ascn: Ascn) -> None:
     assert last["actor"] == ASEC and last["from"] == last["to"] == "not_started"
     cal = {r["id"]: r for r in a.json("calendar", now="2018-05-14T11:00+08:00")}
     assert cal["scgw"]["start"].startswith("2018-05-29") and cal["action-plans-due"]["start"].startswith("2018-06-01")
+    feed = a.folder / "ascn-2018.ics"
+    a.ok("calendar", "--ics", str(feed), now="2018-05-14T11:00+08:00")
+    feed_events = {e.uid.value: e for e in vobject.readOne(feed.read_text()).vevent_list}
+    assert str(feed_events["milestone/2018/scgw@ascn-workflow"].dtstart.value)[:10] == "2018-05-29"
+    feed_deadline = feed_events[f"{BANGKOK}/not_started/deadline@ascn-workflow"]
+    assert feed_deadline.dtend.value.astimezone(UTC).isoformat() == "2018-06-01T15:59:59+00:00"
 
     # A change to the directory plans every open deliverable's reminders again: still none twice.
     a.ok("people", "add", "--email", "fp@th.example", "--name", "FP TH", "--role", "focal_point",
