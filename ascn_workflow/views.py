@@ -235,7 +235,8 @@ def _stage_path(workflow: Workflow, events: Sequence[HistoryEntry], current: str
     """Each stage in order with the last time it was entered, or not reached yet."""
     entered: dict[str, HistoryEntry] = {}
     for e in events:
-        entered[e.dest] = e
+        if e.source != e.dest:  # a moved deadline (`reschedule`, `extend`) keeps the stage it was entered at
+            entered[e.dest] = e
     current_index = workflow.stage_index(current)
     path = []
     for index, stage in enumerate(workflow.stages):

@@ -168,6 +168,18 @@ def test_rules_read_the_moved_milestone(ascn: Ascn) -> None:
     assert twinning["stage"] == "unpaired"
 
 
+def test_a_moved_deadline_keeps_when_the_stage_was_entered(ascn: Ascn) -> None:
+    a = _founded(ascn)
+    a.ok("calendar", "set", "framework-circulation", "2018-04-15", "--reason", "z", actor=ASEC,
+         now="2018-03-21T10:00+08:00")  # fmt: skip
+    history = a.json("history", "2018/framework")
+    assert [(h["trigger"], h["from"], h["to"]) for h in history] == [("reschedule", "drafting", "drafting")]
+    fw = a.json("framework", now="2018-03-22T10:00+08:00")
+    drafting = fw["path"][0]
+    assert drafting["stage"] == "drafting" and drafting["by"] is None  # opened, not entered by the move
+    assert fw["deadline"] == "2018-04-15T23:59:59+08:00" and not fw["overdue"]
+
+
 def test_dry_run_changes_nothing(ascn: Ascn) -> None:
     a = _founded(ascn)
     before = _dump(a)
