@@ -75,6 +75,7 @@ def cycles(app: App, now: datetime) -> list[dict[str, Any]]:
                 "cycle": year,
                 "chair": calendar.chair,
                 "chair_name": defs.network.member_state(calendar.chair).name,
+                "shepherd": defs.shepherd(year),
                 "host": calendar.host,
                 "state": "open" if year in opened else "not opened",
                 "deliverables": len(mine),

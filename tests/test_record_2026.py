@@ -99,6 +99,8 @@ def test_a_shepherd_acts_only_in_its_cycles(ascn: Ascn) -> None:
     )
     assert late.exit_code == 5
     ascn.ok("advance", "2023/annual-meeting", "convene", actor="shepherd@pupr-id.example", now="2023-07-12T09:00+08:00")
+    cycles = {c["cycle"]: c for c in ascn.json("cycle", "list", now="2023-07-12T10:00+08:00")}
+    assert (cycles[2022]["shepherd"], cycles[2023]["shepherd"], cycles[2026]["chair"]) == ("SG", "ID", "PH")
     assert ascn.json("history", "2023/annual-meeting")[0]["role"] == "shepherd"
 
 

@@ -142,11 +142,12 @@ def cycle_list(state: State, as_json: bool) -> None:
         return
     table(
         "Cycles",
-        ["cycle", "Chair", "state", "deliverables", "finished", "overdue"],
+        ["cycle", "Chair", "shepherd", "state", "deliverables", "finished", "overdue"],
         [
             [
                 r["cycle"],
                 f"{r['chair_name']} ({r['chair']})",
+                r["shepherd"] or "",
                 r["state"],
                 r["deliverables"],
                 r["finished"],
