@@ -36,11 +36,19 @@ def _plain(value: Any) -> Any:
     return value
 
 
+# Provenance (migration 0006): where the act came in and who proved they recorded it. Covered by the
+# hash only when it differs from what every row before 0006 holds, so those rows keep their hashes.
+PROVENANCE: dict[str, str | None] = {"channel": "cli", "recorded_by": None}
+
+
 def digest(row: Mapping[str, Any], prev_hash: str) -> str:
     """Version 1 of the row hash: sha256 of the previous hash and the row's canonical JSON."""
-    content = json.dumps(
-        {k: _plain(row[k]) for k in FIELDS}, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str
-    )
+    fields = {k: _plain(row[k]) for k in FIELDS}
+    for key, default in PROVENANCE.items():
+        value = row.get(key, default)
+        if value != default:
+            fields[key] = value
+    content = json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
     return hashlib.sha256(f"{prev_hash}\n{content}".encode()).hexdigest()
 
 

@@ -29,6 +29,25 @@ class MailConfig:
 
 
 @dataclass(frozen=True)
+class WebConfig:
+    """`[web]`: the portal (SPEC §8). The signing secret is read from the variable `secret_env` names."""
+
+    base_url: str = "http://127.0.0.1:8000"
+    secret_env: str = "ASCN_WEB_SECRET"
+    link_minutes: int = 15
+    session_hours: int = 12
+    simulation: bool = False  # set by `ascn simulate` only: its sandbox runs without a secret in the environment
+
+    @property
+    def secure(self) -> bool:
+        """Cookies are marked Secure when the portal is reached over https (e.g. behind a reverse proxy)."""
+        return self.base_url.startswith("https://")
+
+
+AUTH_MODES = ("declared", "os-user", "database-user")
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path | None
     database_url: str
@@ -38,6 +57,8 @@ class Config:
     reminder_offsets_days: tuple[int, ...] = (14, 7, 1)
     reminder_local_hour: int = 9
     documents_dir: Path = Path("documents")  # [documents] dir: document versions, named by their SHA-256
+    web: WebConfig = WebConfig()
+    auth_cli: str = "declared"  # [auth] cli: how the command line proves who acts
 
 
 def bundled_workflows() -> Path:
@@ -125,6 +146,14 @@ def _build(doc: dict[str, Any], base: Path, path: Path | None) -> Config:
     documents = doc.get("documents", {})
     if set(documents) - {"dir"}:
         raise ValueError(f"unknown [documents] key {sorted(set(documents) - {'dir'})[0]!r}")
+    web = _web(doc.get("web", {}))
+    auth = doc.get("auth", {})
+    unknown = set(auth) - {"cli"}
+    if unknown:
+        raise ValueError(f"unknown [auth] key {sorted(unknown)[0]!r}")
+    auth_cli = str(auth.get("cli", "declared"))
+    if auth_cli not in AUTH_MODES:
+        raise ValueError(f'[auth] cli must be "declared", "os-user" or "database-user", not {auth_cli!r}')
     return Config(
         path=path,
         database_url=_database_url(str(database.get("url", "sqlite:///ascn.db")), base),
@@ -134,4 +163,24 @@ def _build(doc: dict[str, Any], base: Path, path: Path | None) -> Config:
         reminder_offsets_days=offsets,
         reminder_local_hour=hour,
         documents_dir=base / str(documents.get("dir", "documents")),
+        web=web,
+        auth_cli=auth_cli,
+    )
+
+
+def _web(web: dict[str, Any]) -> WebConfig:
+    unknown = set(web) - set(WebConfig.__dataclass_fields__)
+    if unknown:
+        raise ValueError(f"unknown [web] key {sorted(unknown)[0]!r}")
+    config = WebConfig(**web)
+    if not config.base_url.startswith(("http://", "https://")):
+        raise ValueError(f"[web] base_url must start with http:// or https://, not {config.base_url!r}")
+    if int(config.link_minutes) <= 0 or int(config.session_hours) <= 0:
+        raise ValueError("[web] link_minutes and session_hours must be positive")
+    return WebConfig(
+        base_url=config.base_url.rstrip("/"),
+        secret_env=str(config.secret_env),
+        link_minutes=int(config.link_minutes),
+        session_hours=int(config.session_hours),
+        simulation=bool(config.simulation),
     )

@@ -72,7 +72,13 @@ def _message_id(kind: str, *parts: object) -> str:
 
 
 def _view(app: App, row: Deliverable) -> dict[str, Any]:
-    return {"id": row.id, "title": app.definitions.workflow(row.workflow).title, "stage": row.stage, "cycle": row.cycle}
+    return {
+        "id": row.id,
+        "title": app.definitions.workflow(row.workflow).title,
+        "stage": row.stage,
+        "cycle": row.cycle,
+        "link": f"{app.config.web.base_url}/deliverables/{row.id}",  # the portal's page (SPEC §8); never acts by itself
+    }
 
 
 def _host_zone(app: App, cycle: int) -> str:

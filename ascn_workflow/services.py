@@ -98,11 +98,24 @@ def _check_city(tx: Transaction, entry: PersonEntry) -> PersonEntry:
 
 def people_add(app: App, raw: Mapping[str, Any], now: datetime) -> dict[str, Any]:
     entry = person_entry(dict(raw), app.definitions.network, "person")
+    login = _check_login(raw.get("login"))
     with app.store.transaction() as tx:
         entry = _check_city(tx, entry)
         added = tx.add_people([entry])
+        if login is not None:
+            tx.set_login(entry.email, login)
         planned = reminding.replan_open(app.definitions, app.config, tx, now) if added else 0
     return {"email": entry.email, "role": entry.grant.role, "added": added, "reminders_planned": planned}
+
+
+def _check_login(value: Any) -> str | None:
+    """An OS or database user name (`people add --login`)."""
+    if value is None or value == "":
+        return None
+    text = str(value).strip()
+    if not text or len(text) > 63 or any(ch.isspace() or ch in "\x00@" for ch in text):
+        raise BadInput(f"--login {value!r} is not a user name")
+    return text
 
 
 def people_import(app: App, path: Path, now: datetime) -> dict[str, Any]:
@@ -148,6 +161,8 @@ def advance(
     note: str | None = None,
     data: Mapping[str, Any] | None = None,
     waivers: Mapping[str, str] | None = None,
+    channel: str = "cli",
+    recorded_by: str | None = None,
 ) -> dict[str, Any]:
     """Fire one trigger: the stage change, its history row and its effects commit together or not at all.
 
@@ -166,7 +181,7 @@ def advance(
                 fields.update(effect.gather(tx, row, fields))
         request = Request(trigger, actor, now, at, note, fields, dict(waivers or {}))
         outcome = fire(defs, snapshot(row), request, tx.stage, tx.member_cities)
-        entry = tx.apply(outcome)
+        entry = tx.apply(outcome, channel, recorded_by)
         moved = after(row, outcome)
         tx.cancel_reminders(moved.id, keep_version=moved.version)  # those of the stage it left
         opened: list[str] = []
@@ -197,11 +212,23 @@ def nominate(
     at: datetime | None = None,
     waivers: Mapping[str, str] | None = None,
     cycle: int | None = None,
+    channel: str = "cli",
+    recorded_by: str | None = None,
 ) -> dict[str, Any]:
     """Record a member state's nomination file and fire its `submit` with the nomination as data."""
     nomination = parse_nomination(read_file(path, "nomination"), code, app.definitions.network, str(path))
-    _refuse_taken_slugs(app, nomination)
-    return submit_nomination(app, code, nomination, now, actor_email, at=at, waivers=waivers, cycle=cycle)
+    return submit_nomination(
+        app,
+        code,
+        nomination,
+        now,
+        actor_email,
+        at=at,
+        waivers=waivers,
+        cycle=cycle,
+        channel=channel,
+        recorded_by=recorded_by,
+    )
 
 
 def _refuse_taken_slugs(app: App, nomination: Mapping[str, Any]) -> None:
@@ -226,7 +253,11 @@ def submit_nomination(
     at: datetime | None = None,
     waivers: Mapping[str, str] | None = None,
     cycle: int | None = None,
+    channel: str = "cli",
+    recorded_by: str | None = None,
 ) -> dict[str, Any]:
+    """Fire a member state's `submit` with its nomination as data (from a file, the portal or a scenario)."""
+    _refuse_taken_slugs(app, nomination)
     defs = app.definitions
     state = defs.network.member_state(code)
     year = cycle or app.config.cycle
@@ -245,6 +276,8 @@ def submit_nomination(
         at=at,
         data=nomination,
         waivers=waivers,
+        channel=channel,
+        recorded_by=recorded_by,
     )
 
 

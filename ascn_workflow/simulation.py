@@ -45,11 +45,14 @@ def prepare_sandbox(base: Config, db: Path) -> Config:
     (directory / "config.toml").write_text(
         "# Written by `ascn simulate`: look around with  ascn --config THIS_FILE status\n"
         f'[database]\nurl = "sqlite:///{db.name}"\n\n[calendar]\ncycle = {base.cycle}\n\n'
-        f'[workflows]\ndir = "{base.workflows_dir.resolve()}"\n\n[mail]\nbackend = "file"\noutbox = "outbox"\n',
+        f'[workflows]\ndir = "{base.workflows_dir.resolve()}"\n\n[mail]\nbackend = "file"\noutbox = "outbox"\n'
+        "\n# the portal on this sandbox runs without a secret in the environment (never do this for real)\n"
+        "[web]\nsimulation = true\n",
         encoding="utf-8",
     )
     mail = replace(base.mail, backend="file", outbox=directory / "outbox")
-    return replace(base, path=directory / "config.toml", database_url=f"sqlite:///{db}", mail=mail)
+    web = replace(base.web, simulation=True)
+    return replace(base, path=directory / "config.toml", database_url=f"sqlite:///{db}", mail=mail, web=web)
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,8 @@ def history_view(rows: Sequence[HistoryEntry], zone: str) -> list[dict[str, Any]
             "note": h.note,
             "data": h.data,
             "waivers": h.waivers,
+            "channel": h.channel,
+            "recorded_by": h.recorded_by,
         }
         for h in rows
     ]

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from ascn_workflow.store import migrate
+from ascn_workflow.store.append_only import unprotect
 from ascn_workflow.store.migrate import make_engine
 
 from .conftest import ASEC, SHEPHERD, Ascn, join, write_config
@@ -56,10 +57,14 @@ def test_upgrade_from_0001_hashes_the_rows_already_stored(ascn: Ascn, db_url: st
             )
     stale = ascn.run("status")
     assert stale.exit_code == 2 and "ascn db upgrade" in stale.stderr
-    ascn.ok("db", "upgrade")
+    ascn.ok("db", "upgrade")  # 0002 rewrites the stored rows: the triggers are lifted while migrations run
     ascn.ok("init")
     result = ascn.json("audit", "verify")
     assert result["problems"] == [] and result["rows"] == 2
+    from sqlalchemy.exc import DBAPIError
+
+    with pytest.raises(DBAPIError, match="history is append-only"), engine.begin() as c:
+        c.execute(text("DELETE FROM history"))
 
 
 def _walked(a: Ascn) -> Ascn:
@@ -74,10 +79,32 @@ def _walked(a: Ascn) -> Ascn:
 
 
 def _sql(a: Ascn, statement: str) -> None:
+    """Tampering as someone with the database owner's rights would: first remove the append-only triggers."""
     engine = make_engine(a.app().config.database_url)
     with engine.begin() as c:
+        unprotect(c)
         c.execute(text(statement))
     engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE history SET note = 'backdated' WHERE deliverable_id = '2018/framework' AND seq = 2",
+        "DELETE FROM history WHERE deliverable_id = '2018/framework' AND seq = 3",
+    ],
+)
+def test_history_refuses_update_and_delete_in_the_database(ready: Ascn, statement: str) -> None:
+    from sqlalchemy.exc import DBAPIError
+
+    _walked(ready)
+    before = ready.json("history", "2018/framework")
+    engine = make_engine(ready.app().config.database_url)
+    with pytest.raises(DBAPIError, match="history is append-only"), engine.begin() as c:
+        c.execute(text(statement))
+    engine.dispose()
+    assert ready.json("history", "2018/framework") == before
+    assert ready.json("audit", "verify")["problems"] == []
 
 
 def _problems(a: Ascn) -> list[dict]:

@@ -170,7 +170,7 @@ def cli(ctx: click.Context, config_path: Path | None, actor: str | None) -> None
     ctx.obj = State(config_path or Path("config.toml"), explicit, actor)
 
 
-from . import acting, admin, calendar_changes, documents, due_work, reading, simulating  # noqa: E402,F401  (register the commands on `cli`)
+from . import acting, admin, calendar_changes, documents, due_work, reading, serving, simulating  # noqa: E402,F401  (register the commands on `cli`)
 
 
 def main() -> None:

@@ -26,6 +26,12 @@ from .render import emit_json, line
 )
 @click.option("--waive", multiple=True, metavar="RULE", help="Waive a named rule (Chair or shepherd only).")
 @click.option("--reason", help="Why the rule is waived (required with --waive).")
+@click.option(
+    "--on-behalf-of",
+    "on_behalf_of",
+    metavar="EMAIL",
+    help="ASEC only: record this person's act (a letter arrived); history shows both.",
+)
 @json_option
 @pass_state
 def advance(
@@ -37,6 +43,7 @@ def advance(
     at: str | None,
     waive: tuple[str, ...],
     reason: str | None,
+    on_behalf_of: str | None,
     as_json: bool,
 ) -> None:
     """Fire TRIGGER on a deliverable, recording who, when and why.
@@ -44,17 +51,20 @@ def advance(
     Example: ascn --actor sg-shepherd@mnd.example advance 2018/framework circulate --at 2018-03-20T10:00+08:00
     """
     from .. import services
+    from ..identity import acting
 
+    who = acting(state.app, state.actor, on_behalf_of)
     result = services.advance(
         state.app,
         deliverable_id,
         trigger,
         state.now(),
-        state.actor,
+        who.actor,
         at=at_option_value(at),
         note=note,
         data=data_pairs(data),
         waivers=waivers(waive, reason),
+        recorded_by=who.recorded_by,
     )
     _render_advance(result, as_json)
 
@@ -81,6 +91,12 @@ def _render_advance(result: dict[str, Any], as_json: bool) -> None:
 @click.option("--waive", multiple=True, metavar="RULE", help="Waive a named rule (Chair or shepherd only).")
 @click.option("--reason", help="Why the rule is waived (required with --waive).")
 @click.option("--cycle", type=int, help="A later cycle's nomination of further cities (default: [calendar] cycle).")
+@click.option(
+    "--on-behalf-of",
+    "on_behalf_of",
+    metavar="EMAIL",
+    help="ASEC only: record this person's act (a letter arrived); history shows both.",
+)
 @json_option
 @pass_state
 def nominate(
@@ -91,6 +107,7 @@ def nominate(
     waive: tuple[str, ...],
     reason: str | None,
     cycle: int | None,
+    on_behalf_of: str | None,
     as_json: bool,
 ) -> None:
     """Record a member state's nomination (cities, CSCOs, NR) and submit it.
@@ -99,15 +116,18 @@ def nominate(
     members already. Example: ascn --actor nr@th.example nominate TH --file nominations/th.toml
     """
     from .. import services
+    from ..identity import acting
 
+    who = acting(state.app, state.actor, on_behalf_of)
     result = services.nominate(
         state.app,
         member_state,
         file,
         state.now(),
-        state.actor,
+        who.actor,
         at=at_option_value(at),
         waivers=waivers(waive, reason),
         cycle=cycle,
+        recorded_by=who.recorded_by,
     )
     _render_advance(result, as_json)

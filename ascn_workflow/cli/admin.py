@@ -49,17 +49,20 @@ def people() -> None:
 @click.option("--role", required=True, type=click.Choice(["asec", "shepherd", "chair", "focal_point", "nr", "csco"]))
 @click.option("--member-state", help="ISO code, for focal_point, nr and chair.")
 @click.option("--city", help="City name or slug, for csco.")
+@click.option("--login", help='Their OS or database user name, for [auth] cli = "os-user" or "database-user".')
 @pass_state
-def people_add(state: State, email: str, name: str, role: str, member_state: str | None, city: str | None) -> None:
+def people_add(
+    state: State, email: str, name: str, role: str, member_state: str | None, city: str | None, login: str | None
+) -> None:
     """Add a person with one role (run again to give more roles).
 
-    Example: ascn people add --email nr@th.example --name "Somchai P." --role nr --member-state TH
+    Example: ascn people add --email nr@th.example --name "Somchai P." --role nr --member-state TH --login somchai
     """
     from .. import services
 
     result = services.people_add(
         state.app,
-        {"email": email, "name": name, "role": role, "member_state": member_state, "city": city},
+        {"email": email, "name": name, "role": role, "member_state": member_state, "city": city, "login": login},
         state.now(),
     )
     line(f"{result['email']}: role {result['role']} {'added' if result['added'] else 'already held'}")

@@ -67,6 +67,24 @@ def simulate(state: State, scenario: Path | None, until: str | None, db: Path, q
 
             result = play(app, plan, stop, advance_bar)
     _simulation_summary(app, result, directory, last, as_json)
+    if not as_json:
+        _portal_hint(app, directory, last)
+
+
+def _portal_hint(app: Any, directory: Path, last: Any) -> None:
+    """How to open the sandbox in the portal, signed in as one of the simulation's people."""
+    from .. import services
+
+    people = services.people_list(app)
+    person = next((p for p in people if p["role"] == "nr"), people[0] if people else None)
+    if person is None:
+        return
+    config = directory / "config.toml"
+    line(
+        f"open it in the portal: ASCN_NOW={last}T12:00:00+08:00 ascn --config {config} serve, then browse to "
+        f"http://127.0.0.1:8000 and sign in as {person['email']} ({person['role']}): the link is printed on the "
+        "server's console and written to the outbox"
+    )
 
 
 def _parse_day(text: str) -> Any:

@@ -36,6 +36,7 @@ from ..people import Actor, Grant, PersonEntry
 from . import tables
 from .tables import (
     CALENDAR_CHANGE,
+    CALENDAR_FEED,
     CITY,
     CYCLE,
     DELIVERABLE,
@@ -51,13 +52,20 @@ from .tables import (
     City,
     Deliverable,
     DocumentVersion,
+    WEB_SESSION,
+    WEB_SIGNIN,
+    City,
+    Deliverable,
+    Feed,
     HistoryEntry,
     Message,
     MilestoneRecord,
     Person,
     PersonRole,
     Reminder,
+    SignIn,
     Table,
+    WebSession,
 )
 
 if TYPE_CHECKING:
@@ -417,8 +425,11 @@ class Transaction:
             self._insert(DELIVERABLE, new[start : start + 100])
         return [d.id for d in new]
 
-    def apply(self, outcome: Outcome) -> HistoryEntry:
+    def apply(self, outcome: Outcome, channel: str = "cli", recorded_by: str | None = None) -> HistoryEntry:
         """Write a transition and its history row; Conflict if the deliverable moved meanwhile.
+
+        `channel` (cli or web) and `recorded_by` (the proven person who recorded it) are provenance,
+        covered by the row's hash (audit.PROVENANCE).
 
         The conditional UPDATE comes first: it takes the deliverable's row, so no other writer can
         extend its hash chain until this transaction ends.
@@ -467,7 +478,8 @@ class Transaction:
         }
         assert tuple(fields) == FIELDS
         prev_hash = found[0] if found else ""
-        entry = HistoryEntry(**fields, prev_hash=prev_hash, hash=digest(fields, prev_hash))
+        hashed = digest({**fields, "channel": channel, "recorded_by": recorded_by}, prev_hash)
+        entry = HistoryEntry(**fields, prev_hash=prev_hash, hash=hashed, channel=channel, recorded_by=recorded_by)
         try:
             self._insert(HISTORY, [entry])
         except Exception as error:
@@ -864,6 +876,102 @@ class Transaction:
     def add_document(self, document: DocumentVersion) -> bool:
         """Record a version; False when the deliverable has these bytes already (kept as first added)."""
         return self._insert(DOCUMENT, [document], " ON CONFLICT DO NOTHING") == 1
+    def message(self, message_id: str) -> Message | None:
+        found = self._records(OUTBOX, f"SELECT {columns(OUTBOX)} FROM outbox WHERE message_id = ?", (message_id,))
+        return found[0] if found else None
+
+    def redact_message(self, message_id: str, raw: str) -> None:
+        """Replace a delivered message's stored text (a sign-in link must not outlive its sending)."""
+        self.execute("UPDATE outbox SET raw = ? WHERE message_id = ?", (raw, message_id))
+
+    # ------------------------------------------------------------------ the portal: people, links, sessions, feeds
+
+    def person(self, email: str) -> Person | None:
+        found = self._records(PERSON, f"SELECT {columns(PERSON)} FROM person WHERE email = ?", (email.lower(),))
+        return found[0] if found else None
+
+    def person_by_login(self, login: str) -> Person | None:
+        found = self._records(PERSON, f"SELECT {columns(PERSON)} FROM person WHERE login = ?", (login,))
+        return found[0] if found else None
+
+    def set_login(self, email: str, login: str) -> None:
+        """Link a person to an OS or database user name; Conflict if another person has it."""
+        holder = self.person_by_login(login)
+        if holder is not None and holder.email != email.lower():
+            raise Conflict(f"login {login!r} already belongs to {holder.email}")
+        self.execute("UPDATE person SET login = ? WHERE email = ?", (login, email.lower()))
+
+    def session_user(self) -> str:
+        """PostgreSQL's session user (the proven database login); SQLite has none."""
+        if not self.dialect.pg:
+            raise BadInput('[auth] cli = "database-user" needs PostgreSQL: the embedded SQLite file has no users')
+        row = self.one("SELECT session_user")
+        assert row is not None
+        return str(row[0])
+
+    def signin_links_since(self, email: str, since: datetime) -> int:
+        row = self.one(
+            "SELECT COUNT(*) FROM web_signin WHERE email = ? AND created_at > ?", (email, self.dialect.instant(since))
+        )
+        return int(row[0]) if row else 0
+
+    def add_signin(self, link: SignIn) -> None:
+        self._insert(WEB_SIGNIN, [link])
+
+    def signin(self, token_hash: str) -> SignIn | None:
+        found = self._records(
+            WEB_SIGNIN, f"SELECT {columns(WEB_SIGNIN)} FROM web_signin WHERE token_hash = ?", (token_hash,)
+        )
+        return found[0] if found else None
+
+    def use_signin(self, link_id: int, now: datetime) -> bool:
+        """Mark a link used; False if another request used it first (single use under races)."""
+        result = self.execute(
+            "UPDATE web_signin SET used_at = ? WHERE id = ? AND used_at IS NULL", (self.dialect.instant(now), link_id)
+        )
+        return int(result.rowcount) == 1
+
+    def add_web_session(self, session: WebSession) -> None:
+        self._insert(WEB_SESSION, [session])
+
+    def web_session(self, token_hash: str) -> tuple[WebSession, Person] | None:
+        row = self.one(
+            f"SELECT {columns(WEB_SESSION, 's')}, p.name FROM web_session s JOIN person p ON p.email = s.email "
+            "WHERE s.token_hash = ?",
+            (token_hash,),
+        )
+        if row is None:
+            return None
+        session = self.dialect.decode(WEB_SESSION, row[:-1])
+        return session, Person(session.email, str(row[-1]))
+
+    def end_web_sessions(self, now: datetime, *, token_hash: str | None = None, email: str | None = None) -> int:
+        """End one session (by its token's hash) or every session of a person."""
+        column, value = ("token_hash", token_hash) if token_hash is not None else ("email", email)
+        result = self.execute(
+            f"UPDATE web_session SET ended_at = ? WHERE {column} = ? AND ended_at IS NULL",
+            (self.dialect.instant(now), value),
+        )
+        return int(result.rowcount or 0)
+
+    def add_feed(self, feed: Feed) -> None:
+        self._insert(CALENDAR_FEED, [feed])
+
+    def feed(self, token_hash: str) -> Feed | None:
+        found = self._records(
+            CALENDAR_FEED, f"SELECT {columns(CALENDAR_FEED)} FROM calendar_feed WHERE token_hash = ?", (token_hash,)
+        )
+        return found[0] if found else None
+
+    def revoke_feeds(self, email: str, now: datetime) -> int:
+        result = self.execute(
+            "UPDATE calendar_feed SET revoked_at = ? WHERE email = ? AND revoked_at IS NULL",
+            (self.dialect.instant(now), email),
+        )
+        return int(result.rowcount or 0)
+
+    def has_feed(self, email: str) -> bool:
+        return self.one("SELECT 1 FROM calendar_feed WHERE email = ? AND revoked_at IS NULL", (email,)) is not None
 
     # ------------------------------------------------------------------ whole tables (export, import)
 

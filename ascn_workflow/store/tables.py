@@ -52,6 +52,7 @@ class City:
 class Person:
     email: str
     name: str
+    login: str | None = None  # OS or database user name, for the proving [auth] cli modes (migration 0006)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +102,8 @@ class HistoryEntry:
     waivers: dict[str, Any]
     prev_hash: str = ""  # the hash of the previous row of this deliverable ("" for the first)
     hash: str = ""  # sha256 over this row's content and prev_hash: see ascn_workflow/audit.py
+    channel: str = "cli"  # cli | web: where the act came in (migration 0006; covered by the hash)
+    recorded_by: str | None = None  # the proven person who recorded it (web, proving [auth] modes)
     id: int | None = None
 
 
@@ -191,6 +194,42 @@ class DocumentVersion:
     id: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class SignIn:
+    """A sign-in link sent by mail: only its SHA-256 is kept; single use, short-lived (docs/security.md)."""
+
+    token_hash: str
+    email: str
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None = None
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WebSession:
+    """A signed-in browser: the cookie holds a random token whose SHA-256 is the key; sign-out ends it."""
+
+    token_hash: str
+    email: str
+    csrf: str  # the synchronizer token every POST of this session must carry
+    created_at: datetime
+    expires_at: datetime
+    ended_at: datetime | None = None
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Feed:
+    """A person's secret calendar feed (/calendar/<token>.ics); revoked when they make a new one or stop it."""
+
+    token_hash: str
+    email: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+    id: int | None = None
+
+
 def notice_due(deadline: datetime | None) -> datetime | None:
     """The one rule behind the `notice_due` column: entering a stage (or opening a deliverable)
     owes an overdue notice for the stage's deadline, if it has one, until a due pass claims it."""
@@ -270,7 +309,7 @@ class Table(Generic[R]):
 CYCLE = Table("cycle", Cycle, key="year")
 MEMBER_STATE = Table("member_state", MemberStateRecord, key="code", lengths=(("code", 2),))
 CITY = Table("city", City, key="slug", indexed=("member_state",), references=(("member_state", "member_state.code"),))
-PERSON = Table("person", Person, key="email")
+PERSON = Table("person", Person, key="email", unique=(("login",),))
 PERSON_ROLE = Table(
     "person_role",
     PersonRole,
@@ -318,6 +357,9 @@ OUTBOX = Table(
     indexed=("deliverable_id",),
     indexes=(Index("ix_outbox_status_next", ("status", "next_attempt_at")),),
 )
+WEB_SIGNIN = Table("web_signin", SignIn, key="id", generated=True, unique=(("token_hash",),), indexed=("email",))
+WEB_SESSION = Table("web_session", WebSession, key="id", generated=True, unique=(("token_hash",),), indexed=("email",))
+CALENDAR_FEED = Table("calendar_feed", Feed, key="id", generated=True, unique=(("token_hash",),), indexed=("email",))
 
 MILESTONE = Table("milestone", MilestoneRecord, key="ref", indexed=("cycle",))
 CALENDAR_CHANGE = Table(
@@ -347,6 +389,9 @@ TABLES: tuple[tuple[str, Table[Any]], ...] = (
     ("milestones", MILESTONE),
     ("calendar_changes", CALENDAR_CHANGE),
     ("documents", DOCUMENT),
+    ("signin_links", WEB_SIGNIN),  # the portal's secrets are kept as hashes only (docs/security.md)
+    ("web_sessions", WEB_SESSION),
+    ("calendar_feeds", CALENDAR_FEED),
 )
 
 

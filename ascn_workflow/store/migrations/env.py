@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+from ascn_workflow.store.append_only import protect, unprotect
 from ascn_workflow.store.schema import metadata  # derived from the declarations in store/tables.py
 
 connection = context.config.attributes["connection"]
@@ -14,4 +15,6 @@ context.configure(
     compare_type=True,
 )
 with context.begin_transaction():
+    unprotect(connection)  # a migration may rewrite history rows (0002 did); nothing else may
     context.run_migrations()
+    protect(connection)

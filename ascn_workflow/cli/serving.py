@@ -1,0 +1,58 @@
+"""`ascn serve`: the web portal (SPEC §8) for the database of the config."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from . import State, cli
+from .options import pass_state
+from .render import line
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Processes (use PostgreSQL for more than one).",
+)
+@pass_state
+def serve(state: State, host: str, port: int, workers: int) -> None:
+    """Serve the web portal: sign-in by e-mail link, My work, deliverables, nomination, the Framework.
+
+    Needs a signing secret in $ASCN_WEB_SECRET ([web] secret_env). Behind a reverse proxy with
+    https, set [web] base_url = "https://…" (cookies are then Secure).
+    Example: ASCN_WEB_SECRET=$(python3 -c 'import secrets; print(secrets.token_hex(32))') ascn serve --port 8000
+    """
+    import uvicorn
+
+    from ..web.serving import signing_secret
+
+    app = state.app
+    config = app.config
+    signing_secret(config)  # a missing secret is one clear line before anything starts
+    with app.store.read():  # a missing or outdated database is one clear line too
+        pass
+    if workers > 1 and config.database_url.startswith("sqlite"):
+        line("ascn serve: several workers on the embedded SQLite file take turns writing; PostgreSQL suits them better")
+    if config.path is not None:
+        os.environ["ASCN_CONFIG"] = str(config.path.resolve())
+    line(
+        f"ascn serve: the portal for {config.database_url} on http://{host}:{port} (links in mail use {config.web.base_url})"
+    )
+    uvicorn.run(
+        "ascn_workflow.web.serving:build",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,  # uvicorn's access log would write sign-in and feed tokens; ours redacts them
+        log_level="warning",
+        proxy_headers=True,
+        forwarded_allow_ips="127.0.0.1",
+    )

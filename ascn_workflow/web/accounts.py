@@ -1,0 +1,128 @@
+"""Sign-in links, sessions and calendar feeds: the portal's secrets, kept as SHA-256 hashes only.
+
+Modelled on django-sesame: a link is random (256 bits), single-use, short-lived, found by its
+hash (a unique column) and compared with `hmac.compare_digest`, and never written to a log. A
+session is a row, so signing out ends it on the server whatever the browser keeps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from ..app import App
+from ..store.tables import Feed, SignIn, WebSession
+
+LINKS_PER_HOUR = 5  # sign-in mails per address per hour; more get the same answer and no mail
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    email: str
+    name: str
+    csrf: str
+    token_hash: str
+
+
+def issue_link(app: App, email: str, now: datetime) -> tuple[str, str] | None:
+    """A fresh sign-in token and the person's name, for a known person under the rate limit; else None."""
+    with app.store.transaction() as tx:
+        person = tx.person(email)
+        if person is None or tx.signin_links_since(email, now - timedelta(hours=1)) >= LINKS_PER_HOUR:
+            return None
+        token = new_token()
+        expires = now + timedelta(minutes=app.config.web.link_minutes)
+        tx.add_signin(SignIn(token_hash(token), person.email, now, expires))
+    return token, person.name
+
+
+def _usable(link: SignIn | None, token: str, now: datetime) -> bool:
+    return (
+        link is not None
+        and hmac.compare_digest(link.token_hash, token_hash(token))
+        and link.used_at is None
+        and link.expires_at > now
+    )
+
+
+def link_is_open(app: App, token: str, now: datetime) -> bool:
+    """Whether a link may still be used (the confirming page asks before `redeem` uses it)."""
+    with app.store.transaction(write=False) as tx:
+        return _usable(tx.signin(token_hash(token)), token, now)
+
+
+def redeem(app: App, token: str, now: datetime) -> tuple[str, SignedIn] | None:
+    """Use a link once: a new session (its cookie value and who), or None if used, expired or unknown."""
+    with app.store.transaction() as tx:
+        link = tx.signin(token_hash(token))
+        if link is None or link.id is None or not _usable(link, token, now) or not tx.use_signin(link.id, now):
+            return None
+        person = tx.person(link.email)
+        if person is None:
+            return None
+        cookie = new_token()
+        signed = SignedIn(person.email, person.name, new_token(), token_hash(cookie))
+        hours = app.config.web.session_hours
+        tx.add_web_session(WebSession(signed.token_hash, person.email, signed.csrf, now, now + timedelta(hours=hours)))
+    return cookie, signed
+
+
+def signed_in(app: App, cookie: str | None, now: datetime) -> SignedIn | None:
+    if not cookie:
+        return None
+    hashed = token_hash(cookie)
+    with app.store.transaction(write=False) as tx:
+        found = tx.web_session(hashed)
+    if found is None:
+        return None
+    session, person = found
+    if session.ended_at is not None or session.expires_at <= now or not hmac.compare_digest(session.token_hash, hashed):
+        return None
+    return SignedIn(person.email, person.name, session.csrf, session.token_hash)
+
+
+def sign_out(app: App, who: SignedIn, now: datetime, everywhere: bool = False) -> None:
+    with app.store.transaction() as tx:
+        if everywhere:
+            tx.end_web_sessions(now, email=who.email)
+        else:
+            tx.end_web_sessions(now, token_hash=who.token_hash)
+
+
+def new_feed(app: App, email: str, now: datetime) -> str:
+    """A new secret calendar feed for a person; their earlier feeds stop working."""
+    token = new_token()
+    with app.store.transaction() as tx:
+        tx.revoke_feeds(email, now)
+        tx.add_feed(Feed(token_hash(token), email, now))
+    return token
+
+
+def revoke_feeds(app: App, email: str, now: datetime) -> None:
+    with app.store.transaction() as tx:
+        tx.revoke_feeds(email, now)
+
+
+def feed_owner(app: App, token: str) -> str | None:
+    hashed = token_hash(token)
+    with app.store.transaction(write=False) as tx:
+        feed = tx.feed(hashed)
+    if feed is None or feed.revoked_at is not None or not hmac.compare_digest(feed.token_hash, hashed):
+        return None
+    return feed.email
+
+
+def has_feed(app: App, email: str) -> bool:
+    with app.store.transaction(write=False) as tx:
+        return tx.has_feed(email)

@@ -1,0 +1,86 @@
+"""What a signed-in person sees: their work, and whether a deliverable is within their roles' scope.
+
+The same engine answers as for the CLI: `engine.options` says what they may do now, the roles'
+scope (`Grant.covers`) what they may see.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from ..app import App
+from ..dates import show
+from ..engine import in_cycle, options
+from ..errors import Denied
+from ..people import Actor
+from ..store import Deliverable, Transaction, snapshot
+from ..views import deliverable_view, resolve_actor
+
+WORK_LIMIT = 200  # ASEC is responsible for much of the network: the page shows the nearest deadlines first
+
+
+def may_see(actor: Actor, row: Deliverable) -> bool:
+    return any(g.covers(row.member_state, row.city) for g in actor.grants)
+
+
+def check_may_see(actor: Actor, row: Deliverable) -> None:
+    if not may_see(actor, row):
+        raise Denied(f"{actor.email} may not see {row.id}: it is outside their roles' scope", deliverable=row.id)
+
+
+def _scoped_rows(db: Transaction, actor: Actor) -> list[Deliverable]:
+    if any(g.covers(None, None) for g in actor.grants):  # a network role sees the whole network
+        return db.deliverables()
+    states = sorted({g.member_state for g in actor.grants if g.member_state})
+    rows: list[Deliverable] = []
+    for state in states:
+        rows += [r for r in db.deliverables(member_state=state) if may_see(actor, r)]
+    return rows
+
+
+def my_work(app: App, email: str, now: datetime, zone: str) -> dict[str, Any]:
+    """The deliverables whose current stage this person is responsible for, or that they may act on now."""
+    defs = app.definitions
+    items: list[dict[str, Any]] = []
+    with app.store.transaction(write=False) as db:
+        actor = resolve_actor(db, email)
+        for row in _scoped_rows(db, actor):
+            workflow = defs.workflow(row.workflow)
+            if not workflow.transitions_from(row.stage):
+                continue
+            acting = in_cycle(defs, actor, row.cycle)
+            responsible = workflow.stage(row.stage).responsible
+            mine = any(g.role in responsible and g.covers(row.member_state, row.city) for g in acting.grants)
+            if not mine:
+                continue
+            items.append({"row": row})
+        items.sort(key=lambda i: (i["row"].deadline is None, i["row"].deadline or now, i["row"].id))
+        total = len(items)
+        shown = []
+        for item in items[:WORK_LIMIT]:
+            row = item["row"]
+            opts = options(defs, snapshot(row), actor, now, db.stage, db.member_cities)
+            view = deliverable_view(defs, row, now)
+            view["deadline_mine"] = show(row.deadline, zone)
+            view["may_now"] = [o.trigger for o in opts if o.ready]
+            view["blocked"] = [
+                {"trigger": o.trigger, "rules": sorted(o.failing_rules)} for o in opts if o.permitted and not o.ready
+            ]
+            shown.append(view)
+    return {"items": shown, "total": total, "limit": WORK_LIMIT}
+
+
+def person_zone(app: App, actor: Actor) -> str:
+    """A person's own zone: their city's, else their member state's, else the current cycle host's."""
+    defs = app.definitions
+    for grant in actor.grants:
+        if grant.city:
+            city = next((c for c in defs.network.cities if c.slug == grant.city), None)
+            if city is not None:
+                return city.zone
+    for grant in actor.grants:
+        if grant.member_state:
+            return defs.network.member_state(grant.member_state).zone
+    cycle = app.config.cycle
+    return defs.calendar(cycle).zone if cycle in defs.calendars else "UTC"
