@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ..app import App
-from ..store.tables import Feed, SignIn, WebSession
+from ..store import Feed, SignIn, WebSession
 
 LINKS_PER_HOUR = 5  # sign-in mails per address per hour; more get the same answer and no mail
 

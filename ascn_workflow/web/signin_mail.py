@@ -15,7 +15,7 @@ from email.utils import format_datetime, formataddr, make_msgid
 
 from ..app import App
 from ..mail import MailError
-from ..store.tables import Message
+from ..store import Message
 from .render import render
 
 KIND = "signin"
