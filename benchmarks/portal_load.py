@@ -158,7 +158,12 @@ async def run_load(url: str, outbox: Path, who: list[str], seconds: float) -> di
     clients = [httpx.AsyncClient(base_url=url, timeout=30, limits=limits) for _ in who]
     try:
         for start in range(0, len(who), 10):  # sign in ten at a time
-            await asyncio.gather(*(sign_in(c, outbox, a) for c, a in zip(clients[start:], who[start : start + 10])))
+            await asyncio.gather(
+                *(
+                    sign_in(c, outbox, a)
+                    for c, a in zip(clients[start : start + 10], who[start : start + 10], strict=True)
+                )
+            )
         timings: dict[str, list[float]] = defaultdict(list)
         errors: list[str] = []
         acts: list[Any] = []
