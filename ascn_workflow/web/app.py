@@ -28,7 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .. import services, views
 from ..app import App
 from ..errors import AscnError, BadInput, Denied, NotFound
-from ..people import check_email
+from ..names import check_email
 from . import accounts
 from .accounts import SignedIn
 from .render import TEMPLATES, render
