@@ -48,14 +48,12 @@ from .tables import (
     PERSON,
     PERSON_ROLE,
     REMINDER,
+    WEB_SESSION,
+    WEB_SIGNIN,
     CalendarChange,
     City,
     Deliverable,
     DocumentVersion,
-    WEB_SESSION,
-    WEB_SIGNIN,
-    City,
-    Deliverable,
     Feed,
     HistoryEntry,
     Message,
@@ -876,6 +874,7 @@ class Transaction:
     def add_document(self, document: DocumentVersion) -> bool:
         """Record a version; False when the deliverable has these bytes already (kept as first added)."""
         return self._insert(DOCUMENT, [document], " ON CONFLICT DO NOTHING") == 1
+
     def message(self, message_id: str) -> Message | None:
         found = self._records(OUTBOX, f"SELECT {columns(OUTBOX)} FROM outbox WHERE message_id = ?", (message_id,))
         return found[0] if found else None
