@@ -100,7 +100,7 @@ def sign_in(page: Any, portal: Portal, address: str) -> None:
 
 
 def sign_out(page: Any) -> None:
-    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("button", name="Sign out", exact=True).click()
     page.get_by_role("heading", name="Sign in").wait_for()
 
 
@@ -164,6 +164,17 @@ def test_sign_in_by_mailed_link_once_and_only_while_fresh(site: Portal, page: An
     assert page.goto(stale).status == 410 and page.goto(fresh).status == 200
 
 
+def test_signing_out_on_every_device_ends_every_session(site: Portal, page: Any, browser: Any) -> None:
+    other = browser.new_context().new_page()
+    sign_in(other, site, NR["TH"])
+    sign_in(page, site, NR["TH"])
+    page.get_by_role("button", name="Sign out on every device").click()
+    page.get_by_role("heading", name="Sign in").wait_for()
+    other.reload()
+    other.get_by_role("heading", name="Sign in").wait_for()  # the other browser's session ended on the server
+    other.context.close()
+
+
 def test_unknown_addresses_get_the_same_answer_and_no_mail(site: Portal, page: Any) -> None:
     known = page.goto(site.url + "/") and ask_link(page, site, NR["VN"])
     known_text = page.locator("main").inner_text().replace(NR["VN"], "ADDRESS")
@@ -191,6 +202,7 @@ def test_nominate_refused_by_a_rule_then_accepted(site: Portal, page: Any) -> No
     sign_in(page, site, NR["TH"])
     page.get_by_role("link", name="Nominate").click()
     page.get_by_role("heading", name="Nomination: Thailand").wait_for()
+    assert "including the capital (Bangkok)" in page.locator("main").inner_text()
     page.get_by_label("Name").first.fill("Somchai P.")
     page.locator("#nr_email").fill(NR["TH"])
     page.locator("#city1_name").fill("Phuket")
@@ -258,6 +270,17 @@ def test_the_chair_waives_a_rule_with_a_reason(site: Portal, page: Any) -> None:
     a.ok("advance", "2018/framework", "circulate", actor=SHEPHERD, now="2018-03-20T09:00+08:00")
     a.ok("advance", "2018/scgw", "convene", actor=SHEPHERD, now="2018-05-22T09:00+08:00")
     a.ok("advance", "2018/framework", "revise", actor=SHEPHERD, now="2018-05-25T18:00+08:00")
+    draft = a.file("framework-v2.txt", "ASEAN Smart Cities Framework, revised after the SCGW\n")
+    a.ok(
+        "document",
+        "add",
+        "2018/framework",
+        draft,
+        "--title",
+        "Revised draft",
+        actor=SHEPHERD,
+        now="2018-05-26T09:00+08:00",
+    )
     site.clock.set("2018-06-01T10:00+08:00")
     sign_in(page, site, CHAIR)
     page.goto(f"{site.url}/deliverables/2018/framework")
