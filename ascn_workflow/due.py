@@ -28,7 +28,7 @@ from .mail.render import Rendered, overdue_message, reminder_message
 from .outages import database_failure
 from .people import SCHEDULER
 from .reminding import ESCALATION_ROLES, expected_actions, recipients, replan
-from .store import Deliverable, Message, Reminder, Transaction, after, snapshot
+from .store import Deliverable, Message, Reminder, Transaction, after
 
 log = logging.getLogger("ascn.due")
 
@@ -102,7 +102,7 @@ def apply_deadlines(app: App, now: datetime, report: DueReport) -> None:
         at = max(deadline, row.last_event_at) if row.last_event_at else deadline
         try:
             with store.transaction() as tx:
-                outcome = fire(defs, snapshot(row), Request(trigger, SCHEDULER, now, at=at), tx.stage)
+                outcome = fire(defs, row, Request(trigger, SCHEDULER, now, at=at), tx.stage)
                 tx.apply(outcome)
                 moved = after(row, outcome)
                 replan(defs, app.config, tx, moved, now)

@@ -1,8 +1,8 @@
 """Firing triggers: permissions, rules, waivers and the stage change, as a pure function.
 
-`fire` takes a snapshot of a deliverable, a request and a view of the world, and returns an
+`fire` takes a deliverable as read, a request and a view of the world, and returns an
 `Outcome` (the new stage, its deadline, the history entry, the effects) or raises. It reads no
-clock and touches no database: the service layer loads the snapshot and stores the outcome.
+clock and touches no database: the service layer reads the deliverable and stores the outcome.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from .dates import milestone_deadline, show
+from .deliverable import Deliverable
 from .errors import BadInput, Denied, Refused
 from .machine import next_stage, triggers_from
 from .people import Actor, Grant
@@ -24,21 +25,6 @@ WAIVING_ROLES = ("chair", "shepherd")
 
 def deliverable_id(cycle: int, workflow: str, subject: str | None = None) -> str:
     return f"{cycle}/{workflow}/{subject}".lower() if subject else f"{cycle}/{workflow}".lower()
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """A deliverable as read from the store: what the engine needs to decide."""
-
-    id: str
-    cycle: int
-    workflow: str
-    stage: str
-    version: int
-    member_state: str | None = None
-    city: str | None = None
-    data: Mapping[str, Any] = field(default_factory=dict)
-    last_event_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -129,7 +115,7 @@ def stage_deadline(defs: Definitions, cycle: int, workflow: Workflow, stage: str
     return milestone_deadline(defs.calendar(cycle).milestone(milestone))
 
 
-def acting_role(actor: Actor, transition: Transition, snap: Snapshot) -> str | None:
+def acting_role(actor: Actor, transition: Transition, snap: Deliverable) -> str | None:
     """The role under which `actor` may fire `transition` on this deliverable, if any."""
     for grant in actor.grants:
         if grant.role in transition.roles and grant.covers(snap.member_state, snap.city):
@@ -140,7 +126,7 @@ def acting_role(actor: Actor, transition: Transition, snap: Snapshot) -> str | N
 def failing_rules(
     defs: Definitions,
     transition: Transition,
-    snap: Snapshot,
+    snap: Deliverable,
     data: Mapping[str, Any],
     at: datetime,
     stage_of: StageOf,
@@ -174,7 +160,7 @@ def failing_rules(
 
 def options(
     defs: Definitions,
-    snap: Snapshot,
+    snap: Deliverable,
     actor: Actor | None,
     at: datetime,
     stage_of: StageOf,
@@ -198,7 +184,9 @@ def _allowed_text(workflow: Workflow, stage: str) -> str:
     return ", ".join(triggers) if triggers else "none (final stage)"
 
 
-def fire(defs: Definitions, snap: Snapshot, req: Request, stage_of: StageOf, members: Members | None = None) -> Outcome:
+def fire(
+    defs: Definitions, snap: Deliverable, req: Request, stage_of: StageOf, members: Members | None = None
+) -> Outcome:
     """Decide one transition. Raises BadInput, Refused or Denied; never changes anything."""
     workflow = defs.workflow(snap.workflow)
     req = replace(req, actor=in_cycle(defs, req.actor, snap.cycle))
@@ -252,7 +240,7 @@ def fire(defs: Definitions, snap: Snapshot, req: Request, stage_of: StageOf, mem
     return Outcome(snap.id, snap.version, event, deadline, data, transition.effects)
 
 
-def _effective_instant(snap: Snapshot, req: Request) -> datetime:
+def _effective_instant(snap: Deliverable, req: Request) -> datetime:
     at = req.at or req.now
     if at > req.now:
         raise BadInput(f"--at {show(at)} is in the future (now is {show(req.now)})", deliverable=snap.id)
@@ -264,7 +252,7 @@ def _effective_instant(snap: Snapshot, req: Request) -> datetime:
     return at
 
 
-def _permitted_role(req: Request, transition: Transition, snap: Snapshot) -> str:
+def _permitted_role(req: Request, transition: Transition, snap: Deliverable) -> str:
     """Role and scope first; a waiver needs the Chair or the shepherd, who then acts for the owner."""
     if req.waivers:
         waiver_role = next((g.role for g in req.actor.grants if g.role in WAIVING_ROLES), None)
@@ -295,7 +283,7 @@ def _permitted_role(req: Request, transition: Transition, snap: Snapshot) -> str
     return role
 
 
-def _scoped(role: str, snap: Snapshot) -> str:
+def _scoped(role: str, snap: Deliverable) -> str:
     """A role as the deliverable needs it: `nr of TH`, `csco of bangkok`, or a network role as is."""
     if role == "csco" and snap.city:
         return f"csco of {snap.city}"
@@ -304,7 +292,7 @@ def _scoped(role: str, snap: Snapshot) -> str:
     return role
 
 
-def _check_request_fields(transition: Transition, snap: Snapshot, req: Request) -> None:
+def _check_request_fields(transition: Transition, snap: Deliverable, req: Request) -> None:
     if transition.note_required and not (req.note and req.note.strip()):
         raise BadInput(f"{snap.id}: {req.trigger} needs --note TEXT saying why", deliverable=snap.id)
     missing = [key for key in transition.required_data if not str(req.data.get(key, "")).strip()]

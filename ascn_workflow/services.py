@@ -18,7 +18,7 @@ from .errors import BadInput, NotFound
 from .nominations import parse_nomination
 from .opening import cycle_openings, nomination_opening
 from .people import Grant, PersonEntry, parse_people, person_entry
-from .store import Transaction, after, snapshot
+from .store import Transaction, after
 from .views import deliverable_view, history_view, is_overdue, resolve_actor
 
 # ---------------------------------------------------------------------------- helpers
@@ -180,7 +180,7 @@ def advance(
             if effect.gather is not None:
                 fields.update(effect.gather(tx, row, fields))
         request = Request(trigger, actor, now, at, note, fields, dict(waivers or {}))
-        outcome = fire(defs, snapshot(row), request, tx.stage, tx.member_cities)
+        outcome = fire(defs, row, request, tx.stage, tx.member_cities)
         entry = tx.apply(outcome, channel, recorded_by)
         moved = after(row, outcome)
         tx.cancel_reminders(moved.id, keep_version=moved.version)  # those of the stage it left

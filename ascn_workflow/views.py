@@ -13,11 +13,11 @@ from typing import Any
 
 from .app import App
 from .dates import show
-from .engine import Snapshot, options, stage_deadline
+from .engine import options, stage_deadline
 from .errors import Denied
 from .people import Actor
 from .spec import Definitions, Workflow
-from .store import Deliverable, DocumentVersion, HistoryEntry, Transaction, snapshot
+from .store import Deliverable, DocumentVersion, HistoryEntry, Transaction
 
 
 def resolve_actor(tx: Transaction, email: str | None) -> Actor:
@@ -108,7 +108,7 @@ def status(
 
 
 def _options_view(
-    defs: Definitions, tx: Transaction, snap: Snapshot, actor: Actor | None, now: datetime, zone: str
+    defs: Definitions, tx: Transaction, snap: Deliverable, actor: Actor | None, now: datetime, zone: str
 ) -> list[dict[str, Any]]:
     workflow = defs.workflow(snap.workflow)
     return [
@@ -134,7 +134,7 @@ def show_deliverable(app: App, deliverable_id: str, now: datetime, actor_email: 
         row = tx.deliverable(deliverable_id)
         actor = resolve_actor(tx, actor_email) if actor_email else None
         view = deliverable_view(defs, row, now)
-        snap = snapshot(row)
+        snap = row
         view["data"] = snap.data
         view["next"] = _options_view(defs, tx, snap, actor, now, view["zone"])
         view["allowed_triggers"] = (
@@ -170,7 +170,7 @@ def framework(app: App, now: datetime, cycle: int | None = None) -> dict[str, An
         zone = zone_of(defs, row)
         events = tx.history(row.id)
         versions = tx.documents(row.id)
-        snap = snapshot(row)
+        snap = row
         if versions:  # the next endorsement would record the latest version (rule document-attached)
             snap = replace(snap, data={**snap.data, "version": versions[-1].sha256})
         path = _stage_path(workflow, events, row.stage, zone)

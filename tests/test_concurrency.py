@@ -9,7 +9,6 @@ import pytest
 from ascn_workflow.engine import Request, fire
 from ascn_workflow.errors import Conflict
 from ascn_workflow.people import Actor, Grant
-from ascn_workflow.store import snapshot
 
 from .conftest import ASEC, SHEPHERD, Ascn, spawn_ascn, utc
 
@@ -44,9 +43,9 @@ def test_a_stale_write_is_a_conflict_not_a_lost_update(ready: Ascn) -> None:
     shepherd = Actor(SHEPHERD, (Grant("shepherd"),))
     now = utc("2018-05-22T09:00+08:00")
     with store.read() as t1:
-        first = fire(defs, snapshot(t1.deliverable("2018/scgw")), Request("convene", shepherd, now), t1.stage)
+        first = fire(defs, t1.deliverable("2018/scgw"), Request("convene", shepherd, now), t1.stage)
     with store.read() as t2:
-        second = fire(defs, snapshot(t2.deliverable("2018/scgw")), Request("convene", shepherd, now), t2.stage)
+        second = fire(defs, t2.deliverable("2018/scgw"), Request("convene", shepherd, now), t2.stage)
     with store.transaction() as t3:
         t3.apply(first)
     with pytest.raises(Conflict) as caught, store.transaction() as t4:

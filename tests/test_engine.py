@@ -6,7 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from ascn_workflow.engine import Request, Snapshot, fire, options
+from ascn_workflow.deliverable import Deliverable
+from ascn_workflow.engine import Request, fire, options
 from ascn_workflow.errors import BadInput, Denied, Refused
 from ascn_workflow.machine import machine_for
 from ascn_workflow.people import SCHEDULER, Actor, Grant
@@ -31,8 +32,8 @@ TH_NOMINATION = {
 }
 
 
-def nomination(code: str = "TH", stage: str = "awaiting", data: dict | None = None, **kw: object) -> Snapshot:
-    return Snapshot(
+def nomination(code: str = "TH", stage: str = "awaiting", data: dict | None = None, **kw: object) -> Deliverable:
+    return Deliverable(
         f"2018/nomination/{code.lower()}", 2018, "nomination", stage, 1, member_state=code, data=data or {}, **kw
     )  # type: ignore[arg-type]
 
@@ -55,8 +56,8 @@ def test_nr_of_another_state_is_denied(defs: Definitions) -> None:
 
 
 def test_csco_acts_only_on_own_city(defs: Definitions) -> None:
-    own = Snapshot("2018/action-plan/da-nang", 2018, "action-plan", "not_started", 1, "VN", "da-nang")
-    other = Snapshot("2018/action-plan/ha-noi", 2018, "action-plan", "not_started", 1, "VN", "ha-noi")
+    own = Deliverable("2018/action-plan/da-nang", 2018, "action-plan", "not_started", 1, "VN", "da-nang")
+    other = Deliverable("2018/action-plan/ha-noi", 2018, "action-plan", "not_started", 1, "VN", "ha-noi")
     assert fire(defs, own, Request("start", CSCO_DN, NOW), no_stage).event.dest == "drafting"
     with pytest.raises(Denied):
         fire(defs, other, Request("start", CSCO_DN, NOW), no_stage)
@@ -113,7 +114,7 @@ def test_waiving_a_rule_the_transition_lacks_is_bad_input(defs: Definitions) -> 
 
 
 def test_milestone_rule_uses_effective_instant(defs: Definitions) -> None:
-    snap = Snapshot("2018/framework", 2018, "framework", "endorsed_by_ascn", 4, data={"version": "ab" * 32})
+    snap = Deliverable("2018/framework", 2018, "framework", "endorsed_by_ascn", 4, data={"version": "ab" * 32})
     with pytest.raises(Refused, match="on-or-after-jcm"):
         fire(defs, snap, Request("jcm_endorse", ASEC, utc("2018-10-14T12:00+08:00")), no_stage)
     out = fire(defs, snap, Request("jcm_endorse", ASEC, utc("2018-10-16T12:00+08:00")), no_stage)
@@ -121,7 +122,7 @@ def test_milestone_rule_uses_effective_instant(defs: Definitions) -> None:
 
 
 def test_cross_deliverable_rule(defs: Definitions) -> None:
-    snap = Snapshot("2018/framework", 2018, "framework", "circulated", 2)
+    snap = Deliverable("2018/framework", 2018, "framework", "circulated", 2)
     stages = {"2018/scgw": "planned"}
     with pytest.raises(Refused, match="2018/scgw must be convened or later"):
         fire(defs, snap, Request("revise", SHEPHERD, NOW), stages.get)
@@ -144,12 +145,12 @@ def test_at_in_future_or_before_last_event_is_bad_input(defs: Definitions) -> No
 def test_note_and_data_requirements(defs: Definitions) -> None:
     with pytest.raises(BadInput, match="--note"):
         fire(defs, nomination(stage="submitted"), Request("return_for_correction", ASEC, NOW), no_stage)
-    twin = Snapshot("2018/twinning/da-nang", 2018, "twinning", "unpaired", 1, "VN", "da-nang")
+    twin = Deliverable("2018/twinning/da-nang", 2018, "twinning", "unpaired", 1, "VN", "da-nang")
     with pytest.raises(BadInput, match="partner=VALUE"):
         fire(defs, twin, Request("match", SHEPHERD, NOW), no_stage)
     matched = fire(defs, twin, Request("match", SHEPHERD, NOW, data={"partner": "Japan"}), no_stage)
     assert matched.data == {"partner": "Japan"}
-    again = Snapshot(twin.id, 2018, "twinning", "matched", 2, "VN", "da-nang", data=matched.data)
+    again = Deliverable(twin.id, 2018, "twinning", "matched", 2, "VN", "da-nang", data=matched.data)
     assert "partner" not in fire(defs, again, Request("unmatch", SHEPHERD, NOW), no_stage).data
 
 

@@ -17,6 +17,7 @@ CORE = [
     "rules",
     "machine",
     "engine",
+    "deliverable",
     "opening",
     "people",
     "nominations",

@@ -18,7 +18,8 @@ from ascn_workflow import services, views
 from ascn_workflow.app import App
 from ascn_workflow.config import load_config
 from ascn_workflow.definitions import load
-from ascn_workflow.engine import Event, Request, Snapshot, fire
+from ascn_workflow.deliverable import Deliverable
+from ascn_workflow.engine import Event, Request, fire
 from ascn_workflow.errors import AscnError
 from ascn_workflow.people import SCHEDULER, Actor, Grant
 from ascn_workflow.spec import Definitions
@@ -75,7 +76,7 @@ def _request(trigger: str, actor: Actor, days: int, note: bool, partner: bool) -
 @given(workflow=st.sampled_from(sorted(SUBJECTS)), steps=attempts, stages=world)
 def test_engine_invariants(workflow: str, steps: list, stages: dict) -> None:
     wf = DEFS.workflow(workflow)
-    snap = Snapshot(f"2018/{workflow}", 2018, workflow, wf.initial, 1, **SUBJECTS[workflow])
+    snap = Deliverable(f"2018/{workflow}", 2018, workflow, wf.initial, 1, **SUBJECTS[workflow])
     events: list[Event] = []
     for trigger, who, days, note, partner in steps:
         request = _request(trigger, ACTORS[who], days, note, partner)

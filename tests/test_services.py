@@ -82,13 +82,12 @@ def test_the_outbox_lists_what_a_due_pass_queued(ready: Ascn) -> None:
 def test_a_stale_transaction_loses_with_conflict(ready: Ascn) -> None:
     """Two officers read version 1; the second write is refused and the first stands."""
     from ascn_workflow.engine import Request, fire
-    from ascn_workflow.store import snapshot
 
     app = ready.app()
     with app.store.read() as tx:
         row, actor = tx.deliverable("2018/framework"), tx.actor(SHEPHERD)
     assert actor is not None
-    outcome = fire(app.definitions, snapshot(row), Request("circulate", actor, NOW), lambda _: None)
+    outcome = fire(app.definitions, row, Request("circulate", actor, NOW), lambda _: None)
     services.advance(app, "2018/framework", "circulate", NOW, SHEPHERD)
     with pytest.raises(Conflict), app.store.transaction() as tx:
         tx.apply(outcome)

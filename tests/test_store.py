@@ -19,7 +19,7 @@ from ascn_workflow.config import load_config
 from ascn_workflow.engine import stage_deadline
 from ascn_workflow.errors import NotFound
 from ascn_workflow.maintenance import audit_verify
-from ascn_workflow.store import Store, snapshot
+from ascn_workflow.store import Store
 from ascn_workflow.store.tables import TABLES as ORDER
 from ascn_workflow.store.tables import Column, Table
 
@@ -98,7 +98,7 @@ def test_advance_conflict_through_db_api_loses_nothing(ready: Ascn) -> None:
     defs = app.definitions
     now = datetime(2018, 3, 10, 2, 0, tzinfo=UTC)
     with app.store.read() as tx:
-        snap = snapshot(tx.deliverable("2018/framework"))
+        snap = tx.deliverable("2018/framework")
         actor = tx.actor(SHEPHERD)
     assert actor is not None
     outcome = fire(defs, snap, Request("circulate", actor, now), lambda _id: None)

@@ -23,7 +23,6 @@ from .tables import (
     SignIn,
     WebSession,
     after,
-    snapshot,
 )
 
 __all__ = [
@@ -45,6 +44,5 @@ __all__ = [
     "WebSession",
     "after",
     "backoff",
-    "snapshot",
     "sqlite_path",
 ]

@@ -4,7 +4,8 @@ Everything else is derived from these declarations: the DB-API statements, colum
 decoding (store/sql.py), and the SQLAlchemy metadata Alembic compares the migrations with
 (store/schema.py). A column is a field of its record; its SQL type follows the field's type
 (`str`, `int`, `bool`, `datetime` an instant kept as UTC, `dict`/`list` JSON) and `| None` makes
-it nullable. A field marked `JOINED` is read from another table and stored nowhere.
+it nullable (`not_null` overrides that for a field the record may lack before it is stored); a
+field named in `joined` is read from another table and stored nowhere.
 
 This module imports no SQLAlchemy: the read commands decode rows with it and start quickly.
 Every instant is stored as UTC; `version` guards each deliverable against lost updates.
@@ -12,14 +13,15 @@ Every instant is stored as UTC; `version` guards each deliverable against lost u
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-if TYPE_CHECKING:
-    from ..engine import Outcome, Snapshot
+from ..deliverable import Deliverable as Deliverable  # its table is declared below
 
-JOINED = {"joined": True}  # field metadata: read with a join, not a column of this table
+if TYPE_CHECKING:
+    from ..engine import Outcome
+
 
 KINDS = {"str": "text", "int": "integer", "bool": "boolean", "datetime": "instant", "dict": "json", "list": "json"}
 
@@ -64,24 +66,6 @@ class PersonRole:
     member_state: str = ""
     city: str = ""
     id: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Deliverable:
-    id: str
-    cycle: int
-    workflow: str
-    member_state: str | None
-    city: str | None
-    stage: str
-    deadline: datetime | None
-    version: int
-    data: dict[str, Any]
-    opened_at: datetime
-    last_event_at: datetime | None = None
-    notified_deadline: datetime | None = None  # the missed deadline whose overdue notice went out
-    notice_due: datetime | None = None  # the deadline while its notice is still owed (see `notice_due`)
-    city_zone: str | None = field(default=None, metadata=JOINED)  # the zone of its city, when it has one
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,22 +263,21 @@ class Table(Generic[R]):
     indexes: tuple[Index, ...] = ()
     references: tuple[tuple[str, str], ...] = ()  # (column, "table.column")
     lengths: tuple[tuple[str, int], ...] = ()
+    joined: tuple[str, ...] = ()  # fields read with a join, last in the record: not columns
+    not_null: tuple[str, ...] = ()
     columns: tuple[Column, ...] = ()
-    joined: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         lengths = dict(self.lengths)
-        columns, joined = [], []
+        columns = []
         for f in fields(self.record):  # type: ignore[arg-type]
-            if f.metadata.get("joined"):
-                joined.append(f.name)
+            if f.name in self.joined:
                 continue
             kind, nullable = _kind(str(f.type))
-            if f.name == self.key and self.generated:
+            if f.name in self.not_null or (f.name == self.key and self.generated):
                 nullable = False
             columns.append(Column(f.name, kind, nullable, lengths.get(f.name)))
         object.__setattr__(self, "columns", tuple(columns))
-        object.__setattr__(self, "joined", tuple(joined))
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -323,6 +306,8 @@ DELIVERABLE = Table(
     "deliverable",
     Deliverable,
     key="id",
+    joined=("city_zone",),
+    not_null=("opened_at",),
     indexed=("member_state", "notice_due"),
     indexes=(
         Index("ix_deliverable_stage_deadline", ("stage", "deadline")),
@@ -405,21 +390,4 @@ def after(row: Deliverable, outcome: Outcome) -> Deliverable:
         data=dict(outcome.data),
         last_event_at=outcome.event.effective_at,
         notice_due=notice_due(outcome.deadline),
-    )
-
-
-def snapshot(row: Deliverable) -> Snapshot:
-    """What the engine needs of a deliverable to decide."""
-    from ..engine import Snapshot
-
-    return Snapshot(
-        id=row.id,
-        cycle=row.cycle,
-        workflow=row.workflow,
-        stage=row.stage,
-        version=row.version,
-        member_state=row.member_state,
-        city=row.city,
-        data=dict(row.data),
-        last_event_at=row.last_event_at,
     )

@@ -14,7 +14,7 @@ from ..dates import show
 from ..engine import in_cycle, options
 from ..errors import Denied
 from ..people import Actor
-from ..store import Deliverable, Transaction, snapshot
+from ..store import Deliverable, Transaction
 from ..views import deliverable_view, resolve_actor
 
 WORK_LIMIT = 200  # ASEC is responsible for much of the network: the page shows the nearest deadlines first
@@ -60,7 +60,7 @@ def my_work(app: App, email: str, now: datetime, zone: str) -> dict[str, Any]:
         shown = []
         for item in items[:WORK_LIMIT]:
             row = item["row"]
-            opts = options(defs, snapshot(row), actor, now, db.stage, db.member_cities)
+            opts = options(defs, row, actor, now, db.stage, db.member_cities)
             view = deliverable_view(defs, row, now)
             view["deadline_mine"] = show(row.deadline, zone)
             view["may_now"] = [o.trigger for o in opts if o.ready]
