@@ -74,12 +74,13 @@ def overlay(defs: Definitions, records: Iterable[MilestoneRecord]) -> Definition
                 date.fromisoformat(r.last_day),
                 r.zone,
                 r.same_as,
+                r.revision,
             )
         for r in stored:
             target = milestones.get(r.same_as) if r.same_as else None
             if target is not None:
                 milestones[r.milestone] = Milestone(
-                    r.milestone, r.title, target.end, target.end, target.zone, target.id
+                    r.milestone, r.title, target.end, target.end, target.zone, target.id, target.revision
                 )
         calendars[cycle] = replace(base, milestones=milestones)
     return replace(defs, calendars=calendars)

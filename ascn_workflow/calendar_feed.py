@@ -31,6 +31,7 @@ def entries(app: App, cycle: int, now: datetime, email: str | None = None) -> li
                 {
                     "kind": "milestone",
                     "uid": f"milestone/{cycle}/{m.id}@ascn-workflow",
+                    "sequence": m.revision,  # rises each time `calendar set` moves it
                     "title": m.title,
                     "id": m.id,
                     "start": start,
@@ -54,6 +55,7 @@ def entries(app: App, cycle: int, now: datetime, email: str | None = None) -> li
             {
                 "kind": "deadline",
                 "uid": deadline_uid(row.id, row.stage),
+                "sequence": row.version,  # rises with every change to the deliverable, a moved deadline included
                 "title": f"Deadline: {defs.workflow(row.workflow).title} ({row.id})",
                 "id": row.id,
                 "stage": row.stage,
@@ -86,6 +88,7 @@ def to_ics(rows: list[dict[str, Any]], cycle: int, now: datetime) -> bytes:
         zone = ZoneInfo(r["zone"])
         event = Event()
         event.add("uid", r["uid"])
+        event.add("sequence", r["sequence"])
         event.add("dtstamp", now)
         event.add("dtstart", r["start"].astimezone(zone))
         event.add("dtend", r["end"].astimezone(zone))

@@ -103,6 +103,7 @@ class Milestone:
     end: date
     zone: str
     same_as: str | None = None  # follows that milestone's last day (`action-plans-due` = the SCGW's)
+    revision: int = 0  # how many times `calendar set` moved it: the SEQUENCE of its calendar event
 
 
 @dataclass(frozen=True)

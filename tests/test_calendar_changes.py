@@ -101,8 +101,11 @@ def test_moving_the_scgw_a_week_later(ascn: Ascn) -> None:
     a.ok("calendar", "--ics", str(feed), now="2018-05-14T11:00+08:00")
     feed_events = {e.uid.value: e for e in vobject.readOne(feed.read_text()).vevent_list}
     assert str(feed_events["milestone/2018/scgw@ascn-workflow"].dtstart.value)[:10] == "2018-05-29"
+    assert int(feed_events["milestone/2018/scgw@ascn-workflow"].sequence.value) == 1
+    assert int(feed_events["milestone/2018/action-plans-due@ascn-workflow"].sequence.value) == 1  # it follows
     feed_deadline = feed_events[f"{BANGKOK}/not_started/deadline@ascn-workflow"]
     assert feed_deadline.dtend.value.astimezone(UTC).isoformat() == "2018-06-01T15:59:59+00:00"
+    assert int(feed_deadline.sequence.value) == shown["version"]  # the same SEQUENCE as in the mail
 
     # A change to the directory plans every open deliverable's reminders again: still none twice.
     a.ok("people", "add", "--email", "fp@th.example", "--name", "FP TH", "--role", "focal_point",
