@@ -36,6 +36,15 @@ class App:
     def calendar_changed(self) -> None:
         self.__dict__.pop("_definitions", None)
 
+    def follow_calendar(self) -> None:
+        """For a long-running process (scheduler, portal): read the milestones again when another
+        process recorded a calendar change since they were read (one small query)."""
+        with self.store.read() as tx:
+            last = tx.last_calendar_change()
+        if self.__dict__.get("_calendar_seen") != last:
+            self.calendar_changed()
+            self.__dict__["_calendar_seen"] = last
+
     def _with_stored_calendar(self, defs: Definitions) -> Definitions:
         from .calendar_changes import overlay
 

@@ -356,3 +356,16 @@ def test_the_database_holds_the_calendar_once_the_cycle_is_open(ascn: Ascn, work
     calendar_file.write_text(calendar_file.read_text().replace("date = 2018-10-15", "date = 2018-10-01"))
     jcm = next(r for r in a.json("calendar") if r["id"] == "jcm")
     assert jcm["start"].startswith("2018-10-15")  # the database's date, not the edited file's
+
+
+def test_a_long_running_app_follows_calendar_changes_made_elsewhere(ascn: Ascn) -> None:
+    """The portal and the scheduler keep one App: it reads the milestones again after a change."""
+    a = _founded(ascn)
+    app = a.app()
+    app.follow_calendar()
+    assert app.definitions.calendar(2018).milestone("jcm").start.isoformat() == "2018-10-15"
+    a.ok("calendar", "set", "jcm", "2018-10-22", "--reason", "late", actor=ASEC, now="2018-09-01T10:00+08:00")
+    assert app.definitions.calendar(2018).milestone("jcm").start.isoformat() == "2018-10-15"  # read before
+    app.follow_calendar()
+    assert app.definitions.calendar(2018).milestone("jcm").start.isoformat() == "2018-10-22"
+    app.store.close()

@@ -42,8 +42,8 @@ def run_pass(config_path: str, fixed_now: str | None = None) -> None:
     app = _app(config_path)
     now = parse_instant(fixed_now) if fixed_now else datetime.now(UTC)
     with _lock:
-        app.calendar_changed()  # a long-running process reads the milestones again: `calendar set` may have moved one
         try:
+            app.follow_calendar()  # `calendar set` in another process may have moved a milestone
             report = run_due_work(app, now)
         except Exception:  # a failing pass must not kill the scheduler; the next pass retries
             log.exception("due-work pass failed")

@@ -829,6 +829,11 @@ class Transaction:
             CALENDAR_CHANGE, f"SELECT {columns(CALENDAR_CHANGE)} FROM calendar_change{where} ORDER BY seq", params
         )
 
+    def last_calendar_change(self) -> int:
+        """The seq of the newest calendar change (0 when none): a long-running process compares it."""
+        found = self.one("SELECT MAX(seq) FROM calendar_change")
+        return int(found[0]) if found and found[0] is not None else 0
+
     def add_calendar_change(self, change: CalendarChange) -> CalendarChange:
         """Append a change to the calendar's chain (the next seq, hashed over the previous row's hash);
         Conflict if another change took that place meanwhile."""

@@ -184,6 +184,7 @@ def endpoint(portal: Portal, handler: Handler, *, signed_in: bool = False) -> Ca
             if signed_in and ctx.user is None:
                 return ctx.redirect("/?next=" + quote(request.url.path))
             try:
+                portal.app.follow_calendar()  # `ascn calendar set` may have moved a milestone meanwhile
                 return handler(ctx)
             except AscnError as error:
                 return ctx.page(
