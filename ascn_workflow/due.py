@@ -77,6 +77,7 @@ def _view(app: App, row: Deliverable) -> dict[str, Any]:
         "title": app.definitions.workflow(row.workflow).title,
         "stage": row.stage,
         "cycle": row.cycle,
+        "version": row.version,  # the .ics SEQUENCE (calendar_feed.event_identity)
         "link": f"{app.config.web.base_url}/deliverables/{row.id}",  # the portal's page (SPEC §8); never acts by itself
     }
 
@@ -106,7 +107,7 @@ def apply_deadlines(app: App, now: datetime, report: DueReport) -> None:
                 tx.apply(outcome)
                 moved = after(row, outcome)
                 replan(defs, app.config, tx, moved, now)
-                _queue_overdue(app, tx, moved, deadline, now, lapsed=True, report=report)
+                _queue_overdue(app, tx, moved, deadline, now, lapsed=True, report=report, deadline_stage=row.stage)
         except Conflict:
             log.info("%s moved meanwhile; its deadline is another process's to apply", row.id)
             continue
@@ -126,7 +127,7 @@ def notify_overdue(app: App, now: datetime, report: DueReport) -> None:
         assert row.deadline is not None
         try:
             with store.transaction() as tx:
-                _queue_overdue(app, tx, row, row.deadline, now, lapsed=False, report=report)
+                _queue_overdue(app, tx, row, row.deadline, now, lapsed=False, report=report, deadline_stage=row.stage)
         except Exception as error:
             _item_failed(error, f"{row.id}: overdue notice not queued", report)
 
@@ -149,7 +150,9 @@ def _queue_overdue(
     *,
     lapsed: bool,
     report: DueReport,
+    deadline_stage: str,
 ) -> None:
+    """`deadline_stage` is the one whose deadline passed (a lapse has already left it)."""
     defs = app.definitions
     if not tx.claim_notice(row.id, deadline):
         return
@@ -165,6 +168,7 @@ def _queue_overdue(
             now=now,
             deliverable=_view(app, row),
             deadline=deadline,
+            deadline_stage=deadline_stage,
             host_zone=_host_zone(app, row.cycle),
             responsible=responsible,
             escalation=escalation,
@@ -272,7 +276,6 @@ def _queue_reminder(
             recipient=person,
             deadline=reminders[0].deadline,
             host_zone=_host_zone(app, row.cycle),
-            days_left=min(r.offset_days for r in reminders),
             expected=expected_actions(defs, row, person.role, person.email),
         )
         _queue(tx, rendered, "reminder", row.id, now)

@@ -53,8 +53,8 @@ class _Year:
     def when(self, e: HistoryEntry | None) -> str | None:
         return show(e.effective_at, self.zone) if e else None
 
-    def city_name(self, slug: str | None) -> str | None:
-        return self.cities[slug].name if slug in self.cities else slug
+    def city_name(self, slug: str | None) -> str:
+        return self.cities[slug].name if slug in self.cities else slug or ""
 
     @property
     def member_cities(self) -> list[str]:

@@ -194,3 +194,186 @@ def read_mail(path: Path) -> EmailMessage:
         message = email.message_from_binary_file(handle, policy=policy.default)
     assert isinstance(message, EmailMessage)
     return message
+
+
+def vcalendar(data: bytes | str) -> Any:
+    import vobject
+
+    return vobject.readOne(data.decode("utf-8") if isinstance(data, bytes) else data)
+
+
+def calendar_part(message: EmailMessage) -> Any:
+    return next(p for p in message.walk() if p.get_content_type() == "text/calendar")
+
+
+@pytest.fixture(scope="module")
+def february(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The outbox of `ascn simulate --until 2018-03-05`: the February reminders and Myanmar's lapse."""
+    folder = tmp_path_factory.mktemp("outputs-february")
+    config = write_config(folder)
+    db = folder / "sim" / "ascn.db"
+    result = CliRunner().invoke(
+        cli, ["--config", str(config), "simulate", "--until", "2018-03-05", "--db", str(db), "--quiet"]
+    )
+    assert result.exit_code == 0, result.output
+    return db.parent / "outbox"
+
+
+# ---------------------------------------------------------------------------- calendars (4-6)
+
+
+def test_calendar_file_by_an_independent_parser(sqlite_ready: Ascn, tmp_path: Path) -> None:
+    from datetime import UTC, date, datetime, timedelta
+
+    a = sqlite_ready
+    feed = tmp_path / "ascn.ics"
+    a.ok("calendar", "--ics", str(feed), now="2018-02-01T09:00+08:00")
+    cal = vcalendar(feed.read_bytes())
+    assert not hasattr(cal, "method")  # a plain calendar file, not an iTIP message: no ORGANIZER to demand
+    events = {e.uid.value: e for e in cal.vevent_list}
+    for event in events.values():
+        assert event.dtstamp.value == datetime(2018, 2, 1, 1, 0, tzinfo=UTC), "DTSTAMP is when the file was made"
+        assert event.dtend.value > event.dtstart.value
+    scgw = events["milestone/2018/scgw@ascn-workflow"]
+    assert type(scgw.dtstart.value) is date and scgw.dtstart.value_param == "DATE"
+    assert (scgw.dtstart.value, scgw.dtend.value) == (date(2018, 5, 22), date(2018, 5, 26))  # DTEND exclusive
+    due = events["milestone/2018/nominations-due@ascn-workflow"]
+    assert (due.dtstart.value, due.dtend.value) == (date(2018, 2, 28), date(2018, 3, 1))
+    vn = events["2018/nomination/vn/awaiting/deadline@ascn-workflow"]
+    deadline = datetime(2018, 2, 28, 15, 59, 59, tzinfo=UTC)
+    assert vn.dtend.value == deadline and vn.dtend.params["X-VOBJ-ORIGINAL-TZID"] == ["Asia/Ho_Chi_Minh"]
+    assert timedelta(0) < vn.dtend.value - vn.dtstart.value <= timedelta(hours=1)
+    # Shown in Los Angeles, the deadline is on the 28th there too (07:59:59 PST), not on another day.
+    assert vn.dtend.value.astimezone(__import__("zoneinfo").ZoneInfo("America/Los_Angeles")).day == 28
+
+
+def test_a_person_without_deadlines_gets_no_empty_calendar(sqlite_ready: Ascn, tmp_path: Path) -> None:
+    a = sqlite_ready
+    a.ok("people", "add", "--email", "csco@bangkok.example", "--name", "CSCO", "--role", "csco", "--city", "bangkok")
+    target = tmp_path / "none.ics"
+    result = a.run("calendar", "--for", "csco@bangkok.example", "--ics", str(target))
+    assert result.exit_code == 3, result.output
+    assert "no calendar file written" in result.stderr and "RFC 5545" in result.stderr
+    assert not target.exists()
+
+
+def test_the_same_deadline_comes_back_with_the_same_uid_and_a_higher_sequence(sqlite_ready: Ascn) -> None:
+    from ascn_workflow.calendar_feed import event_identity
+
+    a = sqlite_ready
+    uid = "2018/nomination/th/awaiting/deadline@ascn-workflow"
+
+    def th() -> dict[str, Any]:
+        return next(r for r in a.json("calendar", now="2018-02-21T11:00+07:00") if r["uid"] == uid)
+
+    before = th()
+    nomination = hostile_nomination("TH", "Bangkok", NR["TH"])
+    a.ok("nominate", "TH", "--file", a.file("th.toml", nomination), actor=NR["TH"], now="2018-02-20T10:00+07:00")
+    a.ok(
+        "advance",
+        "2018/nomination/th",
+        "return_for_correction",
+        "--note",
+        "CSCO missing",
+        actor=ASEC,
+        now="2018-02-21T10:00+07:00",
+    )
+    after = th()
+    assert after["sequence"] > before["sequence"]
+    first, later = event_identity("deadline", "x/y", 3), event_identity("deadline", "x/y", 4)
+    assert first.uid == later.uid and later.sequence > first.sequence
+    assert event_identity("milestone", "2018/scgw", 0).uid == "milestone/2018/scgw@ascn-workflow"
+
+
+# ---------------------------------------------------------------------------- mail (5, 7-10)
+
+
+def test_every_message_is_well_formed_mime_with_a_valid_itip_publish(february: Path) -> None:
+    from email.utils import parsedate_to_datetime
+
+    files = sorted(february.glob("*.eml"))
+    assert len(files) == 15
+    for path in files:
+        message = read_mail(path)
+        part = calendar_part(message)
+        assert part.get_param("method") == "PUBLISH" and part.get_param("charset") == "utf-8", path.name
+        cal = vcalendar(part.get_content())
+        assert cal.method.value == "PUBLISH"
+        (event,) = cal.vevent_list
+        assert event.organizer.value == "mailto:ascn-secretariat@asean.example"  # PUBLISH carries its ORGANIZER
+        assert event.dtstamp.value == parsedate_to_datetime(message["Date"]), "DTSTAMP is when the mail was made"
+        assert event.dtend.value > event.dtstart.value
+        html = message.get_body(("html",)).get_content()
+        assert html_problems(parse_html(html), html) == [], path.name
+
+
+def test_reminder_counts_the_days_from_the_day_it_is_sent_in_the_readers_zone(simulated: Ascn) -> None:
+    import re
+    from datetime import date
+    from email.utils import parsedate_to_datetime
+    from zoneinfo import ZoneInfo
+
+    moved = 0
+    for path in sorted((simulated.config.parent / "outbox").glob("reminder.*.eml")):
+        message = read_mail(path)
+        text = message.get_body(("plain",)).get_content()
+        deadline, zone = re.search(r"Deadline: (\S+) \(your time, ([^)]+)\)", text).groups()
+        sent = parsedate_to_datetime(message["Date"]).astimezone(ZoneInfo(zone)).date()
+        days = (date.fromisoformat(deadline[:10]) - sent).days
+        said = re.search(r"That is (tomorrow|today|in (\d+) days)\.", text)
+        assert said is not None
+        assert {"tomorrow": 1, "today": 0}.get(said.group(1)) == days or said.group(2) == str(days), path.name
+        offset = int(message["Message-ID"].rsplit(".", 1)[-1].split("@")[0].split("-")[0])
+        moved += days != offset
+    assert moved, "no reminder of 2018 was moved off a weekend: this test would prove nothing"
+
+
+def test_overdue_notice_gives_each_recipient_their_zone_and_the_ics(february: Path) -> None:
+    (path,) = february.glob("overdue.*.eml")
+    message = read_mail(path)
+    text = message.get_body(("plain",)).get_content()
+    assert (
+        "Focal point, Myanmar <focal.point@mm.example.org> (focal point): the deadline was 2018-02-28T22:29:59+06:30"
+        in text
+    )
+    assert "(Asia/Yangon)" in text
+    cal = vcalendar(calendar_part(message).get_content())
+    (event,) = cal.vevent_list
+    assert event.uid.value == "2018/nomination/mm/awaiting/deadline@ascn-workflow"  # the reminders' event, updated
+    # One Chair: the scenario's explicit chair grant; Singapore's NR is not labelled Chair beside it.
+    assert text.count("(Chair of the ASCN)") == 1
+    assert "nr@sg.example.org" not in message["Cc"]
+
+
+def test_without_an_explicit_grant_the_chairing_states_nr_is_the_one_chair(tmp_path: Path) -> None:
+    a = Ascn(tmp_path, write_config(tmp_path))
+    a.ok("init")
+    people = "".join(
+        f'[[people]]\nemail = "{e}"\nname = "{n}"\nrole = "{r}"\n' + (f'member_state = "{s}"\n' if s else "") + "\n"
+        for e, n, r, s in [
+            (ASEC, "ASEC officer", "asec", None),
+            (NR["SG"], "NR Singapore", "nr", "SG"),
+            (NR["VN"], "NR Viet Nam", "nr", "VN"),
+        ]
+    )
+    a.ok("people", "import", a.file("people.toml", people))
+    a.ok("tick", now="2018-03-01T12:00+08:00")
+    (path,) = (tmp_path / "outbox").glob("overdue.2018.nomination.vn.*.eml")
+    message = read_mail(path)
+    text = message.get_body(("plain",)).get_content()
+    assert f"NR Singapore <{NR['SG']}> (Chair of the ASCN)" in text
+    assert text.count("(Chair of the ASCN)") == 1
+
+
+def test_mail_html_escapes_hostile_names(hostile: Ascn) -> None:
+    hostile.ok("tick", now="2018-05-11T12:00+07:00")  # the action plan's 14-day reminders
+    files = sorted((hostile.folder / "outbox").glob("reminder.2018.action-plan.bangkok.*.eml"))
+    assert len(files) == 2
+    for path in files:
+        message = read_mail(path)
+        html = message.get_body(("html",)).get_content()
+        doc = parse_html(html)
+        assert not {e.tag for e in doc.iter() if isinstance(e.tag, str)} & {"img", "script"}
+        assert HOSTILE in "".join(doc.find("body").itertext()) or "<script>alert(2)</script>" in "".join(
+            doc.find("body").itertext()
+        )

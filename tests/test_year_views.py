@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 import subprocess
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +37,13 @@ def test_calendar_ics_round_trip(ready: Ascn, tmp_path: Path) -> None:
     assert len(milestones) == 9  # the eight of SPEC §4 and the establishment (28 Apr 2018)
     assert "milestone/2018/establishment@ascn-workflow" in events
     scgw = events["milestone/2018/scgw@ascn-workflow"]
-    assert scgw.decoded("dtstart") == utc("2018-05-22T00:00+08:00")
-    assert scgw.decoded("dtend") == utc("2018-05-26T00:00+08:00")
+    # All-day: the workshop's days, DTEND exclusive (RFC 5545 §3.6.1), the same in every zone.
+    assert scgw.decoded("dtstart") == date(2018, 5, 22)
+    assert scgw.decoded("dtend") == date(2018, 5, 26)
     vn = events["2018/nomination/vn/awaiting/deadline@ascn-workflow"]
-    assert vn.decoded("dtstart") == utc("2018-02-28T23:59:59+08:00")
-    assert str(vn.decoded("dtstart").tzinfo) == "Asia/Ho_Chi_Minh"
+    assert vn.decoded("dtend") == utc("2018-02-28T23:59:59+08:00")
+    assert vn.decoded("dtstart") < vn.decoded("dtend")
+    assert str(vn.decoded("dtend").tzinfo) == "Asia/Ho_Chi_Minh"
     assert "2018/action-plan/bangkok/not_started/deadline@ascn-workflow" in events
     assert {"Asia/Singapore", "Asia/Ho_Chi_Minh", "Asia/Bangkok"} <= zones
     # Stable UIDs: a second export has the same events, so a re-import updates them.

@@ -18,8 +18,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from ..dates import show
+from ..dates import local_date, show
 from ..planning import Recipient
+
+SENDER_NAME = "ASCN Secretariat"
 
 ROLE_TITLES = {
     "asec": "ASEC officer",
@@ -45,42 +47,49 @@ def _env():  # type: ignore[no-untyped-def]
 
     return Environment(
         loader=FileSystemLoader(Path(__file__).parent / "templates"),
-        autoescape=select_autoescape(["html"]),
+        # Templates are named `*.html.j2`: the rule must match that whole ending, or nothing is escaped.
+        autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
         undefined=StrictUndefined,
         keep_trailing_newline=True,
     )
 
 
-def _person(r: Recipient) -> dict[str, str]:
-    return {"name": r.name, "email": r.email, "zone": r.zone, "role_title": ROLE_TITLES.get(r.role, r.role)}
+def _person(r: Recipient, deadline: datetime | None = None) -> dict[str, Any]:
+    person: dict[str, Any] = {
+        "name": r.name,
+        "email": r.email,
+        "zone": r.zone,
+        "role_title": ROLE_TITLES.get(r.role, r.role),
+    }
+    if deadline is not None:
+        person["deadline_local"] = show(deadline, r.zone)
+    return person
 
 
 def _address(r: Recipient) -> Address:
     return Address(r.name, addr_spec=r.email)
 
 
-def deadline_uid(deliverable_id: str, stage: str) -> str:
-    """One stage's deadline, the same UID in reminders and in `ascn calendar --ics` feeds."""
-    return f"{deliverable_id}/{stage}/deadline@ascn-workflow"
+def days_until(deadline: datetime, now: datetime, zone: str) -> int:
+    """Whole days from the day `now` falls on to the deadline's day, both in `zone` (the reader's)."""
+    return (local_date(deadline, zone) - local_date(now, zone)).days
 
 
-def deadline_ics(deliverable: dict[str, Any], deadline: datetime) -> bytes:
-    """One VEVENT at the deadline; its UID is stable so a calendar updates rather than duplicates it."""
-    from icalendar import Calendar, Event
+def deadline_ics(deliverable: dict[str, Any], deadline: datetime, zone: str, now: datetime, sender: str) -> bytes:
+    """The deadline as an iTIP PUBLISH: stable UID, SEQUENCE from the deliverable's version."""
+    from ..calendar_feed import calendar_of, deadline_event, event_identity
 
-    cal = Calendar()
-    cal.add("prodid", "-//ASEAN Smart Cities Network//ascn_workflow//EN")
-    cal.add("version", "2.0")
-    cal.add("method", "PUBLISH")
-    event = Event()
-    event.add("uid", deadline_uid(deliverable["id"], deliverable["stage"]))
-    event.add("dtstamp", deadline)
-    event.add("dtstart", deadline)
-    event.add("dtend", deadline)
-    event.add("summary", f"Deadline: {deliverable['title']} ({deliverable['id']})")
-    event.add("description", f"{deliverable['id']} must leave stage {deliverable['stage']} by this time.")
-    cal.add_component(event)
-    return bytes(cal.to_ical())
+    identity = event_identity("deadline", f"{deliverable['id']}/{deliverable['stage']}", deliverable.get("version", 0))
+    event = deadline_event(
+        uid=identity.uid,
+        sequence=identity.sequence,
+        deadline=deadline,
+        zone=zone,
+        summary=f"Deadline: {deliverable['title']} ({deliverable['id']})",
+        description=f"{deliverable['id']} must leave stage {deliverable['stage']} by {show(deadline, zone)}.",
+        now=now,
+    )
+    return calendar_of([event], organizer=(SENDER_NAME, sender))
 
 
 def _message(
@@ -95,7 +104,7 @@ def _message(
     ics: bytes | None,
 ) -> Rendered:
     msg = EmailMessage(policy=SMTP)
-    msg["From"] = Address("ASCN Secretariat", addr_spec=sender)
+    msg["From"] = Address(SENDER_NAME, addr_spec=sender)
     msg["To"] = [_address(r) for r in to]
     if cc:
         msg["Cc"] = [_address(r) for r in cc]
@@ -105,7 +114,14 @@ def _message(
     msg.set_content(text)
     msg.add_alternative(html, subtype="html")
     if ics is not None:
-        msg.add_attachment(ics, maintype="text", subtype="calendar", filename="deadline.ics")
+        # RFC 6047 §2.4: the part names the iTIP method, as the VCALENDAR does; the text is UTF-8.
+        msg.add_attachment(
+            ics,
+            maintype="text",
+            subtype="calendar",
+            filename="deadline.ics",
+            params={"method": "PUBLISH", "charset": "utf-8"},
+        )
     recipients = list(dict.fromkeys(r.email for r in (*to, *cc)))
     return Rendered(message_id, subject, msg.as_string(), recipients)
 
@@ -119,7 +135,6 @@ def reminder_message(
     recipient: Recipient,
     deadline: datetime,
     host_zone: str,
-    days_left: int,
     expected: list[dict[str, str]],
 ) -> Rendered:
     context = {
@@ -128,7 +143,7 @@ def reminder_message(
         "deadline_local": show(deadline, recipient.zone),
         "deadline_host": show(deadline, host_zone),
         "host_zone": host_zone,
-        "days_left": days_left,
+        "days_left": days_until(deadline, now, recipient.zone),
         "expected": expected,
     }
     local_day = show(deadline, recipient.zone)[:10]  # type: ignore[index]
@@ -142,8 +157,8 @@ def reminder_message(
         [recipient],
         [],
         env.get_template("reminder.txt.j2").render(context),
-        env.get_template("reminder.html.j2").render(context),
-        deadline_ics(deliverable, deadline),
+        env.get_template("reminder.html.j2").render(context, subject=subject),
+        deadline_ics(deliverable, deadline, recipient.zone, now, sender),
     )
 
 
@@ -154,6 +169,7 @@ def overdue_message(
     now: datetime,
     deliverable: dict[str, Any],
     deadline: datetime,
+    deadline_stage: str,
     host_zone: str,
     responsible: list[Recipient],
     escalation: list[Recipient],
@@ -164,8 +180,8 @@ def overdue_message(
         "deliverable": deliverable,
         "deadline_host": show(deadline, host_zone),
         "host_zone": host_zone,
-        "responsible": [_person(r) for r in responsible],
-        "escalation": [_person(r) for r in escalation],
+        "responsible": [_person(r, deadline) for r in responsible],
+        "escalation": [_person(r, deadline) for r in escalation],
         "expected": expected,
         "lapsed": lapsed,
     }
@@ -181,6 +197,6 @@ def overdue_message(
         to,
         cc,
         env.get_template("overdue.txt.j2").render(context),
-        env.get_template("overdue.html.j2").render(context),
-        None,
+        env.get_template("overdue.html.j2").render(context, subject=subject),
+        deadline_ics({**deliverable, "stage": deadline_stage}, deadline, host_zone, now, sender),
     )
