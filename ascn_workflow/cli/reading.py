@@ -209,7 +209,7 @@ def calendar_command(ctx: click.Context, cycle: int | None, email: str | None, i
     rows = calendar_feed.entries(state.app, year, now, email)
     if ics is not None:
         try:
-            ics.write_bytes(calendar_feed.to_ics(rows, year, now))
+            ics.write_bytes(calendar_feed.to_ics(rows, year, now, email))
         except OSError as exc:
             raise BadInput(f"cannot write {ics}: {exc}") from None
         line(f"{ics}: {len(rows)} events")
