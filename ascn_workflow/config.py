@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,7 @@ class Config:
     documents_dir: Path = Path("documents")  # [documents] dir: document versions, named by their SHA-256
     web: WebConfig = WebConfig()
     auth_cli: str = "declared"  # [auth] cli: how the command line proves who acts
+    clock: datetime | None = None  # [clock] now: a folder that remembers its moment (a simulation's)
 
 
 def bundled_workflows() -> Path:
@@ -128,6 +130,9 @@ def _build(doc: dict[str, Any], base: Path, path: Path | None) -> Config:
     mail = _table(doc, "mail")
     reminders = _table(doc, "reminders")
     workflows = _table(doc, "workflows")
+    unknown_clock = set(_table(doc, "clock")) - {"now"}
+    if unknown_clock:
+        raise ValueError(f"unknown [clock] key {sorted(unknown_clock)[0]!r}")
     known_mail = set(MailConfig.__dataclass_fields__)
     unknown = set(mail) - known_mail
     if unknown:
@@ -165,6 +170,7 @@ def _build(doc: dict[str, Any], base: Path, path: Path | None) -> Config:
         documents_dir=base / str(documents.get("dir", "documents")),
         web=web,
         auth_cli=auth_cli,
+        clock=_clock(_table(doc, "clock").get("now")),
     )
 
 
@@ -184,3 +190,16 @@ def _web(web: dict[str, Any]) -> WebConfig:
         session_hours=int(config.session_hours),
         simulation=bool(config.simulation),
     )
+
+
+def _clock(value: Any) -> datetime | None:
+    """`[clock] now`: an ISO 8601 instant with its offset (a string or a TOML offset date-time)."""
+    from .dates import parse_instant
+
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("[clock] now needs an offset, e.g. 2018-03-05T23:00:00+08:00")
+        return value
+    return parse_instant(str(value), "[clock] now")

@@ -17,6 +17,7 @@ from .people import Actor, Grant
 from .planning import Recipient, plan_reminders
 from .spec import NETWORK_ROLES, Definitions
 from .store import Deliverable, Person, Transaction
+from .views import command_for
 
 ESCALATION_ROLES = ("asec", "chair")
 
@@ -100,9 +101,6 @@ def expected_actions(defs: Definitions, row: Deliverable, role: str | None, emai
             continue
         if role is not None and role not in t.roles:
             continue
-        if row.workflow == "nomination" and t.trigger == "submit" and row.member_state:
-            command = f"ascn --actor {email} nominate {row.member_state} --file NOMINATION.toml"
-        else:
-            command = f"ascn --actor {email} advance {row.id} {t.trigger}"
+        command = command_for(row.id, row.workflow, row.member_state, t.trigger, email)
         actions.append({"trigger": t.trigger, "to": t.dest, "roles": " or ".join(t.roles), "command": command})
     return actions

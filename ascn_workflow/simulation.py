@@ -44,6 +44,7 @@ def prepare_sandbox(base: Config, db: Path) -> Config:
         old.unlink(missing_ok=True)
     (directory / "config.toml").write_text(
         "# Written by `ascn simulate`: look around with  ascn --config THIS_FILE status\n"
+        "# [clock] now (added when the simulation ends) is this folder's moment; $ASCN_NOW overrides it.\n"
         f'[database]\nurl = "sqlite:///{db.name}"\n\n[calendar]\ncycle = {base.cycle}\n\n'
         f'[workflows]\ndir = "{base.workflows_dir.resolve()}"\n\n[mail]\nbackend = "file"\noutbox = "outbox"\n'
         "\n# the portal on this sandbox runs without a secret in the environment (never do this for real)\n"
@@ -53,6 +54,29 @@ def prepare_sandbox(base: Config, db: Path) -> Config:
     mail = replace(base.mail, backend="file", outbox=directory / "outbox")
     web = replace(base.web, simulation=True)
     return replace(base, path=directory / "config.toml", database_url=f"sqlite:///{db}", mail=mail, web=web)
+
+
+def remember_clock(config_path: Path, now: datetime, zone: str = "UTC") -> None:
+    """Write the simulation's last moment into its config, so commands on its database judge
+    deadlines against the simulated day, not today's date."""
+    text = config_path.read_text(encoding="utf-8")
+    text = text.split("\n[clock]\n", 1)[0].rstrip("\n") + "\n"
+    config_path.write_text(text + f'\n[clock]\nnow = "{show(now, zone)}"\n', encoding="utf-8")
+
+
+ROLES_SHOWN = ("asec", "chair", "shepherd", "focal_point", "nr", "csco")
+
+
+def cast(app: App) -> list[dict[str, str]]:
+    """One person per role, to act as in the README's examples (the first by address)."""
+    with app.store.read() as tx:
+        people = tx.people()
+    chosen: dict[str, dict[str, str]] = {}
+    for person, role in sorted(people, key=lambda pr: pr[0].email):
+        if role.role in ROLES_SHOWN and role.role not in chosen:
+            scope = role.city or role.member_state or "network"
+            chosen[role.role] = {"role": role.role, "email": person.email, "name": person.name, "scope": scope}
+    return [chosen[r] for r in ROLES_SHOWN if r in chosen]
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,10 @@ def resolve_actor(tx: Transaction, email: str | None) -> Actor:
         raise Denied("no actor: pass --actor EMAIL or set ASCN_ACTOR")
     actor = tx.actor(email)
     if actor is None:
-        raise Denied(f"unknown actor {email!r}: add them with `ascn people add`", actor=email)
+        raise Denied(
+            f"unknown actor {email!r}: `ascn people list` shows who is in the directory (add someone with `ascn people add`)",
+            actor=email,
+        )
     return actor
 
 
@@ -128,6 +131,17 @@ def _options_view(
     ]
 
 
+def _judged_on_a_file(workflow: str, trigger: str) -> bool:
+    return workflow == "nomination" and trigger == "submit"
+
+
+def command_for(deliverable_id: str, workflow: str, member_state: str | None, trigger: str, email: str) -> str:
+    """The command that fires `trigger` (a nomination is submitted with its file, by `nominate`)."""
+    if _judged_on_a_file(workflow, trigger) and member_state:
+        return f"ascn --actor {email} nominate {member_state} --file NOMINATION.toml"
+    return f"ascn --actor {email} advance {deliverable_id} {trigger}"
+
+
 def show_deliverable(app: App, deliverable_id: str, now: datetime, actor_email: str | None = None) -> dict[str, Any]:
     defs = app.definitions
     with app.store.read() as tx:
@@ -139,6 +153,20 @@ def show_deliverable(app: App, deliverable_id: str, now: datetime, actor_email: 
         view["next"] = _options_view(defs, tx, snap, actor, now, view["zone"])
         view["allowed_triggers"] = (
             [o["trigger"] for o in view["next"] if o["permitted"] and o["ready"]] if actor else None
+        )
+        # What is the actor's to run now: a nomination's `submit` is judged on the file given to
+        # `ascn nominate`, so it is theirs to run even while its rules fail on the empty record.
+        view["you_may"] = (
+            [
+                {
+                    "trigger": o["trigger"],
+                    "command": command_for(row.id, row.workflow, row.member_state, o["trigger"], actor.email),
+                }
+                for o in view["next"]
+                if o["permitted"] and (o["ready"] or _judged_on_a_file(row.workflow, o["trigger"]))
+            ]
+            if actor
+            else None
         )
         view["history"] = history_view(tx.history(row.id), view["zone"])
         view["reminders"] = [

@@ -377,3 +377,54 @@ def test_mail_html_escapes_hostile_names(hostile: Ascn) -> None:
         assert HOSTILE in "".join(doc.find("body").itertext()) or "<script>alert(2)</script>" in "".join(
             doc.find("body").itertext()
         )
+
+
+# ---------------------------------------------------------------------------- the first hour (12-14)
+
+
+def readme_block(after: str) -> list[list[str]]:
+    """The commands of the README's first ```sh block after the sentence `after`, as argument lists."""
+    import shlex
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split(after, 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    return [shlex.split(line)[1:] for line in block.splitlines() if line.startswith("ascn ")]
+
+
+def test_readme_look_around_works_verbatim_after_the_february_simulation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No $ASCN_NOW: the folder's own clock must make `status --overdue` show Myanmar alone."""
+    monkeypatch.chdir(tmp_path)
+    env = {"ASCN_NOW": None, "ASCN_CONFIG": None, "ASCN_ACTOR": None}
+    runner = CliRunner()
+    played = runner.invoke(cli, ["simulate", "--until", "2018-03-05", "--quiet"], env=env)
+    assert played.exit_code == 0, played.output
+    assert "[clock] now = 2018-03-05T23:00:00+08:00" in played.output
+    for role, address in [("asec", "imd.officer@asec.example.org"), ("focal_point", "focal.point@")]:
+        assert any(line.split()[:1] == [role] and address in line for line in played.output.splitlines()), role
+    commands = readme_block("Then look around")
+    assert len(commands) >= 3
+    outputs = {}
+    for args in commands:
+        result = runner.invoke(cli, args, env=env)
+        assert result.exit_code == 0, f"ascn {' '.join(args)}: {result.output}"
+        outputs[" ".join(args[2:])] = result.output
+    overdue = outputs["status --overdue"]
+    assert overdue.count("OVERDUE") == 1 and "2018/nomination/mm" in overdue
+    assert "1 deliverable" in overdue and "1 deliverables" not in overdue
+    mine = outputs["--actor focal.point@mm.example.org show 2018/nomination/mm"]
+    assert "you may:  ascn --actor focal.point@mm.example.org nominate MM --file NOMINATION.toml" in mine
+    # $ASCN_NOW still overrides the folder's clock.
+    later = runner.invoke(
+        cli,
+        ["--config", "simulation/config.toml", "status", "--overdue"],
+        env={**env, "ASCN_NOW": "2018-12-01T00:00+08:00"},
+    )
+    assert later.output.count("OVERDUE") > 1
+
+
+def test_an_unknown_actor_is_pointed_to_the_directory(sqlite_ready: Ascn) -> None:
+    result = sqlite_ready.run("show", "2018/nomination/th", actor="nobody@th.example")
+    assert result.exit_code == 5
+    assert "`ascn people list`" in result.stderr

@@ -41,12 +41,16 @@ class State:
         return self._app
 
     def now(self) -> datetime:
-        """`$ASCN_NOW` for simulations and tests, else the wall clock: the only place it is read."""
+        """`$ASCN_NOW`, else the config's `[clock] now` (a simulation's folder), else the wall clock:
+        the only place the clock is read."""
         from ..dates import parse_instant
 
         text = os.environ.get("ASCN_NOW")
         if text:
             return parse_instant(text, "ASCN_NOW")
+        clock = self.app.config.clock
+        if clock is not None:
+            return clock  # type: ignore[no-any-return]
         return datetime.now(UTC)
 
 

@@ -9,7 +9,7 @@ import click
 
 from . import State, cli, json_option
 from .options import at_option_value, data_pairs, pass_state, waivers
-from .render import emit_json, line
+from .render import emit_json, line, plural
 
 # ---------------------------------------------------------------------------- acting
 
@@ -48,7 +48,7 @@ def advance(
 ) -> None:
     """Fire TRIGGER on a deliverable, recording who, when and why.
 
-    Example: ascn --actor sg-shepherd@mnd.example advance 2018/framework circulate --at 2018-03-20T10:00+08:00
+    Example: ascn --actor shepherd@mnd-sg.example.org advance 2018/framework circulate --at 2018-03-20T10:00+08:00
     """
     from .. import services
     from ..identity import acting
@@ -81,7 +81,7 @@ def _render_advance(result: dict[str, Any], as_json: bool) -> None:
     for rule, why in event["waivers"].items():
         line(f"  waived {rule}: {why}")
     if result["opened"]:
-        line(f"  opened {len(result['opened'])} deliverables: {', '.join(result['opened'])}")
+        line(f"  opened {plural(len(result['opened']), 'deliverable')}: {', '.join(result['opened'])}")
 
 
 @cli.command()
@@ -113,7 +113,7 @@ def nominate(
     """Record a member state's nomination (cities, CSCOs, NR) and submit it.
 
     In a later cycle it nominates further cities (expansion); the rules count the cities that are
-    members already. Example: ascn --actor nr@th.example nominate TH --file nominations/th.toml
+    members already. Example: ascn --actor nr@th.example.org nominate TH --file nominations/th.toml
     """
     from .. import services
     from ..identity import acting

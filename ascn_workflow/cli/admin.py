@@ -8,7 +8,7 @@ import click
 
 from . import State, cli, json_option
 from .options import cycle_choice, pass_state
-from .render import emit_json, line, table
+from .render import emit_json, line, plural, table
 
 # ---------------------------------------------------------------------------- init
 
@@ -29,8 +29,8 @@ def init(state: State, cycle: int | None, as_json: bool) -> None:
         emit_json(result)
         return
     line(
-        f"cycle {result['cycle']}: {len(result['opened'])} deliverables opened, "
-        f"{result['network_rows_added']} member states and cities added"
+        f"cycle {result['cycle']}: {plural(len(result['opened']), 'deliverable')} opened, "
+        f"{plural(result['network_rows_added'], 'member state or city', 'member states and cities')} added"
         + ("" if result["opened"] or result["network_rows_added"] else " (already initialised)")
     )
 
@@ -56,7 +56,7 @@ def people_add(
 ) -> None:
     """Add a person with one role (run again to give more roles).
 
-    Example: ascn people add --email nr@th.example --name "Somchai P." --role nr --member-state TH --login somchai
+    Example: ascn people add --email nr@th.example.org --name "Somchai P." --role nr --member-state TH --login somchai
     """
     from .. import services
 
@@ -127,7 +127,7 @@ def cycle_open(state: State, year: int, as_json: bool) -> None:
         emit_json(result)
         return
     line(
-        f"cycle {year} (Chair: {result['chair']}): {len(result['opened'])} deliverables opened"
+        f"cycle {year} (Chair: {result['chair']}): {plural(len(result['opened']), 'deliverable')} opened"
         + ("" if result["opened"] else " (already open)")
     )
 
@@ -179,7 +179,7 @@ def project_add(
 ) -> None:
     """Propose a project for a member city (its CSCO, its NR, ASEC or the shepherd).
 
-    Example: ascn --actor csco@da-nang.example project add da-nang --title "Smart traffic lights" --focus transport --funding ADB
+    Example: ascn --actor csco@da-nang.example.org project add da-nang --title "Smart traffic lights" --focus transport --funding ADB
     """
     from .. import projects
 
@@ -207,7 +207,7 @@ def project_list(state: State, city: str | None, cycle_text: str | None, as_json
         emit_json(rows)
         return
     table(
-        f"{len(rows)} projects",
+        plural(len(rows), "project"),
         ["id", "stage", "title", "provider", "funding", "focus"],
         [[r["id"], r["stage"], r["title"], r["provider"], (r["funding"] or {}).get("name"), r["focus"]] for r in rows],
     )

@@ -7,7 +7,7 @@ import click
 from ..errors import BadInput
 from . import State, cli, json_option
 from .options import pass_state
-from .render import emit_json, line, table
+from .render import emit_json, line, plural, table
 
 # ---------------------------------------------------------------------------- due work
 
@@ -33,14 +33,18 @@ def tick(state: State, as_json: bool) -> None:
     for item in report.reminders:
         line(f"reminder: {item}")
     if report.skipped_reminders:
-        line(f"not sent (deadline already passed): {report.skipped_reminders} reminders")
+        line(f"not sent (deadline already passed): {plural(report.skipped_reminders, 'reminder')}")
     for item in report.retrying:
         line(f"delivery failed, will retry: {item}")
     for item in report.failed:
         line(f"failed for good: {item}")
     if report.deferred:
-        line(f"sending budget spent: {report.deferred} messages wait for the next pass")
-    line(f"delivered {len(report.delivered)} messages" if report.delivered or not report.idle else "nothing due")
+        line(f"sending budget spent: {plural(report.deferred, 'message')} wait for the next pass")
+    line(
+        f"delivered {plural(len(report.delivered), 'message')}"
+        if report.delivered or not report.idle
+        else "nothing due"
+    )
 
 
 @cli.command()
@@ -90,7 +94,7 @@ def outbox_list(state: State, status: str | None, as_json: bool) -> None:
         emit_json(rows)
         return
     table(
-        f"{len(rows)} messages",
+        plural(len(rows), "message"),
         ["status", "kind", "deliverable", "to", "attempts", "last error"],
         [[r["status"], r["kind"], r["deliverable"], ", ".join(r["to"]), r["attempts"], r["last_error"]] for r in rows],
     )

@@ -10,7 +10,7 @@ import click
 from ..errors import BadInput
 from . import State, cli, json_option
 from .options import cycle_choice, pass_state
-from .render import emit_json, line, table, write_output
+from .render import emit_json, line, plural, table, write_output
 
 # ---------------------------------------------------------------------------- reading
 
@@ -51,7 +51,7 @@ def status(
         emit_json(rows)
         return
     table(
-        f"{len(rows)} deliverables",
+        plural(len(rows), "deliverable"),
         ["id", "stage", "deadline", "overdue"],
         [[r["id"], r["stage"], r["deadline"], "OVERDUE" if r["overdue"] else ""] for r in rows],
     )
@@ -64,7 +64,7 @@ def status(
 def show_command(state: State, deliverable_id: str, as_json: bool) -> None:
     """One deliverable: stage, deadline, what may happen next (for --actor), history.
 
-    Example: ascn --actor officer@asean.example show 2018/nomination/th
+    Example: ascn --actor imd.officer@asec.example.org show 2018/nomination/th
     """
     from .. import views
 
@@ -75,8 +75,11 @@ def show_command(state: State, deliverable_id: str, as_json: bool) -> None:
     line(f"{view['id']}  {view['title']}")
     line(f"  stage:    {view['stage']}")
     line(f"  deadline: {view['deadline'] or '-'}{'  (OVERDUE)' if view['overdue'] else ''}")
-    if view["allowed_triggers"] is not None:
-        line(f"  you may:  {', '.join(view['allowed_triggers']) or 'nothing now'}")
+    if view["you_may"] is not None:
+        commands = [a["command"] for a in view["you_may"]]
+        line(f"  you may:  {commands[0] if commands else 'nothing now'}")
+        for command in commands[1:]:
+            line(f"            {command}")
     _render_next(view["next"])
     _render_history(view["history"])
     if view["reminders"]:
@@ -195,7 +198,7 @@ def calendar_command(ctx: click.Context, cycle: int | None, email: str | None, i
     """Milestones and deadlines, as a table or an .ics file (stable UIDs: re-importing updates);
     `calendar set` moves a milestone, `calendar history` lists every change.
 
-    Example: ascn calendar --for nr@th.example --ics th.ics
+    Example: ascn calendar --for nr@th.example.org --ics th.ics
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -212,7 +215,7 @@ def calendar_command(ctx: click.Context, cycle: int | None, email: str | None, i
             ics.write_bytes(calendar_feed.to_ics(rows, year, now, email))
         except OSError as exc:
             raise BadInput(f"cannot write {ics}: {exc}") from None
-        line(f"{ics}: {len(rows)} events")
+        line(f"{ics}: {plural(len(rows), 'event')}")
         return
     shown = calendar_feed.as_json(rows)
     if as_json:

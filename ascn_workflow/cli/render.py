@@ -60,3 +60,8 @@ def write_output(path: Path, data: bytes) -> None:
 
 def line(text: str) -> None:
     click.echo(text)
+
+
+def plural(count: int, noun: str, many: str | None = None) -> str:
+    """`1 deliverable`, `2 deliverables`, `0 deliverables`."""
+    return f"{count} {noun if count == 1 else (many or noun + 's')}"

@@ -98,15 +98,22 @@ def _parse_day(text: str) -> Any:
 
 def _simulation_summary(app: Any, result: Any, directory: Path, last: Any, as_json: bool) -> None:
     from .. import views
-    from ..dates import at_local
+    from ..dates import at_local, show
+    from ..simulation import cast, remember_clock
+    from .render import plural
 
-    now = at_local(last, 23, app.definitions.calendar(app.config.cycle).zone)
+    zone = app.definitions.calendar(app.config.cycle).zone
+    now = at_local(last, 23, zone)
+    config = directory / "config.toml"
+    remember_clock(config, now, zone)
     rows = views.status(app, now)
     from .. import services
 
     mail = services.outbox(app)
+    people = cast(app)
     summary = {
         "until": str(last),
+        "clock": show(now, zone),
         "days": result.days,
         "steps": result.steps,
         "deadlines_passed": result.lapsed,
@@ -114,6 +121,8 @@ def _simulation_summary(app: Any, result: Any, directory: Path, last: Any, as_js
         "reminders": result.reminders,
         "messages": len(mail),
         "outbox": str(directory.resolve() / "outbox"),
+        "config": str(config),
+        "cast": people,
         "deliverables": rows,
     }
     if as_json:
@@ -127,7 +136,11 @@ def _simulation_summary(app: Any, result: Any, directory: Path, last: Any, as_js
     for item in result.lapsed:
         line(f"deadline passed: {item}")
     line(
-        f"{result.days} days, {result.steps} steps; {result.reminders} reminders and "
-        f"{len(result.overdue_notices)} overdue notices; {len(mail)} messages in {directory / 'outbox'}"
+        f"{plural(result.days, 'day')}, {plural(result.steps, 'step')}; {plural(result.reminders, 'reminder')} and "
+        f"{plural(len(result.overdue_notices), 'overdue notice')}; {plural(len(mail), 'message')} in {directory / 'outbox'}"
     )
-    line(f"look around: ascn --config {directory / 'config.toml'} status")
+    line(f"the folder's clock: [clock] now = {show(now, zone)} in {config} ($ASCN_NOW overrides it)")
+    line("the cast, to act as (--actor EMAIL):")
+    for person in people:
+        line(f"  {person['role']:<12} {person['email']}  ({person['name']}; {person['scope']})")
+    line(f"look around: ascn --config {config} status --overdue")
