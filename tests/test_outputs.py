@@ -414,7 +414,7 @@ def test_readme_look_around_works_verbatim_after_the_february_simulation(
     assert overdue.count("OVERDUE") == 1 and "2018/nomination/mm" in overdue
     assert "1 deliverable" in overdue and "1 deliverables" not in overdue
     mine = outputs["--actor focal.point@mm.example.org show 2018/nomination/mm"]
-    assert "you may:  ascn --actor focal.point@mm.example.org nominate MM --file NOMINATION.toml" in mine
+    assert "you may:  submit: ascn --actor focal.point@mm.example.org nominate MM --file NOMINATION.toml" in mine
     # $ASCN_NOW still overrides the folder's clock.
     later = runner.invoke(
         cli,

@@ -76,7 +76,7 @@ def show_command(state: State, deliverable_id: str, as_json: bool) -> None:
     line(f"  stage:    {view['stage']}")
     line(f"  deadline: {view['deadline'] or '-'}{'  (OVERDUE)' if view['overdue'] else ''}")
     if view["you_may"] is not None:
-        commands = [a["command"] for a in view["you_may"]]
+        commands = [f"{a['trigger']}: {a['command']}" for a in view["you_may"]]
         line(f"  you may:  {commands[0] if commands else 'nothing now'}")
         for command in commands[1:]:
             line(f"            {command}")
