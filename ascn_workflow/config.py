@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .errors import BadInput
+from .errors import BadInput, NotFound
 from .names import check_email
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -95,7 +95,7 @@ def load_config(path: Path | None, explicit: bool = False) -> Config:
     if path is not None and path.is_file():
         doc = _read_toml(path)
     elif explicit:
-        raise BadInput(f"config file {path} not found")
+        raise NotFound(f"config file {path} not found")
     base = path.resolve().parent if path is not None and path.is_file() else Path.cwd()
     try:
         return _build(doc, base, path if doc else None)

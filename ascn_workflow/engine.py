@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from .dates import milestone_deadline, show
+from .dates import milestone_deadline, utc
 from .deliverable import Deliverable
 from .errors import BadInput, Denied, Refused
 from .machine import next_stage, triggers_from
@@ -241,15 +241,25 @@ def fire(
 
 
 def _effective_instant(snap: Deliverable, req: Request) -> datetime:
+    """When the event happened: `--at` (not in the future, not before the last event) or now.
+
+    Refusals show instants in the offset the user typed, so they read back what was written.
+    """
     at = req.at or req.now
+    offset = at.tzinfo
+
+    def typed(moment: datetime) -> str:
+        return moment.astimezone(offset).isoformat(timespec="seconds")
+
+    what = f"--at {typed(at)}" if req.at is not None else f"now ({typed(at)})"
     if at > req.now:
-        raise BadInput(f"--at {show(at)} is in the future (now is {show(req.now)})", deliverable=snap.id)
+        raise BadInput(f"{what} is in the future (now is {typed(req.now)})", deliverable=snap.id)
     if snap.last_event_at is not None and at < snap.last_event_at:
         raise BadInput(
-            f"--at {show(at)} is before the last event of {snap.id} ({show(snap.last_event_at)})",
+            f"{what} is before the last event of {snap.id} ({typed(snap.last_event_at)})",
             deliverable=snap.id,
         )
-    return at
+    return utc(at)
 
 
 def _permitted_role(req: Request, transition: Transition, snap: Deliverable) -> str:

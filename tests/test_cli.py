@@ -216,7 +216,7 @@ def test_config_errors(tmp_path: Path) -> None:
     from ascn_workflow.cli import cli
 
     missing = CliRunner().invoke(cli, ["--config", str(tmp_path / "nope.toml"), "status"])
-    assert missing.exit_code == 2 and "not found" in missing.stderr
+    assert missing.exit_code == 3 and "not found" in missing.stderr  # README: 3 is "not found", files included
     bad = tmp_path / "bad.toml"
     bad.write_text("[mail]\nbackend = 'pigeon'\n")
     result = CliRunner().invoke(cli, ["--config", str(bad), "status"])

@@ -428,3 +428,80 @@ def test_an_unknown_actor_is_pointed_to_the_directory(sqlite_ready: Ascn) -> Non
     result = sqlite_ready.run("show", "2018/nomination/th", actor="nobody@th.example")
     assert result.exit_code == 5
     assert "`ascn people list`" in result.stderr
+
+
+# ---------------------------------------------------------------------------- the command line (15-18)
+
+
+def test_ascn_alone_prints_the_help_on_stdout_and_exits_0() -> None:
+    result = CliRunner().invoke(cli, [], prog_name="ascn", env={"ASCN_CONFIG": None})
+    assert result.exit_code == 0
+    assert result.stdout.startswith("Usage: ascn") and "simulate" in result.stdout and result.stderr == ""
+
+
+def test_at_refusals_keep_the_offset_typed(sqlite_ready: Ascn) -> None:
+    a = sqlite_ready
+    future = a.run("advance", "2018/framework", "circulate", "--at", "2018-03-20T10:00+07:00", actor=ASEC)
+    assert future.exit_code == 2
+    assert "--at 2018-03-20T10:00:00+07:00 is in the future (now is 2018-01-15T08:00:00+07:00)" in future.stderr
+
+
+def test_a_missing_config_file_is_not_found(tmp_path: Path) -> None:
+    missing = CliRunner().invoke(cli, ["--config", str(tmp_path / "nope.toml"), "status"])
+    assert missing.exit_code == 3 and "config file" in missing.stderr
+
+
+def _on_a_terminal(a: Ascn, *args: str, no_color: bool) -> tuple[str, str]:
+    """Run `ascn` as a separate process whose stdout and stderr are a real pseudo-terminal."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    env = {**os.environ, "ASCN_CONFIG": str(a.config), "ASCN_NOW": "2018-03-05T12:00+08:00", "COLUMNS": "200"}
+    env.pop("NO_COLOR", None)
+    if no_color:
+        env["NO_COLOR"] = "1"
+    outputs = []
+    for stream in ("stdout", "stderr"):
+        leader, follower = pty.openpty()
+        kwargs: dict[str, Any] = {stream: follower}
+        process = subprocess.Popen([sys.executable, "-m", "ascn_workflow", *args], env=env, **kwargs)
+        process.wait(timeout=120)
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        os.close(leader)
+        outputs.append(b"".join(chunks).decode("utf-8", "replace"))
+    return outputs[0], outputs[1]
+
+
+def colours(text: str) -> list[str]:
+    """The SGR parameters that set a foreground or background colour (30-49, 90-107)."""
+    import re
+
+    found = []
+    for params in re.findall(r"\x1b\[([0-9;]*)m", text):
+        found += [p for p in params.split(";") if p.isdigit() and (30 <= int(p) <= 49 or 90 <= int(p) <= 107)]
+    return found
+
+
+def test_overdue_and_errors_in_colour_on_a_terminal_only_and_never_under_no_color(sqlite_ready: Ascn) -> None:
+    a = sqlite_ready
+    a.ok("tick", now="2018-03-01T12:00+08:00")
+    out, _ = _on_a_terminal(a, "status", "--overdue", no_color=False)
+    _, err = _on_a_terminal(a, "show", "2018/nomination/xx", no_color=False)
+    assert "OVERDUE" in out and colours(out) and "ascn: " in err and colours(err)
+    plain_out, _ = _on_a_terminal(a, "status", "--overdue", no_color=True)
+    _, plain_err = _on_a_terminal(a, "show", "2018/nomination/xx", no_color=True)
+    assert "OVERDUE" in plain_out and not colours(plain_out)  # bold may stay: NO_COLOR is about colour
+    assert "ascn: " in plain_err and not colours(plain_err)
+    piped = a.run("status", "--overdue", now="2018-03-05T12:00+08:00")
+    assert "OVERDUE" in piped.output and "\x1b[" not in piped.output

@@ -54,11 +54,20 @@ class State:
         return datetime.now(UTC)
 
 
+def colour(stream_is_error: bool = False) -> bool:
+    """Colour only on a terminal, and never under NO_COLOR (https://no-color.org)."""
+    import sys
+
+    stream = sys.stderr if stream_is_error else sys.stdout
+    return not os.environ.get("NO_COLOR") and stream.isatty()
+
+
 def report_error(error: AscnError, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(error.as_dict(), ensure_ascii=False, default=str), err=True)
     else:
-        click.echo(f"ascn: {error.message}", err=True)
+        text = f"ascn: {error.message}"
+        click.echo(click.style(text, fg="red") if colour(stream_is_error=True) else text, err=True)
 
 
 def report_usage(error: click.UsageError) -> None:
@@ -93,6 +102,9 @@ def _not_utf8(args: list[str]) -> str | None:
 
 class AscnGroup(click.Group):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args and ctx.parent is None:  # `ascn` alone: the help, as asked for, on stdout
+            click.echo(ctx.get_help())
+            ctx.exit(0)
         bad = _not_utf8(args)
         if bad is not None:
             report_error(BadInput(f"argument {bad} is not valid UTF-8 text"), "--json" in args)

@@ -53,6 +53,12 @@ def waivers(waive: tuple[str, ...], reason: str | None) -> dict[str, str]:
 
 
 def at_option_value(text: str | None) -> Any:
+    """The instant as typed, offset kept (refusals quote it back that way); the engine stores UTC."""
+    from datetime import datetime
+
     from ..dates import parse_instant
 
-    return parse_instant(text, "--at") if text else None
+    if not text:
+        return None
+    parse_instant(text, "--at")  # refuses what is not an instant with an offset
+    return datetime.fromisoformat(text.strip())

@@ -26,7 +26,12 @@ def emit_json(data: Any) -> None:
 def console() -> Console:
     from rich.console import Console
 
-    out = Console(width=None if sys.stdout.isatty() else 160, soft_wrap=False, highlight=False)
+    from . import colour
+
+    tty = sys.stdout.isatty()
+    out = Console(
+        width=None if tty else 160, soft_wrap=False, highlight=False, no_color=not colour(), force_terminal=tty
+    )
     out.on_broken_pipe = _reader_gone  # type: ignore[method-assign]  # rich would exit 1; the CLI ends it as 141
     return out
 
@@ -35,14 +40,20 @@ def _reader_gone() -> None:
     raise BrokenPipeError("standard output was closed")
 
 
+STYLES = {"OVERDUE": "bold red"}
+
+
 def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """A table for people: values are plain text (never rich markup), OVERDUE in red on a terminal."""
     from rich.table import Table
+    from rich.text import Text
 
     t = Table(title=title, title_justify="left", show_lines=False)
     for column in columns:
         t.add_column(column, overflow="fold")
     for row in rows:
-        t.add_row(*("" if v is None else str(v) for v in row))
+        cells = ["" if v is None else str(v) for v in row]
+        t.add_row(*(Text(c, style=STYLES.get(c, "")) for c in cells))
     console().print(t)
 
 
