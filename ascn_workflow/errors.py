@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 
 class AscnError(Exception):
@@ -68,3 +68,12 @@ class Unavailable(AscnError):
 
     exit_code = 1
     kind = "unavailable"
+
+
+def did_you_mean(word: str, candidates: Iterable[str], cutoff: float = 0.6) -> str:
+    """' (did you mean 'x'?)' for the closest known name, or '' (difflib, as click does for commands)."""
+    import difflib
+
+    known = {c.lower(): c for c in candidates}
+    close = difflib.get_close_matches(word.lower(), list(known), n=1, cutoff=cutoff)
+    return f" (did you mean {known[close[0]]!r}?)" if close else ""

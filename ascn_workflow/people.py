@@ -6,7 +6,7 @@ import tomllib
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import BadInput, NotFound
+from .errors import BadInput, NotFound, did_you_mean
 from .names import check_email, check_name
 from .spec import NETWORK_ROLES, ROLES, Network, slugify
 
@@ -63,7 +63,8 @@ def person_entry(raw: dict[str, Any], network: Network, where: str) -> PersonEnt
         if member_state is None:
             raise BadInput(f"{where}: role {role} needs a member_state")
         if str(member_state).upper() not in network.member_states:
-            raise NotFound(f"{where}: unknown member state {member_state!r}", member_state=member_state)
+            hint = did_you_mean(str(member_state), network.member_states, cutoff=0.5)
+            raise NotFound(f"{where}: unknown member state {member_state!r}{hint}", member_state=member_state)
         member_state = str(member_state).upper()
     if role == "csco":
         if city is None:

@@ -11,7 +11,7 @@ from typing import Any
 from .app import App
 from .dates import show
 from .engine import in_cycle
-from .errors import BadInput, Denied, NotFound
+from .errors import BadInput, Denied, NotFound, did_you_mean
 from .names import check_name
 from .opening import project_opening
 from .reminding import plan
@@ -67,7 +67,8 @@ def add_project(
         defs.calendar(year)
         row = tx.city(city.lower())
         if row is None or row.joined_cycle is None:
-            raise NotFound(f"{city!r} is not a member city", city=city)
+            hint = did_you_mean(city, [c.slug for c in defs.network.cities])
+            raise NotFound(f"{city!r} is not a member city{hint}", city=city)
         actor = in_cycle(defs, resolve_actor(tx, actor_email), year)
         if not any(g.role in PROPOSERS and g.covers(row.member_state, row.slug) for g in actor.grants):
             raise Denied(

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from .errors import NotFound
+from .errors import NotFound, did_you_mean
 
 ROLES = ("asec", "shepherd", "chair", "focal_point", "nr", "csco", "scheduler")
 NETWORK_ROLES = frozenset({"asec", "shepherd", "chair", "scheduler"})
@@ -84,7 +84,8 @@ class Network:
         try:
             return self.member_states[code.upper()]
         except KeyError:
-            raise NotFound(f"unknown member state {code!r}", member_state=code) from None
+            hint = did_you_mean(code, self.member_states, cutoff=0.5)
+            raise NotFound(f"unknown member state {code!r}{hint}", member_state=code) from None
 
     @property
     def cities(self) -> tuple[City, ...]:
@@ -182,7 +183,8 @@ class Workflow:
         for stage in self.stages:
             if stage.name == name:
                 return stage
-        raise NotFound(f"workflow {self.name!r} has no stage {name!r}", workflow=self.name)
+        hint = did_you_mean(name, [s.name for s in self.stages])
+        raise NotFound(f"workflow {self.name!r} has no stage {name!r}{hint}", workflow=self.name)
 
     def stage_index(self, name: str) -> int:
         return [s.name for s in self.stages].index(name)
@@ -238,13 +240,16 @@ class Definitions:
         try:
             return self.workflows[name]
         except KeyError:
-            raise NotFound(f"unknown workflow {name!r}", workflow=name) from None
+            raise NotFound(f"unknown workflow {name!r}{did_you_mean(name, self.workflows)}", workflow=name) from None
 
     def calendar(self, cycle: int) -> Calendar:
         try:
             return self.calendars[cycle]
         except KeyError:
-            raise NotFound(f"no calendar for cycle {cycle} (workflows/calendars/{cycle}.toml)") from None
+            known = ", ".join(str(c) for c in sorted(self.calendars))
+            raise NotFound(
+                f"no calendar for cycle {cycle} (workflows/calendars/{cycle}.toml); cycles: {known}"
+            ) from None
 
 
 # --------------------------------------------------------------------------- problems and lines

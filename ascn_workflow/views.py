@@ -14,7 +14,7 @@ from typing import Any
 from .app import App
 from .dates import show
 from .engine import options, stage_deadline
-from .errors import Denied
+from .errors import Denied, NotFound, did_you_mean
 from .people import Actor
 from .spec import Definitions, Workflow
 from .store import Deliverable, DocumentVersion, HistoryEntry, Transaction
@@ -99,6 +99,10 @@ def status(
         defs.workflow(workflow)
     if member_state:
         defs.network.member_state(member_state)
+    if stage:
+        _known_stage(defs, workflow, stage)
+    if cycle is not None and cycle not in defs.calendars:
+        defs.calendar(cycle)  # not found, naming the cycles there are
     with app.store.read() as tx:
         rows = tx.deliverables(
             cycle=cycle,
@@ -108,6 +112,15 @@ def status(
             overdue_at=now if overdue else None,
         )
     return [deliverable_view(defs, row, now) for row in rows]
+
+
+def _known_stage(defs: Definitions, workflow: str | None, stage: str) -> None:
+    """A `--state` filter names a stage of the workflow (or of any workflow), else it is not found."""
+    workflows = [defs.workflow(workflow)] if workflow else list(defs.workflows.values())
+    names = {s.name for w in workflows for s in w.stages}
+    if stage not in names:
+        where = f"workflow {workflow!r} has no stage" if workflow else "no workflow has a stage"
+        raise NotFound(f"{where} {stage!r}{did_you_mean(stage, names)}", stage=stage)
 
 
 def _options_view(

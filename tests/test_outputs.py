@@ -505,3 +505,20 @@ def test_overdue_and_errors_in_colour_on_a_terminal_only_and_never_under_no_colo
     assert "ascn: " in plain_err and not colours(plain_err)
     piped = a.run("status", "--overdue", now="2018-03-05T12:00+08:00")
     assert "OVERDUE" in piped.output and "\x1b[" not in piped.output
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["show", "2018/nomination/tj"], "no deliverable '2018/nomination/tj' (did you mean '2018/nomination/th'?)"),
+        (["status", "--workflow", "nominaton"], "unknown workflow 'nominaton' (did you mean 'nomination'?)"),
+        (["status", "--state", "awaitng"], "no workflow has a stage 'awaitng' (did you mean 'awaiting'?)"),
+        (["status", "--member-state", "TJ"], "unknown member state 'TJ' (did you mean 'TH'?)"),
+        (["status", "--cycle", "2031"], "no calendar for cycle 2031"),
+        (["project", "add", "bangkk", "--title", "Lights"], "'bangkk' is not a member city (did you mean 'bangkok'?)"),
+    ],
+)
+def test_unknown_names_are_not_found_with_a_suggestion(sqlite_ready: Ascn, args: list[str], says: str) -> None:
+    result = sqlite_ready.run(*args, actor=ASEC)
+    assert result.exit_code == 3, result.output
+    assert says in result.stderr and result.stdout == ""

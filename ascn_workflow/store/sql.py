@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..errors import BadInput, Conflict, NotFound, Unavailable
+from ..errors import BadInput, Conflict, NotFound, Unavailable, did_you_mean
 from ..people import Actor, Grant, PersonEntry
 from . import tables
 from .tables import (
@@ -362,7 +362,8 @@ class Transaction:
     def deliverable(self, deliverable_id: str) -> Deliverable:
         found = self._records(DELIVERABLE, f"{DELIVERABLE_SELECT} WHERE d.id = ?", (deliverable_id.lower(),))
         if not found:
-            raise NotFound(f"no deliverable {deliverable_id!r}", deliverable=deliverable_id)
+            hint = did_you_mean(deliverable_id, [r[0] for r in self.rows("SELECT id FROM deliverable")])
+            raise NotFound(f"no deliverable {deliverable_id!r}{hint}", deliverable=deliverable_id)
         return found[0]
 
     def deliverables(
