@@ -109,13 +109,13 @@ def apply_deadlines(app: App, now: datetime, report: DueReport) -> None:
                 replan(defs, app.config, tx, moved, now)
                 _queue_overdue(app, tx, moved, deadline, now, lapsed=True, report=report, deadline_stage=row.stage)
         except Conflict:
-            log.info("%s moved meanwhile; its deadline is another process's to apply", row.id)
+            log.debug("%s moved meanwhile; its deadline is another process's to apply", row.id)
             continue
         except Exception as error:  # one deliverable's problem: the others' deadlines still pass
             _item_failed(error, f"{row.id}: deadline not applied", report)
             continue
         report.lapsed.append(f"{row.id}: {row.stage} -> {outcome.event.dest} at {show(at, _host_zone(app, row.cycle))}")
-        log.info("deadline passed: %s", report.lapsed[-1])
+        log.debug("deadline passed: %s", report.lapsed[-1])
 
 
 def notify_overdue(app: App, now: datetime, report: DueReport) -> None:
@@ -179,7 +179,7 @@ def _queue_overdue(
             _queue(tx, rendered, "overdue", row.id, now)
     report.overdue_notices.append(row.id)
     if not held.failed:
-        log.info("overdue notice for %s to %s", row.id, ", ".join(rendered.recipients) or "nobody")
+        log.debug("overdue notice for %s to %s", row.id, ", ".join(rendered.recipients) or "nobody")
 
 
 # ---------------------------------------------------------------------------- reminders
@@ -222,7 +222,7 @@ def send_reminders(app: App, now: datetime, report: DueReport) -> None:
         report.skipped_reminders += skipped
         for deliverable, recipient, reminders in queued:
             report.reminders.append(f"{deliverable} -> {recipient}")
-            log.info("reminder %s -> %s (%s days)", deliverable, recipient, min(r.offset_days for r in reminders))
+            log.debug("reminder %s -> %s (%s days)", deliverable, recipient, min(r.offset_days for r in reminders))
 
 
 def _claim_and_queue(
@@ -398,7 +398,7 @@ def _send(app: App, mailer: Mailer, message: Message, now: datetime, report: Due
         reason, attempts, retry = str(failure), message.attempts + 1, not failure.permanent
         return lambda tx: tx.finish_message(message_id, now, reason, retry=retry, attempts=attempts)
     report.delivered.append(message.message_id)
-    log.info("delivered %s to %s", message.message_id, ", ".join(message.recipients))
+    log.debug("delivered %s to %s", message.message_id, ", ".join(message.recipients))
 
     def sent(tx: Transaction) -> None:
         tx.finish_message(message_id, now)

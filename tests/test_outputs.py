@@ -522,3 +522,56 @@ def test_unknown_names_are_not_found_with_a_suggestion(sqlite_ready: Ascn, args:
     result = sqlite_ready.run(*args, actor=ASEC)
     assert result.exit_code == 3, result.output
     assert says in result.stderr and result.stdout == ""
+
+
+def _scheduler_log(a: Ascn, *flags: str) -> list[str]:
+    """Run `ascn scheduler` until its first pass that did something, a few passes more, then SIGTERM."""
+    import os
+    import queue
+    import signal
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    env = {**os.environ, "ASCN_CONFIG": str(a.config), "ASCN_NOW": "2018-02-14T12:00+08:00"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ascn_workflow", "scheduler", "--interval", "0.2", *flags],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(ln) for ln in proc.stderr], daemon=True).start()  # type: ignore[union-attr]
+    seen: list[str] = []
+    try:
+        while not any(": pass at " in ln for ln in seen):
+            seen.append(lines.get(timeout=60))
+        time.sleep(1.5)  # several idle passes at 0.2 s: they must not add lines at INFO
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    while True:
+        try:
+            seen.append(lines.get(timeout=3))
+        except queue.Empty:
+            return seen
+
+
+def test_scheduler_logs_one_line_per_pass_with_counts_and_more_with_v(sqlite_ready: Ascn) -> None:
+    from .conftest import FEBRUARY_PEOPLE
+
+    a = sqlite_ready
+    a.ok("people", "import", a.file("fp.toml", FEBRUARY_PEOPLE), now="2018-01-20T09:00+08:00")
+    quiet = _scheduler_log(a)
+    passes = [ln for ln in quiet if ": pass at " in ln]
+    assert len(passes) == 1, quiet
+    assert " INFO ascn.scheduler: pass at 2018-02-14T04:00:00+00:00: " in passes[0]
+    assert passes[0].rstrip().endswith(": 7 reminders, 7 messages delivered"), passes[0]
+    assert not [ln for ln in quiet if "apscheduler" in ln or "ascn.due" in ln], quiet
+    assert all(" INFO " in ln for ln in quiet), quiet
+    # -v: each item of work and APScheduler's per-job lines (the reminders were sent: only job lines now).
+    verbose = _scheduler_log(a, "-v")
+    assert any("apscheduler" in ln and "executed successfully" in ln for ln in verbose), verbose
+    assert any("DEBUG ascn.scheduler: pass at" in ln and "nothing due" in ln for ln in verbose)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from ..errors import BadInput
@@ -51,28 +53,31 @@ def tick(state: State, as_json: bool) -> None:
 @click.option(
     "--interval", type=click.FloatRange(min=0.1), default=60.0, show_default=True, help="Seconds between safety passes."
 )
-@click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING"]), default="INFO", show_default=True)
+@click.option(
+    "--log-level",
+    type=click.Choice(["DEBUG", "INFO", "WARNING"]),
+    help="The scheduler's own log level (default INFO: one line per pass that did something).",
+)
+@click.option("-v", "--verbose", count=True, help="Each item of work and APScheduler's per-job lines too (-vv: more).")
 @pass_state
-def scheduler(state: State, interval: float, log_level: str) -> None:
+def scheduler(state: State, interval: float, log_level: str | None, verbose: int) -> None:
     """Run due work continuously (APScheduler); stop with Ctrl-C or SIGTERM.
 
+    Logs one line per pass with what it did, counted by kind; -v adds each item and the job runs.
     Example: ascn scheduler --interval 30
     """
-    import logging
-    import os
-
     from .. import services
-    from ..scheduling import serve
+    from ..scheduling import configure_logging, serve
 
-    logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(verbose, log_level)
     app = state.app
     services.check_database(app)  # fail now, with one line, if the database is not initialised
     config_path = str(app.config.path.resolve()) if app.config.path else None
     if config_path is None:
         raise BadInput("the scheduler needs a config file (--config or ./config.toml)")
-    fixed = os.environ.get("ASCN_NOW")
-    if fixed:
-        state.now()  # validate it
+    fixed = None
+    if os.environ.get("ASCN_NOW") or app.config.clock is not None:
+        fixed = state.now().isoformat()  # $ASCN_NOW, else the folder's [clock] now
     serve(config_path, interval, fixed)
 
 

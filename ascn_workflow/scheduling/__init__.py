@@ -48,12 +48,10 @@ def run_pass(config_path: str, fixed_now: str | None = None) -> None:
         except Exception:  # a failing pass must not kill the scheduler; the next pass retries
             log.exception("due-work pass failed")
             return
-        if not report.idle:
-            log.info(
-                "pass at %s: %s",
-                now.isoformat(),
-                {k: len(v) if isinstance(v, list) else v for k, v in report.as_dict().items()},
-            )
+        if report.idle:
+            log.debug("pass at %s: nothing due", now.isoformat(timespec="seconds"))
+        else:
+            log.info("pass at %s: %s", now.isoformat(timespec="seconds"), describe(report))
         with app.store.read() as tx:
             next_due = tx.next_due(trigger_stages(app))
     if fixed_now is None and _scheduler is not None and next_due is not None:
@@ -61,6 +59,40 @@ def run_pass(config_path: str, fixed_now: str | None = None) -> None:
 
 
 _scheduler: Any = None
+
+KINDS = (
+    ("lapsed", "deadline passed", "deadlines passed"),
+    ("overdue_notices", "overdue notice", "overdue notices"),
+    ("reminders", "reminder", "reminders"),
+    ("skipped_reminders", "reminder not sent (deadline past)", "reminders not sent (deadline past)"),
+    ("delivered", "message delivered", "messages delivered"),
+    ("retrying", "delivery to retry", "deliveries to retry"),
+    ("failed", "delivery failed", "deliveries failed"),
+)
+
+
+def describe(report: Any) -> str:
+    """One readable line for a pass: the count of each kind of work done, the kinds with none left out."""
+    counts = report.as_dict()
+    parts = []
+    for key, one, many in KINDS:
+        value = counts[key]
+        n = len(value) if isinstance(value, list) else int(value)
+        if n:
+            parts.append(f"{n} {one if n == 1 else many}")
+    return ", ".join(parts)
+
+
+def configure_logging(verbose: int, level: str | None = None) -> None:
+    """INFO: the scheduler's own lines, one per pass. `-v`: also each item of work and APScheduler's
+    per-job lines (DEBUG); `-vv` as well as the libraries' debug output."""
+    import logging
+
+    chosen = level or ("DEBUG" if verbose else "INFO")
+    logging.basicConfig(level=chosen, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # APScheduler's WARNINGs here are by design (a safety pass skipped while one runs: max_instances=1).
+    libraries = "DEBUG" if verbose >= 2 else ("INFO" if verbose else "ERROR")
+    logging.getLogger("apscheduler").setLevel(libraries)
 
 
 def _plan_next(when: datetime, config_path: str) -> None:
