@@ -575,3 +575,27 @@ def test_scheduler_logs_one_line_per_pass_with_counts_and_more_with_v(sqlite_rea
     verbose = _scheduler_log(a, "-v")
     assert any("apscheduler" in ln and "executed successfully" in ln for ln in verbose), verbose
     assert any("DEBUG ascn.scheduler: pass at" in ln and "nothing due" in ln for ln in verbose)
+
+
+def _complete(a: Ascn, words: str) -> list[str]:
+    cword = len(words.split()) - (0 if words.endswith(" ") else 1)
+    env = {
+        "ASCN_CONFIG": str(a.config),
+        "_ASCN_COMPLETE": "bash_complete",
+        "COMP_WORDS": words,
+        "COMP_CWORD": str(cword),
+    }
+    result = CliRunner().invoke(cli, [], prog_name="ascn", env=env)
+    assert result.exit_code == 0, result.output
+    return [line.split(",", 1)[1] for line in result.output.splitlines()]
+
+
+def test_shell_completion_of_deliverable_ids_triggers_and_workflows(sqlite_ready: Ascn) -> None:
+    a = sqlite_ready
+    assert _complete(a, "ascn show 2018/nomination/t") == ["2018/nomination/th"]
+    assert _complete(a, "ascn history 2018/fr") == ["2018/framework"]
+    assert _complete(a, "ascn advance 2018/nomination/th ") == ["submit"]
+    assert _complete(a, "ascn advance 2018/framework ") == ["circulate"]
+    assert _complete(a, "ascn diagram twin") == ["twinning", "twinning-follow-up"]
+    assert _complete(a, "ascn status --workflow action") == ["action-plan"]
+    assert _complete(a, "ascn sim") == ["simulate"]  # click's own: commands

@@ -8,15 +8,15 @@ from typing import Any
 import click
 
 from . import State, cli, json_option
-from .options import at_option_value, data_pairs, pass_state, waivers
+from .options import at_option_value, complete_deliverable, complete_trigger, data_pairs, pass_state, waivers
 from .render import emit_json, line, plural
 
 # ---------------------------------------------------------------------------- acting
 
 
 @cli.command()
-@click.argument("deliverable_id")
-@click.argument("trigger")
+@click.argument("deliverable_id", shell_complete=complete_deliverable)
+@click.argument("trigger", shell_complete=complete_trigger)
 @click.option("--note", help="Why; required by some triggers (e.g. return_for_correction).")
 @click.option(
     "--data", "data", multiple=True, metavar="KEY=VALUE", help="A field of the transition, e.g. partner=Japan."

@@ -62,3 +62,63 @@ def at_option_value(text: str | None) -> Any:
         return None
     parse_instant(text, "--at")  # refuses what is not an instant with an offset
     return datetime.fromisoformat(text.strip())
+
+
+# ---------------------------------------------------------------------------- shell completion
+# Click calls these while the shell completes a word (`_ASCN_COMPLETE`, README "Shell completion").
+# The group's callback has not run then, so the config comes from the parsed --config or
+# $ASCN_CONFIG. A completion never fails: anything wrong (no database yet) completes nothing.
+
+
+def _completion_app(ctx: click.Context) -> Any:
+    import os
+    from pathlib import Path
+
+    from ..app import App
+    from ..config import load_config
+
+    given = ctx.find_root().params.get("config_path") or os.environ.get("ASCN_CONFIG")
+    return App(load_config(Path(given) if given else Path("config.toml"), explicit=bool(given)))
+
+
+def _items(names: list[str], incomplete: str) -> list[Any]:
+    from click.shell_completion import CompletionItem
+
+    return [CompletionItem(n) for n in names if n.startswith(incomplete)]
+
+
+def complete_deliverable(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[Any]:
+    try:
+        with _completion_app(ctx).reader() as db:
+            ids = [
+                str(r[0])
+                for r in db.rows("SELECT id FROM deliverable WHERE id LIKE ? ORDER BY id", (f"{incomplete}%",))
+            ]
+    except Exception:
+        return []
+    return _items(ids, incomplete)
+
+
+def complete_trigger(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[Any]:
+    """The triggers a person may fire from the deliverable's current stage (the ID typed before)."""
+    deliverable_id = ctx.params.get("deliverable_id")
+    if not deliverable_id:
+        return []
+    try:
+        app = _completion_app(ctx)
+        with app.reader() as db:
+            row = db.deliverable(deliverable_id)
+        workflow = app.definitions.workflow(row.workflow)
+        moves = workflow.transitions_from(row.stage)
+        triggers = list(dict.fromkeys(t.trigger for t in moves if set(t.roles) != {"scheduler"}))
+    except Exception:
+        return []
+    return _items(triggers, incomplete)
+
+
+def complete_workflow(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[Any]:
+    try:
+        names = sorted(_completion_app(ctx).definitions.workflows)
+    except Exception:
+        return []
+    return _items(names, incomplete)

@@ -9,7 +9,7 @@ import click
 
 from ..errors import BadInput
 from . import State, cli, json_option
-from .options import cycle_choice, pass_state
+from .options import complete_deliverable, complete_workflow, cycle_choice, pass_state
 from .render import emit_json, line, plural, table, write_output
 
 # ---------------------------------------------------------------------------- reading
@@ -17,7 +17,7 @@ from .render import emit_json, line, plural, table, write_output
 
 @cli.command()
 @click.option("--cycle", "cycle_text", metavar="YEAR|all", help="This cycle, or all (default: [calendar] cycle).")
-@click.option("--workflow", help="Only this workflow, e.g. nomination.")
+@click.option("--workflow", help="Only this workflow, e.g. nomination.", shell_complete=complete_workflow)
 @click.option("--state", "stage", help="Only deliverables at this stage, e.g. awaiting.")
 @click.option("--member-state", help="Only this member state (ISO code).")
 @click.option("--overdue", is_flag=True, help="Only deliverables past their deadline.")
@@ -58,7 +58,7 @@ def status(
 
 
 @cli.command("show")
-@click.argument("deliverable_id")
+@click.argument("deliverable_id", shell_complete=complete_deliverable)
 @json_option
 @pass_state
 def show_command(state: State, deliverable_id: str, as_json: bool) -> None:
@@ -122,7 +122,7 @@ def _render_history(events: list[dict[str, Any]]) -> None:
 
 
 @cli.command("history")
-@click.argument("deliverable_id")
+@click.argument("deliverable_id", shell_complete=complete_deliverable)
 @json_option
 @pass_state
 def history_command(state: State, deliverable_id: str, as_json: bool) -> None:
@@ -229,9 +229,14 @@ def calendar_command(ctx: click.Context, cycle: int | None, email: str | None, i
 
 
 @cli.command()
-@click.argument("workflow")
+@click.argument("workflow", shell_complete=complete_workflow)
 @click.option("--format", "fmt", type=click.Choice(["mermaid", "dot", "svg"]), default="mermaid", show_default=True)
-@click.option("--highlight", metavar="ID", help="Highlight the current stage of this deliverable.")
+@click.option(
+    "--highlight",
+    metavar="ID",
+    help="Highlight the current stage of this deliverable.",
+    shell_complete=complete_deliverable,
+)
 @click.option("--output", type=click.Path(path_type=Path), help="Write to a file instead of standard output.")
 @pass_state
 def diagram(state: State, workflow: str, fmt: str, highlight: str | None, output: Path | None) -> None:
