@@ -102,7 +102,7 @@ def _not_utf8(args: list[str]) -> str | None:
 
 class AscnGroup(click.Group):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if not args and ctx.parent is None:  # `ascn` alone: the help, as asked for, on stdout
+        if not args and ctx.parent is None and not ctx.resilient_parsing:  # `ascn` alone: the help, on stdout
             click.echo(ctx.get_help())
             ctx.exit(0)
         bad = _not_utf8(args)
