@@ -89,11 +89,8 @@ def _items(names: list[str], incomplete: str) -> list[Any]:
 
 def complete_deliverable(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[Any]:
     try:
-        with _completion_app(ctx).reader() as db:
-            ids = [
-                str(r[0])
-                for r in db.rows("SELECT id FROM deliverable WHERE id LIKE ? ORDER BY id", (f"{incomplete}%",))
-            ]
+        with _completion_app(ctx).store.read() as tx:
+            ids = sorted(r.id for r in tx.deliverables())
     except Exception:
         return []
     return _items(ids, incomplete)
@@ -106,8 +103,8 @@ def complete_trigger(ctx: click.Context, _param: click.Parameter, incomplete: st
         return []
     try:
         app = _completion_app(ctx)
-        with app.reader() as db:
-            row = db.deliverable(deliverable_id)
+        with app.store.read() as tx:
+            row = tx.deliverable(deliverable_id)
         workflow = app.definitions.workflow(row.workflow)
         moves = workflow.transitions_from(row.stage)
         triggers = list(dict.fromkeys(t.trigger for t in moves if set(t.roles) != {"scheduler"}))
