@@ -50,7 +50,7 @@ class State:
             return parse_instant(text, "ASCN_NOW")
         clock = self.app.config.clock
         if clock is not None:
-            return clock  # type: ignore[no-any-return]
+            return clock
         return datetime.now(UTC)
 
 
