@@ -6,18 +6,17 @@ from __future__ import annotations
 import hashlib
 import html
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, formataddr
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from ..dates import show
 from ..planning import Recipient
 from ..spec import Definitions, Milestone
 from ..store import Deliverable
-from .render import Rendered, deadline_uid
+from .render import Rendered
 
 SENDER_NAME = "ASCN Secretariat"
 
@@ -30,40 +29,37 @@ def _ics(
     milestone: tuple[int, Milestone, int] | None,
     sender: str,
 ) -> bytes:
-    from icalendar import Calendar, Event, vCalAddress
+    """The moved events, each with the UID and SEQUENCE of calendar_feed.event_identity (the
+    same as in `ascn calendar --ics` and the reminders), so calendars update them in place."""
+    from ..calendar_feed import calendar_of, deadline_event, event_identity, milestone_event
 
-    cal = Calendar()
-    cal.add("prodid", "-//ASEAN Smart Cities Network//ascn_workflow//EN")
-    cal.add("version", "2.0")
-    cal.add("method", "PUBLISH")
-    organizer = vCalAddress(f"mailto:{sender}")
-    organizer.params["cn"] = SENDER_NAME
+    events = []
     for row, _old in moves:
         assert row.deadline is not None
-        local = row.deadline.astimezone(ZoneInfo(zone))
-        event = Event()
-        event.add("uid", deadline_uid(row.id, row.stage))
-        event.add("sequence", row.version)  # rises with every change to the deliverable
-        event.add("dtstamp", now)
-        event.add("dtstart", local - timedelta(minutes=30))
-        event.add("dtend", local)
-        event.add("summary", f"Deadline: {defs.workflow(row.workflow).title} ({row.id})")
-        event.add("description", f"{row.id} must leave stage {row.stage} by {show(row.deadline, zone)}.")
-        event.add("organizer", organizer)
-        cal.add_component(event)
+        identity = event_identity("deadline", f"{row.id}/{row.stage}", row.version)
+        events.append(
+            deadline_event(
+                uid=identity.uid,
+                sequence=identity.sequence,
+                deadline=row.deadline,
+                zone=zone,
+                summary=f"Deadline: {defs.workflow(row.workflow).title} ({row.id})",
+                description=f"{row.id} must leave stage {row.stage} by {show(row.deadline, zone)}.",
+                now=now,
+            )
+        )
     if milestone is not None:
         cycle, m, revision = milestone
-        event = Event()
-        event.add("uid", f"milestone/{cycle}/{m.id}@ascn-workflow")
-        event.add("sequence", revision)
-        event.add("dtstamp", now)
-        event.add("dtstart", m.start)
-        event.add("dtend", m.end + timedelta(days=1))
-        event.add("summary", m.title)
-        event.add("organizer", organizer)
-        cal.add_component(event)
-    cal.add_missing_timezones()
-    return bytes(cal.to_ical())
+        identity = event_identity("milestone", f"{cycle}/{m.id}", revision)
+        record: dict[str, Any] = {
+            "uid": identity.uid,
+            "sequence": identity.sequence,
+            "first_day": m.start,
+            "last_day": m.end,
+            "title": m.title,
+        }
+        events.append(milestone_event(record, now))
+    return calendar_of(events, organizer=(SENDER_NAME, sender))
 
 
 def date_changed_message(
