@@ -109,7 +109,6 @@ def test_a_display_name_never_reads_as_a_second_recipient() -> None:
         recipient=HOSTILE,
         deadline=utc("2018-02-28T16:00Z"),
         host_zone="Asia/Singapore",
-        days_left=14,
         expected=[],
     )
     to = _parse(reminder.raw)["To"]

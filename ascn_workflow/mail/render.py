@@ -169,13 +169,14 @@ def overdue_message(
     now: datetime,
     deliverable: dict[str, Any],
     deadline: datetime,
-    deadline_stage: str,
     host_zone: str,
     responsible: list[Recipient],
     escalation: list[Recipient],
     expected: list[dict[str, str]],
     lapsed: bool,
+    deadline_stage: str | None = None,
 ) -> Rendered:
+    """`deadline_stage`: the stage whose deadline passed, when a lapse has left it (the .ics's UID)."""
     context = {
         "deliverable": deliverable,
         "deadline_host": show(deadline, host_zone),
@@ -198,5 +199,7 @@ def overdue_message(
         cc,
         env.get_template("overdue.txt.j2").render(context),
         env.get_template("overdue.html.j2").render(context, subject=subject),
-        deadline_ics({**deliverable, "stage": deadline_stage}, deadline, host_zone, now, sender),
+        deadline_ics(
+            {**deliverable, "stage": deadline_stage or deliverable["stage"]}, deadline, host_zone, now, sender
+        ),
     )
