@@ -1,12 +1,13 @@
 """Load test of the portal: signed-in users browsing and acting against `ascn serve` on loopback.
 
-    python benchmarks/portal_load.py [--size M] [--users 50] [--seconds 60] [--workers 2] [--db-url ADMIN_URL]
+    python benchmarks/portal_load.py [--size M] [--users 50] [--seconds 60] [--think 1.0] [--workers 2] [--db-url ADMIN_URL]
 
 Builds a database of the size with benchmarks/run.py's builder on a fresh PostgreSQL database
 (ADMIN_URL, default $ASCN_TEST_POSTGRES_URL), starts `ascn serve --workers N` in a process, signs
 every user in through the real mailed link, then lets them work for a bounded time: each opens
 "My work", opens one of its deliverables, and fires a trigger it offers (a real POST with the
-session's CSRF token). Reports p50/p95/p99 latency per page and the errors, then checks the audit
+session's CSRF token), pausing between pages as people do (`--think` seconds on average, 0 for
+a closed loop that measures capacity). Reports p50/p95/p99 latency per page and the errors, then checks the audit
 trail: every act the clients saw succeed is in history exactly once, and `audit verify` is clean.
 """
 
@@ -78,9 +79,17 @@ async def sign_in(client: Any, outbox: Path, address: str) -> None:
         raise RuntimeError(f"sign-in of {address} answered {done.status_code}")
 
 
-async def work(client: Any, until: float, timings: dict[str, list[float]], errors: list[str], acts: list[Any]) -> None:
+async def work(
+    client: Any, until: float, think: float, timings: dict[str, list[float]], errors: list[str], acts: list[Any]
+) -> None:
     rng = random.Random(id(client))
+
+    async def pause() -> None:
+        if think:
+            await asyncio.sleep(rng.uniform(0.5, 1.5) * think)
+
     while time.monotonic() < until:
+        await pause()
         started = time.perf_counter()
         try:
             mine = await client.get("/")
@@ -92,6 +101,7 @@ async def work(client: Any, until: float, timings: dict[str, list[float]], error
             if not ids:
                 continue
             target = rng.choice(ids[:20])
+            await pause()
             started = time.perf_counter()
             page = await client.get(f"/deliverables/{target}")
             timings["deliverable"].append(time.perf_counter() - started)
@@ -102,6 +112,7 @@ async def work(client: Any, until: float, timings: dict[str, list[float]], error
             if not triggers:
                 continue
             trigger = rng.choice(triggers)
+            await pause()
             form = {"csrf": CSRF.search(page.text).group(1), "trigger": trigger, "note": "load test"}  # type: ignore[union-attr]
             started = time.perf_counter()
             acted = await client.post(f"/deliverables/{target}/advance", data=form)
@@ -151,7 +162,7 @@ def check_history(config: Path, acts: list[Any]) -> dict[str, Any]:
     }
 
 
-async def run_load(url: str, outbox: Path, who: list[str], seconds: float) -> dict[str, Any]:
+async def run_load(url: str, outbox: Path, who: list[str], seconds: float, think: float) -> dict[str, Any]:
     import httpx
 
     limits = httpx.Limits(max_connections=len(who) * 2)
@@ -169,7 +180,7 @@ async def run_load(url: str, outbox: Path, who: list[str], seconds: float) -> di
         acts: list[Any] = []
         until = time.monotonic() + seconds
         began = time.perf_counter()
-        await asyncio.gather(*(work(c, until, timings, errors, acts) for c in clients))
+        await asyncio.gather(*(work(c, until, think, timings, errors, acts) for c in clients))
         elapsed = time.perf_counter() - began
     finally:
         await asyncio.gather(*(c.aclose() for c in clients))
@@ -177,6 +188,7 @@ async def run_load(url: str, outbox: Path, who: list[str], seconds: float) -> di
     requests = sum(len(v) for k, v in timings.items() if k != "act refused") + len(timings.get("act refused", []))
     return {
         "users": len(who),
+        "think_seconds": think,
         "seconds": round(elapsed, 1),
         "requests": requests,
         "requests_per_second": round(requests / elapsed, 1),
@@ -193,6 +205,7 @@ def main() -> None:
     parser.add_argument("--size", default="M", choices=["S", "M", "L"])
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--think", type=float, default=1.0, help="Mean pause between pages (0: closed loop).")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--db-url", default=os.environ.get("ASCN_TEST_POSTGRES_URL"), help="PostgreSQL admin URL")
     parser.add_argument("--json", type=Path, help="Also write the results here.")
@@ -223,7 +236,7 @@ def main() -> None:
         try:
             url = f"http://127.0.0.1:{port}"
             _wait(url, server)
-            result = asyncio.run(run_load(url, folder / "outbox", who, args.seconds))
+            result = asyncio.run(run_load(url, folder / "outbox", who, args.seconds, args.think))
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=60)
@@ -260,7 +273,8 @@ def table(result: dict[str, Any]) -> str:
     h = result["history"]
     lines.append("")
     lines.append(
-        f"{result['users']} users, {result['seconds']} s, {result['requests_per_second']} requests/s, "
+        f"{result['users']} users (think {result['think_seconds']} s), {result['seconds']} s, "
+        f"{result['requests_per_second']} requests/s, "
         f"{result['errors']} errors, {result['acts_refused_in_page']} acts refused in the page; "
         f"history: {h['acts_seen_by_clients']} acts seen, {h['web_history_rows']} web rows, {h['lost']} lost, "
         f"{h['duplicated_or_unexplained']} duplicated, {h['audit_problems']} audit problems"

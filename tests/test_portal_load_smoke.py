@@ -27,6 +27,8 @@ def test_portal_load_smoke(tmp_path: Path, postgres_admin_url: str) -> None:
             "6",
             "--seconds",
             "3",
+            "--think",
+            "0",
             "--db-url",
             postgres_admin_url,
             "--json",

@@ -393,6 +393,30 @@ class Transaction:
         condition = f" WHERE {' AND '.join(where)}" if where else ""
         return self._records(DELIVERABLE, f"{DELIVERABLE_SELECT}{condition} ORDER BY d.cycle, d.workflow, d.id", params)
 
+    def deliverables_at(
+        self,
+        stages: Iterable[tuple[str, str]],
+        *,
+        member_states: Sequence[str] | None = None,
+        cities: Sequence[str] | None = None,
+    ) -> list[Deliverable]:
+        """Deliverables at any of these (workflow, stage) pairs, within these member states or cities if
+        given: a person's work, read through the stage index instead of scanning their whole scope."""
+        pairs = sorted(set(stages))
+        if not pairs:
+            return []
+        where = [f"({' OR '.join(['(d.stage = ? AND d.workflow = ?)'] * len(pairs))})"]
+        params: list[Any] = [v for workflow, stage in pairs for v in (stage, workflow)]
+        if member_states is not None:
+            where.append(f"d.member_state IN {_in(member_states)}" if member_states else "1 = 0")
+            params += [m.upper() for m in member_states]
+        if cities is not None:
+            where.append(f"d.city IN {_in(cities)}" if cities else "1 = 0")
+            params += [c.lower() for c in cities]
+        return self._records(
+            DELIVERABLE, f"{DELIVERABLE_SELECT} WHERE {' AND '.join(where)} ORDER BY d.deadline, d.id", params
+        )
+
     def stage(self, deliverable_id: str) -> str | None:
         """A deliverable's stage (the rules ask about other deliverables)."""
         row = self.one("SELECT stage FROM deliverable WHERE id = ?", (deliverable_id,))

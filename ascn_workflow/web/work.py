@@ -29,26 +29,33 @@ def check_may_see(actor: Actor, row: Deliverable) -> None:
         raise Denied(f"{actor.email} may not see {row.id}: it is outside their roles' scope", deliverable=row.id)
 
 
-def _scoped_rows(db: Transaction, actor: Actor) -> list[Deliverable]:
+def _work_rows(app: App, db: Transaction, actor: Actor) -> list[Deliverable]:
+    """The deliverables at a stage one of the person's roles is responsible for, within their scope."""
+    defs = app.definitions
+    roles = {g.role for g in actor.grants}
+    if "nr" in roles:  # the chairing state's NR acts as Chair in that cycle (engine.in_cycle)
+        roles.add("chair")
+    stages = [
+        (workflow.name, stage.name)
+        for workflow in defs.workflows.values()
+        for stage in workflow.stages
+        if roles & set(stage.responsible) and workflow.transitions_from(stage.name)
+    ]
     if any(g.covers(None, None) for g in actor.grants):  # a network role sees the whole network
-        return db.deliverables()
-    states = sorted({g.member_state for g in actor.grants if g.member_state})
-    rows: list[Deliverable] = []
-    for state in states:
-        rows += [r for r in db.deliverables(member_state=state) if may_see(actor, r)]
-    return rows
+        return db.deliverables_at(stages)
+    if all(g.role == "csco" for g in actor.grants):
+        return db.deliverables_at(stages, cities=sorted({g.city for g in actor.grants if g.city}))
+    return db.deliverables_at(stages, member_states=sorted({g.member_state for g in actor.grants if g.member_state}))
 
 
 def my_work(app: App, email: str, now: datetime, zone: str) -> dict[str, Any]:
-    """The deliverables whose current stage this person is responsible for, or that they may act on now."""
+    """The deliverables whose current stage this person is responsible for, within their scope, and what they may do now."""
     defs = app.definitions
     items: list[dict[str, Any]] = []
     with app.store.transaction(write=False) as db:
         actor = resolve_actor(db, email)
-        for row in _scoped_rows(db, actor):
+        for row in _work_rows(app, db, actor):
             workflow = defs.workflow(row.workflow)
-            if not workflow.transitions_from(row.stage):
-                continue
             acting = in_cycle(defs, actor, row.cycle)
             responsible = workflow.stage(row.stage).responsible
             mine = any(g.role in responsible and g.covers(row.member_state, row.city) for g in acting.grants)
