@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ..app import App
+from ..people import Actor
 from ..store import Feed, SignIn, WebSession
 
 LINKS_PER_HOUR = 5  # sign-in mails per address per hour; more get the same answer and no mail
@@ -33,6 +34,7 @@ class SignedIn:
     name: str
     csrf: str
     token_hash: str
+    actor: Actor  # their roles, read with the session: the pages decide what to show from it
 
 
 def issue_link(app: App, email: str, now: datetime) -> tuple[str, str] | None:
@@ -72,7 +74,13 @@ def redeem(app: App, token: str, now: datetime) -> tuple[str, SignedIn] | None:
         if person is None:
             return None
         cookie = new_token()
-        signed = SignedIn(person.email, person.name, new_token(), token_hash(cookie))
+        signed = SignedIn(
+            person.email,
+            person.name,
+            new_token(),
+            token_hash(cookie),
+            tx.actor(person.email) or Actor(person.email, ()),
+        )
         hours = app.config.web.session_hours
         tx.add_web_session(WebSession(signed.token_hash, person.email, signed.csrf, now, now + timedelta(hours=hours)))
     return cookie, signed
@@ -84,12 +92,13 @@ def signed_in(app: App, cookie: str | None, now: datetime) -> SignedIn | None:
     hashed = token_hash(cookie)
     with app.store.transaction(write=False) as tx:
         found = tx.web_session(hashed)
-    if found is None:
-        return None
-    session, person = found
+        if found is None:
+            return None
+        session, person = found
+        actor = tx.actor(person.email) or Actor(person.email, ())
     if session.ended_at is not None or session.expires_at <= now or not hmac.compare_digest(session.token_hash, hashed):
         return None
-    return SignedIn(person.email, person.name, session.csrf, session.token_hash)
+    return SignedIn(person.email, person.name, session.csrf, session.token_hash, actor)
 
 
 def sign_out(app: App, who: SignedIn, now: datetime, everywhere: bool = False) -> None:

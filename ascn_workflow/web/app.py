@@ -161,11 +161,7 @@ class Context:
         return response
 
     def is_asec(self) -> bool:
-        if self.user is None:
-            return False
-        with self.app.store.transaction(write=False) as db:
-            actor = db.actor(self.user.email)
-        return actor is not None and any(g.role == "asec" for g in actor.grants)
+        return self.user is not None and any(g.role == "asec" for g in self.user.actor.grants)
 
     def redirect(self, to: str) -> Response:
         return self.finish(RedirectResponse(to, status_code=303))
@@ -212,9 +208,7 @@ def home(ctx: Context) -> Response:
         return ctx.page("signin.html.j2", title="Sign in")
     from .work import my_work, person_zone
 
-    with ctx.app.store.transaction(write=False) as db:
-        actor = views.resolve_actor(db, ctx.user.email)
-    zone = person_zone(ctx.app, actor)
+    zone = person_zone(ctx.app, ctx.user.actor)
     work = my_work(ctx.app, ctx.user.email, ctx.now, zone)
     return ctx.page("work.html.j2", title="My work", work=work, zone=zone)
 
@@ -288,10 +282,13 @@ def _actor_seeing(ctx: Context, deliverable_id: str) -> Any:
 
 
 def deliverable_page(ctx: Context, status: int = 200, **extra: Any) -> Response:
+    from .work import check_may_see_view
+
     deliverable_id = ctx.request.path_params["id"]
     assert ctx.user is not None
-    actor = _actor_seeing(ctx, deliverable_id)
+    actor = ctx.user.actor
     view = views.show_deliverable(ctx.app, deliverable_id, ctx.now, ctx.user.email)
+    check_may_see_view(actor, view)  # before anything of it is shown
     workflow = ctx.app.definitions.workflow(view["workflow"])
     forms = []
     for option in view["next"]:
@@ -373,8 +370,7 @@ def diagram(ctx: Context) -> Response:
 
 def _nominating_states(ctx: Context) -> list[str]:
     assert ctx.user is not None
-    with ctx.app.store.transaction(write=False) as db:
-        actor = views.resolve_actor(db, ctx.user.email)
+    actor = ctx.user.actor
     if any(g.role == "asec" for g in actor.grants):
         return sorted(ctx.app.definitions.network.member_states)
     return sorted({g.member_state for g in actor.grants if g.role in ("focal_point", "nr") and g.member_state})

@@ -29,6 +29,14 @@ def check_may_see(actor: Actor, row: Deliverable) -> None:
         raise Denied(f"{actor.email} may not see {row.id}: it is outside their roles' scope", deliverable=row.id)
 
 
+def check_may_see_view(actor: Actor, view: dict[str, Any]) -> None:
+    """The same check on a deliverable's view (`views.show_deliverable`), before it is rendered."""
+    if not any(g.covers(view["member_state"], view["city"]) for g in actor.grants):
+        raise Denied(
+            f"{actor.email} may not see {view['id']}: it is outside their roles' scope", deliverable=view["id"]
+        )
+
+
 def _work_rows(app: App, db: Transaction, actor: Actor) -> list[Deliverable]:
     """The deliverables at a stage one of the person's roles is responsible for, within their scope."""
     defs = app.definitions
@@ -45,7 +53,11 @@ def _work_rows(app: App, db: Transaction, actor: Actor) -> list[Deliverable]:
         return db.deliverables_at(stages)
     if all(g.role == "csco" for g in actor.grants):
         return db.deliverables_at(stages, cities=sorted({g.city for g in actor.grants if g.city}))
-    return db.deliverables_at(stages, member_states=sorted({g.member_state for g in actor.grants if g.member_state}))
+    rows = db.deliverables_at(stages, member_states=sorted({g.member_state for g in actor.grants if g.member_state}))
+    if "nr" in roles:  # as Chair in the cycles their state chairs: the network's deliverables (in_cycle decides)
+        chairing = [(w, s) for w, s in stages if "chair" in defs.workflow(w).stage(s).responsible]
+        rows += [r for r in db.deliverables_at(chairing) if r.member_state is None]
+    return rows
 
 
 def my_work(app: App, email: str, now: datetime, zone: str) -> dict[str, Any]:
