@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -160,4 +160,100 @@ def verify_changes(rows: Sequence[Mapping[str, Any]]) -> list[Problem]:
                 Problem("calendar", position, "deleted", f"the change before {row['seq']} is missing or altered")
             )
         previous = str(row["hash"])
+    return problems
+
+
+# ---------------------------------------------------------------------------- the people directory
+
+DIRECTORY = "directory"  # what a directory problem names instead of a deliverable
+DIRECTORY_FIELDS = ("seq", "at", "actor", "email", "name", "role", "member_state", "city")
+Grant = tuple[str, str, str, str]  # (email, role, member_state or "", city or "")
+
+
+def directory_digest(change: Mapping[str, Any], prev_hash: str) -> str:
+    """The hash of one directory change: sha256 of the previous hash and the change's canonical JSON."""
+    content = json.dumps(
+        {k: _plain(change[k]) for k in DIRECTORY_FIELDS},
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
+        default=str,
+    )
+    return hashlib.sha256(f"{prev_hash}\n{content}".encode()).hexdigest()
+
+
+def verify_directory(
+    changes: Sequence[Mapping[str, Any]], roles: Sequence[Grant], names: Mapping[str, str]
+) -> list[Problem]:
+    """The directory's chain is intact, and it explains every stored role and name: a role nobody
+    granted through a command (a Chair inserted by hand) or a name changed by hand is reported."""
+    problems: list[Problem] = []
+
+    def add(position: int, kind: str, message: str) -> None:
+        problems.append(Problem(DIRECTORY, position, kind, message))
+
+    previous = ""
+    for i, change in enumerate(changes, start=1):
+        if change["seq"] != i:
+            add(i, "deleted" if change["seq"] > i else "inserted", f"expected change {i}, found {change['seq']}")
+        if directory_digest(change, str(change["prev_hash"])) != change["hash"]:
+            add(i, "edited", f"change {change['seq']} ({change['role']} for {change['email']}) does not match its hash")
+        elif change["prev_hash"] != previous:
+            add(i, "deleted", f"the change before change {change['seq']} is missing or was replaced")
+        previous = str(change["hash"])
+    granted = {(c["email"], c["role"], c["member_state"] or "", c["city"] or "") for c in changes}
+    named = {c["email"]: c["name"] for c in changes}
+    for email, role, member_state, city in sorted(set(roles) - granted):
+        scope = member_state or city or "network"
+        add(len(changes) + 1, "unrecorded", f"{email} holds {role} ({scope}) but no recorded change granted it")
+    for email, role, member_state, city in sorted(granted - set(roles)):
+        add(
+            len(changes) + 1,
+            "deleted",
+            f"{email} was granted {role} ({member_state or city or 'network'}) but no longer holds it",
+        )
+    for email, name in sorted(names.items()):
+        if email in named and named[email] != name:
+            add(len(changes) + 1, "edited", f"{email} is named {name!r}; the directory recorded {named[email]!r}")
+    return problems
+
+
+def replay_problems(
+    deliverable_id: str,
+    initial_stage: str,
+    stored: Mapping[str, Any],
+    entries: Sequence[Mapping[str, Any]],
+    cleared: Callable[[str, str], Sequence[str]],
+    opening_keys: Sequence[str] = (),
+) -> list[Problem]:
+    """What a deliverable's stage, version and data should be after its history, against what is
+    stored: an UPDATE of the stage, a lowered version with its last rows deleted, or edited data is
+    reported even when the remaining chain is intact. `cleared(trigger, source)` are the data keys
+    that transition clears; `opening_keys` are data a deliverable was opened with (no history sets them)."""
+    problems: list[Problem] = []
+    position = len(entries) + 1
+    stage = str(entries[-1]["dest"]) if entries else initial_stage
+    if stored["stage"] != stage:
+        problems.append(
+            Problem(deliverable_id, position, "edited", f"stage is {stored['stage']}, its history ends at {stage}")
+        )
+    if stored["version"] != len(entries) + 1:
+        problems.append(
+            Problem(
+                deliverable_id,
+                position,
+                "edited",
+                f"version is {stored['version']}, its history of {len(entries)} rows makes it {len(entries) + 1}",
+            )
+        )
+    data: dict[str, Any] = {k: v for k, v in stored["data"].items() if k in opening_keys}
+    for entry in entries:
+        data.update(entry["data"] or {})
+        for key in cleared(str(entry["trigger"]), str(entry["source"])):
+            data.pop(key, None)
+    if dict(stored["data"]) != data:
+        changed = sorted(k for k in set(data) | set(stored["data"]) if data.get(k) != stored["data"].get(k))
+        problems.append(
+            Problem(deliverable_id, position, "edited", f"data field(s) {', '.join(changed)} differ from its history")
+        )
     return problems

@@ -65,7 +65,7 @@ def open_city_deliverables(
     for city in data.get("cities") or []:
         if city.get("csco"):
             entries.append(PersonEntry(city["csco"]["email"], city["csco"]["name"], Grant("csco", code, city["slug"])))
-    tx.add_people(entries)
+    tx.add_people(entries, f"acceptance of {row.id}", now)
     return tx.open(city_openings(defs, row.cycle, code, nominated_slugs(data)), now)
 
 

@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from .app import App
-from .audit import verify_chain, verify_changes
+from .audit import Problem, replay_problems, verify_chain, verify_changes, verify_directory
 from .errors import BadInput, NotFound
+from .projects import OPENING_FIELDS
+from .spec import Definitions
 from .store import HEAD
 
 EXPORT_FORMAT = "ascn-export"
@@ -30,25 +32,51 @@ def db_upgrade(app: App) -> dict[str, Any]:
 
 
 def audit_verify(app: App) -> dict[str, Any]:
-    """Check every deliverable's history chain; each problem names the deliverable and position."""
+    """Check every deliverable's history chain, that its stage, version and data are what the
+    history replays to, and the people directory's chain against the roles and names stored; each
+    problem names the deliverable (or `directory`) and the position."""
+    defs = app.definitions
     with app.store.read() as tx:
-        versions = {r.id: r.version for r in tx.deliverables()}
+        rows = tx.deliverables()
         entries = tx.history()
-        changes = tx.calendar_changes()
+        calendar_changes = tx.calendar_changes()
+        changes = [asdict(c) for c in tx.directory_changes()]
+        people = tx.people()
     chains: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for entry in entries:
         chains[entry.deliverable_id].append(asdict(entry))
+    versions = {r.id: r.version for r in rows}
     problems = []
     for deliverable_id in sorted(set(versions) | set(chains)):
         expected = versions.get(deliverable_id, 1) - 1
         problems += verify_chain(deliverable_id, chains.get(deliverable_id, []), expected)
-    problems += verify_changes([asdict(c) for c in changes])  # the calendar's own chain
+    problems += verify_changes([asdict(c) for c in calendar_changes])  # the calendar's own chain
+    for row in rows:
+        problems += _replay(defs, row, chains.get(row.id, []))
+    roles = [(r.email, r.role, r.member_state, r.city) for _, r in people]
+    names = {p.email: p.name for p, _ in people}
+    problems += verify_directory(changes, roles, names)
     return {
         "deliverables": len(versions),
         "rows": sum(len(c) for c in chains.values()),
-        "calendar_changes": len(changes),
+        "calendar_changes": len(calendar_changes),
+        "directory_changes": len(changes),
         "problems": [p.as_dict() for p in problems],
     }
+
+
+def _replay(defs: Definitions, row: Any, entries: list[dict[str, Any]]) -> list[Problem]:
+    if row.workflow not in defs.workflows:
+        return [Problem(row.id, 1, "edited", f"unknown workflow {row.workflow!r}")]
+    workflow = defs.workflow(row.workflow)
+
+    def cleared(trigger: str, source: str) -> tuple[str, ...]:
+        transition = workflow.transition(trigger, source)
+        return transition.clears_data if transition else ()
+
+    stored = {"stage": row.stage, "version": row.version, "data": dict(row.data or {})}
+    opening = OPENING_FIELDS if row.workflow == "project" else ()
+    return replay_problems(row.id, workflow.initial, stored, entries, cleared, opening)
 
 
 def _plain(value: Any) -> Any:

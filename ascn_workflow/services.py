@@ -12,12 +12,14 @@ from typing import Any
 
 from . import calendar_changes, reminding
 from .app import App
+from .dates import show
 from .effects import EFFECTS
 from .engine import Request, fire
-from .errors import BadInput, NotFound
+from .errors import BadInput, Denied, NotFound
 from .nominations import parse_nomination
 from .opening import cycle_openings, nomination_opening
 from .people import Grant, PersonEntry, parse_people, person_entry
+from .spec import NETWORK_ROLES
 from .store import Transaction, after
 from .views import deliverable_view, history_view, is_overdue, resolve_actor
 
@@ -96,16 +98,46 @@ def _check_city(tx: Transaction, entry: PersonEntry) -> PersonEntry:
     return PersonEntry(entry.email, entry.name, Grant("csco", city.member_state, city.slug))
 
 
-def people_add(app: App, raw: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+BOOTSTRAP = "bootstrap"  # who granted the first ASEC officer's role, before the directory had one
+
+
+def directory_authority(tx: Transaction, actor_email: str | None, entries: Sequence[PersonEntry]) -> str:
+    """Who may change the directory: an ASEC officer; the Chair for network roles (asec, shepherd,
+    chair). While the directory has no ASEC officer, the first may be added without an actor.
+    Returns the name recorded with the changes (issue 16, item 5)."""
+    if not tx.has_role("asec") and any(e.grant.role == "asec" for e in entries):
+        return BOOTSTRAP
+    if not actor_email and not tx.has_role("asec"):
+        raise Denied("the directory has no ASEC officer yet: add one first (ascn people add --role asec …)")
+    actor = resolve_actor(tx, actor_email)
+    roles = {g.role for g in actor.grants}
+    if "asec" in roles:
+        return actor.email
+    if "chair" in roles and all(e.grant.role in NETWORK_ROLES for e in entries):
+        return actor.email
+    raise Denied(
+        f"{actor.email} may not change the directory: that takes an ASEC officer (or the Chair, for network roles)",
+        actor=actor.email,
+    )
+
+
+def people_add(app: App, raw: Mapping[str, Any], now: datetime, actor_email: str | None = None) -> dict[str, Any]:
     entry = person_entry(dict(raw), app.definitions.network, "person")
     login = _check_login(raw.get("login"))
     with app.store.transaction() as tx:
+        granted_by = directory_authority(tx, actor_email, [entry])
         entry = _check_city(tx, entry)
-        added = tx.add_people([entry])
+        added = tx.add_people([entry], granted_by, now)
         if login is not None:
             tx.set_login(entry.email, login)
         planned = reminding.replan_open(app.definitions, app.config, tx, now) if added else 0
-    return {"email": entry.email, "role": entry.grant.role, "added": added, "reminders_planned": planned}
+    return {
+        "email": entry.email,
+        "role": entry.grant.role,
+        "added": added,
+        "granted_by": granted_by,
+        "reminders_planned": planned,
+    }
 
 
 def _check_login(value: Any) -> str | None:
@@ -118,33 +150,51 @@ def _check_login(value: Any) -> str | None:
     return text
 
 
-def people_import(app: App, path: Path, now: datetime) -> dict[str, Any]:
+def people_import(app: App, path: Path, now: datetime, actor_email: str | None = None) -> dict[str, Any]:
     """All or nothing: every entry is checked, then all are written in one transaction."""
     entries = parse_people(read_file(path, "people"), app.definitions.network, str(path))
-    return add_entries(app, entries, str(path), now)
+    return add_entries(app, entries, str(path), now, actor_email)
 
 
-def add_entries(app: App, entries: Sequence[PersonEntry], source: str, now: datetime) -> dict[str, Any]:
+def add_entries(
+    app: App, entries: Sequence[PersonEntry], source: str, now: datetime, actor_email: str | None = None
+) -> dict[str, Any]:
     with app.store.transaction() as tx:
+        granted_by = directory_authority(tx, actor_email, entries)
         checked = [_check_city(tx, e) for e in entries]
-        added = tx.add_people(checked)
+        added = tx.add_people(checked, granted_by, now)
         planned = reminding.replan_open(app.definitions, app.config, tx, now) if added else 0
-    return {"file": source, "entries": len(entries), "roles_added": added, "reminders_planned": planned}
+    return {
+        "file": source,
+        "entries": len(entries),
+        "roles_added": added,
+        "granted_by": granted_by,
+        "reminders_planned": planned,
+    }
 
 
 def people_list(app: App, role: str | None = None, member_state: str | None = None) -> list[dict[str, Any]]:
     with app.store.read() as tx:
         rows = tx.people(role, member_state)
-    return [
-        {
-            "email": p.email,
-            "name": p.name,
-            "role": r.role,
-            "member_state": r.member_state or None,
-            "city": r.city or None,
-        }
-        for p, r in rows
-    ]
+        changes = tx.directory_changes()
+    granted: dict[tuple[str, str, str, str], Any] = {}
+    for c in changes:  # the change that granted the role, not a later renaming
+        granted.setdefault((c.email, c.role, c.member_state, c.city), c)
+    result = []
+    for p, r in rows:
+        change = granted.get((p.email, r.role, r.member_state, r.city))
+        result.append(
+            {
+                "email": p.email,
+                "name": p.name,
+                "role": r.role,
+                "member_state": r.member_state or None,
+                "city": r.city or None,
+                "granted_by": change.actor if change else None,
+                "granted_at": show(change.at) if change else None,
+            }
+        )
+    return result
 
 
 # ---------------------------------------------------------------------------- acting

@@ -201,7 +201,9 @@ def play(
     zone = app.definitions.calendar(scenario.cycle).zone
     opening = at_local(scenario.start, 0, zone)
     services.init(app, scenario.cycle, opening)
-    services.add_entries(app, scenario.people, str(scenario.path), opening)
+    # The scenario's ASEC officer loads its people: the directory's first, or the one already there.
+    asec = next((p.email for p in scenario.people if p.grant.role == "asec"), None)
+    services.add_entries(app, scenario.people, str(scenario.path), opening, asec)
     result = SimulationResult()
     pending = list(scenario.steps)
     day = scenario.start

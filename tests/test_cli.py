@@ -128,20 +128,48 @@ def test_show_lists_allowed_triggers_for_the_actor(ready: Ascn) -> None:
 
 def test_people_add_and_list(ready: Ascn) -> None:
     ready.ok(
-        "people", "add", "--email", "fp@kh.example", "--name", "Sok", "--role", "focal_point", "--member-state", "kh"
+        "people",
+        "add",
+        "--email",
+        "fp@kh.example",
+        "--name",
+        "Sok",
+        "--role",
+        "focal_point",
+        "--member-state",
+        "kh",
+        actor=ASEC,
     )
     again = ready.ok(
-        "people", "add", "--email", "fp@kh.example", "--name", "Sok", "--role", "focal_point", "--member-state", "KH"
+        "people",
+        "add",
+        "--email",
+        "fp@kh.example",
+        "--name",
+        "Sok",
+        "--role",
+        "focal_point",
+        "--member-state",
+        "KH",
+        actor=ASEC,
     )
     assert "already held" in again.output
     listed = ready.json("people", "list", "--member-state", "KH")
     assert listed == [
-        {"email": "fp@kh.example", "name": "Sok", "role": "focal_point", "member_state": "KH", "city": None}
+        {
+            "email": "fp@kh.example",
+            "name": "Sok",
+            "role": "focal_point",
+            "member_state": "KH",
+            "city": None,
+            "granted_by": ASEC,
+            "granted_at": "2018-01-15T01:00:00+00:00",
+        }
     ]
-    missing_scope = ready.run("people", "add", "--email", "x@y.example", "--name", "X", "--role", "nr")
+    missing_scope = ready.run("people", "add", "--email", "x@y.example", "--name", "X", "--role", "nr", actor=ASEC)
     assert missing_scope.exit_code == 2 and "member_state" in missing_scope.stderr
     unknown_city = ready.run(
-        "people", "add", "--email", "x@y.example", "--name", "X", "--role", "csco", "--city", "Atlantis"
+        "people", "add", "--email", "x@y.example", "--name", "X", "--role", "csco", "--city", "Atlantis", actor=ASEC
     )
     assert unknown_city.exit_code == 3 and "atlantis" in unknown_city.stderr
     human = ready.ok("people", "list", "--role", "nr").output

@@ -85,7 +85,8 @@ member_state = "ID"
 
 def test_a_shepherd_acts_only_in_its_cycles(ascn: Ascn) -> None:
     ascn.ok("init")
-    ascn.ok("people", "import", ascn.file("shepherds.toml", SHEPHERDS))
+    ascn.ok("people", "add", "--email", ASEC, "--name", "ASEC", "--role", "asec")  # the directory's first
+    ascn.ok("people", "import", ascn.file("shepherds.toml", SHEPHERDS), actor=ASEC)
     listed = {p["email"]: p for p in ascn.json("people", "list")}
     assert listed["shepherd@pupr-id.example"]["member_state"] == "ID"
     refused = ascn.run(

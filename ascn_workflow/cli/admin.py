@@ -54,9 +54,10 @@ def people() -> None:
 def people_add(
     state: State, email: str, name: str, role: str, member_state: str | None, city: str | None, login: str | None
 ) -> None:
-    """Add a person with one role (run again to give more roles).
+    """Add a person with one role (run again to give more roles); --actor must be an ASEC officer
+    (the Chair may grant network roles). The directory's first ASEC officer needs no --actor.
 
-    Example: ascn people add --email nr@th.example.org --name "Somchai P." --role nr --member-state TH --login somchai
+    Example: ascn --actor imd.officer@asec.example.org people add --email nr@th.example.org --name "Somchai P." --role nr --member-state TH --login somchai
     """
     from .. import services
 
@@ -64,6 +65,7 @@ def people_add(
         state.app,
         {"email": email, "name": name, "role": role, "member_state": member_state, "city": city, "login": login},
         state.now(),
+        state.actor,
     )
     line(f"{result['email']}: role {result['role']} {'added' if result['added'] else 'already held'}")
 
@@ -72,13 +74,14 @@ def people_add(
 @click.argument("file", type=click.Path(path_type=Path))
 @pass_state
 def people_import(state: State, file: Path) -> None:
-    """Import [[people]] from a TOML file: all of it, or nothing if any entry is bad.
+    """Import [[people]] from a TOML file: all of it, or nothing if any entry is bad. --actor as
+    for `people add`; a file that brings the directory's first ASEC officer needs none.
 
-    Example: ascn people import people.toml
+    Example: ascn --actor officer@asec.example people import people.toml
     """
     from .. import services
 
-    result = services.people_import(state.app, file, state.now())
+    result = services.people_import(state.app, file, state.now(), state.actor)
     line(f"{result['file']}: {result['entries']} entries, {result['roles_added']} roles added")
 
 
@@ -97,8 +100,8 @@ def people_list(state: State, role: str | None, member_state: str | None, as_jso
         return
     table(
         "People",
-        ["email", "name", "role", "member state", "city"],
-        [[r["email"], r["name"], r["role"], r["member_state"], r["city"]] for r in rows],
+        ["email", "name", "role", "member state", "city", "granted by"],
+        [[r["email"], r["name"], r["role"], r["member_state"], r["city"], r["granted_by"]] for r in rows],
     )
 
 

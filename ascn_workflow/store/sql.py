@@ -40,6 +40,7 @@ from .tables import (
     CITY,
     CYCLE,
     DELIVERABLE,
+    DIRECTORY_CHANGE,
     DOCUMENT,
     HISTORY,
     MEMBER_STATE,
@@ -53,6 +54,7 @@ from .tables import (
     CalendarChange,
     City,
     Deliverable,
+    DirectoryChange,
     DocumentVersion,
     Feed,
     HistoryEntry,
@@ -609,8 +611,11 @@ class Transaction:
             return None
         return Actor(email.lower(), tuple(Grant(r[0], r[1] or None, r[2] or None) for r in rows))
 
-    def add_people(self, entries: Iterable[PersonEntry]) -> int:
-        """Add people and roles; a role already held is kept once. Returns the roles added."""
+    def add_people(self, entries: Iterable[PersonEntry], actor: str, now: datetime) -> int:
+        """Add people and roles; a role already held is kept once. Returns the roles added.
+
+        Each role granted and each name changed is appended to the directory's hash chain with
+        `actor` and `now` (who did it, when): `ascn audit verify` checks the tables against it."""
         added = 0
         for entry in entries:
             found = self.one("SELECT name FROM person WHERE email = ?", (entry.email,))
@@ -620,8 +625,30 @@ class Transaction:
                 self.execute("UPDATE person SET name = ? WHERE email = ?", (entry.name, entry.email))
             grant = entry.grant
             role = PersonRole(entry.email, grant.role, grant.member_state or "", grant.city or "")
-            added += self._insert(PERSON_ROLE, [role], " ON CONFLICT DO NOTHING")
+            new = self._insert(PERSON_ROLE, [role], " ON CONFLICT DO NOTHING")
+            added += new
+            if new or (found is not None and found[0] != entry.name):
+                self._record_change(entry, actor, now)
         return added
+
+    def _record_change(self, entry: PersonEntry, actor: str, now: datetime) -> None:
+        from ..audit import directory_digest  # hashlib: loaded by writers only
+
+        last = self.one("SELECT seq, hash FROM directory_change ORDER BY seq DESC LIMIT 1")
+        seq, prev_hash = (int(last[0]) + 1, str(last[1])) if last else (1, "")
+        grant = entry.grant
+        change = DirectoryChange(
+            seq, now, actor, entry.email, entry.name, grant.role, grant.member_state or "", grant.city or ""
+        )
+        fields = {name: getattr(change, name) for name in DIRECTORY_CHANGE.names}
+        self._insert(DIRECTORY_CHANGE, [replace(change, prev_hash=prev_hash, hash=directory_digest(fields, prev_hash))])
+
+    def directory_changes(self) -> list[DirectoryChange]:
+        """The directory's chain, in order."""
+        return self._records(DIRECTORY_CHANGE, f"SELECT {columns(DIRECTORY_CHANGE)} FROM directory_change ORDER BY seq")
+
+    def has_role(self, role: str) -> bool:
+        return self.one("SELECT 1 FROM person_role WHERE role = ? LIMIT 1", (role,)) is not None
 
     def people(self, role: str | None = None, member_state: str | None = None) -> list[tuple[Person, PersonRole]]:
         where, params = [], []

@@ -92,6 +92,23 @@ class HistoryEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class DirectoryChange:
+    """Append-only: who granted which role to whom, when, as one hash chain for the whole directory
+    (issue 16, item 4): a role or a name in `person_role`/`person` that no change explains is caught."""
+
+    seq: int  # 1, 2, 3 … in the order of the chain; the key, so two writers cannot both append seq n
+    at: datetime
+    actor: str  # the ASEC officer or Chair who granted it, `bootstrap`, or the nomination accepted
+    email: str
+    name: str
+    role: str
+    member_state: str = ""
+    city: str = ""
+    prev_hash: str = ""
+    hash: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Reminder:
     """A reminder planned when a deliverable entered a stage with a deadline; claimed once when sent."""
 
@@ -323,6 +340,7 @@ HISTORY = Table(
     indexed=("deliverable_id",),
     references=(("deliverable_id", "deliverable.id"),),
 )
+DIRECTORY_CHANGE = Table("directory_change", DirectoryChange, key="seq", indexed=("email",))
 REMINDER = Table(
     "reminder",
     Reminder,
@@ -367,6 +385,7 @@ TABLES: tuple[tuple[str, Table[Any]], ...] = (
     ("cities", CITY),
     ("people", PERSON),
     ("roles", PERSON_ROLE),
+    ("directory", DIRECTORY_CHANGE),
     ("deliverables", DELIVERABLE),
     ("history", HISTORY),
     ("reminders", REMINDER),
