@@ -12,7 +12,8 @@ from typing import Any
 from .app import App
 from .audit import Problem, replay_problems, verify_chain, verify_changes, verify_directory
 from .errors import BadInput, NotFound
-from .projects import OPENING_FIELDS
+from .export_check import check_export
+from .opening import PROJECT_FIELDS
 from .spec import Definitions
 from .store import HEAD
 
@@ -75,7 +76,7 @@ def _replay(defs: Definitions, row: Any, entries: list[dict[str, Any]]) -> list[
         return transition.clears_data if transition else ()
 
     stored = {"stage": row.stage, "version": row.version, "data": dict(row.data or {})}
-    opening = OPENING_FIELDS if row.workflow == "project" else ()
+    opening = PROJECT_FIELDS if row.workflow == "project" else ()
     return replay_problems(row.id, workflow.initial, stored, entries, cleared, opening)
 
 
@@ -107,6 +108,7 @@ def import_all(app: App, path: Path) -> dict[str, Any]:
         raise BadInput(f"{path}: not an ascn export")
     if document.get("schema") != HEAD:
         raise BadInput(f"{path} was exported at schema {document.get('schema')}, this version is at {HEAD}")
+    check_export(app.definitions, document, str(path))  # all of it, before anything is written
     app.raw_store.create_schema()
     with app.store.transaction() as tx:
         counts = tx.restore(document)

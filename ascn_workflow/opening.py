@@ -15,6 +15,9 @@ from .engine import deliverable_id, stage_deadline
 from .errors import Refused
 from .spec import Definitions, Workflow
 
+# The data a project is opened with (no history row sets them): `audit verify` takes them as given.
+PROJECT_FIELDS = ("title", "focus", "funding", "proposed_by", "proposed_at")
+
 
 @dataclass(frozen=True)
 class Opening:

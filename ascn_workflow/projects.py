@@ -29,8 +29,6 @@ BANKS = {
     "gih": "Global Infrastructure Hub",
     "global infrastructure hub": "Global Infrastructure Hub",
 }
-# The data a project is opened with (no history row sets them): `audit verify` takes them as given.
-OPENING_FIELDS = ("title", "focus", "funding", "proposed_by", "proposed_at")
 PROPOSERS = ("csco", "nr", "asec", "shepherd")
 
 

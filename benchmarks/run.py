@@ -269,7 +269,11 @@ def advance_throughput(folder: Path, count: int) -> dict[str, Any]:
     app = App(load_config(_config(work, None), explicit=True))
     services.init(app, 2018, datetime(2018, 1, 15, tzinfo=UTC))
     with app.store.transaction() as tx:
-        tx.add_people([PersonEntry("officer@asec.example", "ASEC officer", Grant("asec"))])
+        tx.add_people(
+            [PersonEntry("officer@asec.example", "ASEC officer", Grant("asec"))],
+            "bootstrap",
+            datetime(2018, 1, 15, tzinfo=UTC),
+        )
         tx.execute("UPDATE city SET joined_cycle = 2018")
         openings = [
             project_opening(app.definitions, 2018, "TH", "bangkok", i, {"title": f"P{i}"})
