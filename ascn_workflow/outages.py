@@ -12,6 +12,9 @@ leaves nothing half-applied: the message says so, because it is what the user ne
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from .errors import AscnError, Conflict, Unavailable
 
 ROLLED_BACK = "nothing was half-applied (the step in progress was rolled back)"
@@ -120,3 +123,22 @@ def database_failure(error: BaseException) -> AscnError | None:
         first = text.splitlines()[0] if text else name
         return Unavailable(f"the database failed: {first}; {ROLLED_BACK}")
     return None
+
+
+T = TypeVar("T")
+
+
+def retrying(work: Callable[[], T], attempts: int = 5) -> T:
+    """Run an idempotent command's transaction again when it lost a race (a unique key another
+    process took first, a serialization failure): each attempt reads afresh, so the retry finds
+    what the winner wrote and does the rest. After `attempts`, the Conflict (exit 6) stands."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return work()
+        except Exception as error:
+            failure = error if isinstance(error, Conflict) else database_failure(error)
+            if not isinstance(failure, Conflict) or attempt == attempts:
+                if failure is not None and failure is not error:
+                    raise failure from None
+                raise
+    raise AssertionError("unreachable")

@@ -11,9 +11,10 @@ from typing import Any
 from .app import App
 from .dates import show
 from .engine import in_cycle
-from .errors import BadInput, Denied, NotFound, did_you_mean
+from .errors import BadInput, Conflict, Denied, NotFound, did_you_mean
 from .names import check_name
 from .opening import project_opening
+from .outages import retrying
 from .reminding import plan
 from .views import resolve_actor
 
@@ -61,6 +62,21 @@ def add_project(
     funding: str | None = None,
     cycle: int | None = None,
 ) -> dict[str, Any]:
+    return retrying(lambda: _add_project(app, city, title, now, actor_email, focus, funding, cycle))
+
+
+def _add_project(
+    app: App,
+    city: str,
+    title: str,
+    now: datetime,
+    actor_email: str | None,
+    focus: str | None,
+    funding: str | None,
+    cycle: int | None,
+) -> dict[str, Any]:
+    """One attempt: the number is the city's next in this transaction; a process that took it
+    first makes the INSERT fail (or the opening find it taken), and `retrying` runs this again."""
     defs = app.definitions
     with app.store.transaction() as tx:
         year = cycle or tx.current_cycle(defs.cycle_of(now)) or app.config.cycle
@@ -85,7 +101,8 @@ def add_project(
         }
         number = 1 + len(tx.deliverables(cycle=year, workflow="project", city=row.slug))
         opening = project_opening(defs, year, row.member_state, row.slug, number, data)
-        tx.open([opening], now)
+        if opening.id not in tx.open([opening], now):  # another process took this number first
+            raise Conflict(f"{opening.id} was proposed at the same moment by another command")
         plan(defs, app.config, tx, tx.deliverable(opening.id), now)
     return {"id": opening.id, "city": row.slug, **data}
 

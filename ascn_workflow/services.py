@@ -18,6 +18,7 @@ from .engine import Request, fire
 from .errors import BadInput, Denied, NotFound
 from .nominations import parse_nomination
 from .opening import cycle_openings, nomination_opening
+from .outages import retrying
 from .people import Grant, PersonEntry, parse_people, person_entry
 from .spec import NETWORK_ROLES
 from .store import Transaction, after
@@ -50,7 +51,12 @@ def init(app: App, cycle: int, now: datetime) -> dict[str, Any]:
 
 def open_cycle(app: App, cycle: int, now: datetime) -> dict[str, Any]:
     """Open a cycle's deliverables from its calendar (idempotent): network deliverables, the founding
-    cycle's nominations, and each earlier member city's yearly progress review and twinning follow-up."""
+    cycle's nominations, and each earlier member city's yearly progress review and twinning follow-up.
+    Two at once: the one that loses the race runs again and finds the cycle open."""
+    return retrying(lambda: _open_cycle(app, cycle, now))
+
+
+def _open_cycle(app: App, cycle: int, now: datetime) -> dict[str, Any]:
     defs = app.definitions
     defs.calendar(cycle)
     with app.store.transaction() as tx:
@@ -124,6 +130,12 @@ def directory_authority(tx: Transaction, actor_email: str | None, entries: Seque
 def people_add(app: App, raw: Mapping[str, Any], now: datetime, actor_email: str | None = None) -> dict[str, Any]:
     entry = person_entry(dict(raw), app.definitions.network, "person")
     login = _check_login(raw.get("login"))
+    return retrying(lambda: _people_add(app, entry, login, now, actor_email))
+
+
+def _people_add(
+    app: App, entry: PersonEntry, login: str | None, now: datetime, actor_email: str | None
+) -> dict[str, Any]:
     with app.store.transaction() as tx:
         granted_by = directory_authority(tx, actor_email, [entry])
         entry = _check_city(tx, entry)
@@ -158,6 +170,12 @@ def people_import(app: App, path: Path, now: datetime, actor_email: str | None =
 
 def add_entries(
     app: App, entries: Sequence[PersonEntry], source: str, now: datetime, actor_email: str | None = None
+) -> dict[str, Any]:
+    return retrying(lambda: _add_entries(app, entries, source, now, actor_email))
+
+
+def _add_entries(
+    app: App, entries: Sequence[PersonEntry], source: str, now: datetime, actor_email: str | None
 ) -> dict[str, Any]:
     with app.store.transaction() as tx:
         granted_by = directory_authority(tx, actor_email, entries)

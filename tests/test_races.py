@@ -1,0 +1,77 @@
+"""Issue 16 item 2: racing processes never get a false success, and never a traceback.
+
+Real processes on one database (SQLite file or PostgreSQL): `project add` for one city allocates
+each number once (every success is a project that exists, no id printed twice); `cycle open` and
+`people add` racing on the same rows are idempotent or exit 6 with one line.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from .conftest import ASEC, Ascn, join, spawn_ascn
+
+RACERS = 10
+
+
+def _finish(processes: list[subprocess.Popen[str]]) -> list[tuple[int, str, str]]:
+    results = []
+    for p in processes:
+        out, err = p.communicate(timeout=300)
+        results.append((p.returncode, out, err))
+    for code, _, err in results:
+        assert code in (0, 6), err
+        if code:
+            assert len(err.strip().splitlines()) == 1 and "Traceback" not in err and "Integrity" not in err, err
+    return results
+
+
+@pytest.mark.slow
+def test_racing_project_adds_never_report_a_project_they_lost(ready: Ascn) -> None:
+    join(ready, "TH", ["Bangkok"])
+    ready.ok("cycle", "open", "2019", now="2019-01-05T09:00+07:00")
+    racers = [
+        spawn_ascn(
+            ready, "project", "add", "bangkok", "--title", f"P{i}", "--json", now="2019-02-01T09:00+07:00", actor=ASEC
+        )
+        for i in range(RACERS)
+    ]
+    results = _finish(racers)
+    said = [json.loads(out)["id"] for code, out, _ in results if code == 0]
+    assert len(said) == len(set(said)), said  # no id printed twice
+    stored = {p["id"]: p["title"] for p in ready.json("project", "list", "--city", "bangkok")}
+    assert sorted(said) == sorted(stored), (said, stored)  # every success exists, and nothing else
+    titles = {json.loads(out)["id"]: json.loads(out)["title"] for code, out, _ in results if code == 0}
+    assert titles == stored  # each id holds the project that was told it
+
+
+@pytest.mark.slow
+def test_racing_cycle_opens_and_people_adds_are_idempotent_or_conflicts(ready: Ascn) -> None:
+    opens = [spawn_ascn(ready, "cycle", "open", "2019", now="2019-01-05T09:00+07:00") for _ in range(RACERS // 2)]
+    adds = [
+        spawn_ascn(
+            ready,
+            "people",
+            "add",
+            "--email",
+            "fp@kh.example",
+            "--name",
+            "Sok",
+            "--role",
+            "focal_point",
+            "--member-state",
+            "KH",
+            now="2019-01-05T09:00+07:00",
+            actor=ASEC,
+        )
+        for _ in range(RACERS // 2)
+    ]
+    _finish(opens + adds)
+    cycles = {c["cycle"]: c for c in ready.json("cycle", "list")}
+    assert cycles[2019]["state"] == "open"
+    fp = [p for p in ready.json("people", "list", "--member-state", "KH") if p["email"] == "fp@kh.example"]
+    assert len(fp) == 1
+    assert ready.json("audit", "verify")["problems"] == []
