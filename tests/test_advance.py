@@ -39,7 +39,7 @@ def test_an_advance_into_a_stage_with_a_deadline_and_three_reminders_runs_at_mos
 
     ascn = Ascn(tmp_path, write_config(tmp_path))  # SQLite: sqlite3 traces what it executes
     ascn.ok("init")
-    ascn.ok("people", "import", ascn.file("people.toml", PEOPLE))
+    ascn.ok("people", "import", ascn.file("people.toml", PEOPLE), actor=ASEC)
     text = nomination("TH", ["Bangkok"], NR["TH"])
     ascn.ok("nominate", "TH", "--file", ascn.file("th.toml", text), actor=NR["TH"], now="2018-02-10T10:00+07:00")
     app, statements = _traced(ascn)

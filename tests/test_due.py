@@ -29,7 +29,7 @@ def _tick(a: Ascn, when: str) -> dict[str, Any]:
 
 
 def _with_people(a: Ascn) -> Ascn:
-    a.ok("people", "import", a.file("people.toml", FEBRUARY_PEOPLE), now="2018-01-20T09:00+08:00")
+    a.ok("people", "import", a.file("people.toml", FEBRUARY_PEOPLE), now="2018-01-20T09:00+08:00", actor=ASEC)
     return a
 
 
@@ -209,7 +209,7 @@ def test_per_stage_offsets_and_show(tmp_path: Path, workflows_copy: Path) -> Non
     (tmp_path / "config.toml").write_text(config)
     a = Ascn(tmp_path, tmp_path / "config.toml")
     a.ok("init")
-    a.ok("people", "import", a.file("people.toml", FEBRUARY_PEOPLE))
+    a.ok("people", "import", a.file("people.toml", FEBRUARY_PEOPLE), actor=ASEC)
     reminders = a.json("show", "2018/nomination/th")["reminders"]
     assert reminders == [
         {
@@ -250,7 +250,7 @@ def test_action_plan_overdue_is_flagged_once(ready: Ascn) -> None:
 @pytest.mark.slow
 def test_scheduler_process_delivers_and_stops_on_sigterm(ready: Ascn) -> None:
     a = ready
-    a.ok("people", "import", a.file("fp.toml", FEBRUARY_PEOPLE), now="2018-01-20T09:00+08:00")
+    a.ok("people", "import", a.file("fp.toml", FEBRUARY_PEOPLE), now="2018-01-20T09:00+08:00", actor=ASEC)
     env = {**os.environ, "ASCN_CONFIG": str(a.config), "ASCN_NOW": "2018-02-14T12:00+08:00"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "ascn_workflow", "scheduler", "--interval", "0.2"],

@@ -37,7 +37,7 @@ def pg(tmp_path: Path, postgres_admin_url: str) -> Iterator[Ascn]:
     with fresh_database(postgres_admin_url) as url:
         a = Ascn(tmp_path, write_config(tmp_path, url))
         a.ok("init")
-        a.ok("people", "import", a.file("people.toml", PEOPLE))
+        a.ok("people", "import", a.file("people.toml", PEOPLE), actor=ASEC)
         yield a
 
 
@@ -48,7 +48,19 @@ def _ascn(a: Ascn, *args: str, now: str, actor: str | None = None) -> subprocess
 def test_twenty_advancing_and_twenty_racing(pg: Ascn) -> None:
     for code, cities in CITIES.items():
         fp = f"fp@{code.lower()}.example"
-        pg.ok("people", "add", "--email", fp, "--name", f"FP {code}", "--role", "focal_point", "--member-state", code)
+        pg.ok(
+            "people",
+            "add",
+            "--email",
+            fp,
+            "--name",
+            f"FP {code}",
+            "--role",
+            "focal_point",
+            "--member-state",
+            code,
+            actor=ASEC,
+        )
         join(
             pg,
             code,
@@ -94,7 +106,7 @@ def _five_hundred_focal_points(a: Ascn, port: int) -> None:
         for code in ("BN", "KH", "ID", "LA", "MY", "MM", "PH", "SG", "TH", "VN")
         for i in range(50)
     )
-    a.ok("people", "import", a.file("focal.toml", people), now="2018-01-20T09:00+08:00")
+    a.ok("people", "import", a.file("focal.toml", people), now="2018-01-20T09:00+08:00", actor=ASEC)
 
 
 def _scheduler(a: Ascn, now: str) -> subprocess.Popen[str]:

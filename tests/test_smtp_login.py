@@ -12,7 +12,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from .conftest import FEBRUARY_PEOPLE, Ascn, write_config
+from .conftest import ASEC, FEBRUARY_PEOPLE, Ascn, write_config
 from .mailserver import MailServer
 
 
@@ -86,7 +86,7 @@ def _ascn(tmp_path: Path, server: TlsLoginServer, ca_file: str) -> Ascn:
     (folder / "config.toml").write_text(config)
     a = Ascn(folder, folder / "config.toml")
     a.ok("init")
-    a.ok("people", "import", a.file("people.toml", FEBRUARY_PEOPLE), now="2018-01-20T09:00+08:00")
+    a.ok("people", "import", a.file("people.toml", FEBRUARY_PEOPLE), now="2018-01-20T09:00+08:00", actor=ASEC)
     return a
 
 
