@@ -45,9 +45,12 @@ def run_pass(config_path: str, fixed_now: str | None = None) -> None:
         try:
             app.follow_calendar()  # `calendar set` in another process may have moved a milestone
             report = run_due_work(app, now)
-        except Exception:  # a failing pass must not kill the scheduler; the next pass retries
-            log.exception("due-work pass failed")
+        except Exception as error:  # a failing pass must not kill the scheduler; the next pass retries
+            _failed(error)
             return
+        if _outage["failing"]:
+            log.warning("due-work pass succeeded again after %s failed passes", _outage["failing"])
+            _outage["failing"] = 0
         if report.idle:
             log.debug("pass at %s: nothing due", now.isoformat(timespec="seconds"))
         else:
@@ -59,6 +62,20 @@ def run_pass(config_path: str, fixed_now: str | None = None) -> None:
 
 
 _scheduler: Any = None
+_outage = {"failing": 0}
+
+
+def _failed(error: Exception) -> None:
+    """One line per failed pass (a database outage would otherwise log a long traceback each
+    time); the traceback only at DEBUG. The next successful pass says the scheduler recovered."""
+    from ..outages import database_failure
+
+    failure = database_failure(error)
+    reason = failure.message if failure is not None else f"{type(error).__name__}: {error}"
+    _outage["failing"] += 1
+    log.error("due-work pass failed (%s in a row): %s", _outage["failing"], reason.splitlines()[0] if reason else "")
+    log.debug("the failed pass's traceback", exc_info=error)
+
 
 KINDS = (
     ("lapsed", "deadline passed", "deadlines passed"),
@@ -68,6 +85,11 @@ KINDS = (
     ("delivered", "message delivered", "messages delivered"),
     ("retrying", "delivery to retry", "deliveries to retry"),
     ("failed", "delivery failed", "deliveries failed"),
+    (
+        "deferred",
+        "message left for the next pass (sending budget spent)",
+        "messages left for the next pass (sending budget spent)",
+    ),
 )
 
 

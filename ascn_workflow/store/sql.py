@@ -22,8 +22,10 @@ a reading one with `BEGIN`, so every read of a command sees one snapshot.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, replace
@@ -209,12 +211,38 @@ def _connect(url: str) -> tuple[Any, Dialect]:
         return lite, Dialect("sqlite")
     import psycopg
 
-    try:
-        connection = psycopg.connect("postgresql://" + url.split("://", 1)[1], connect_timeout=10)
-    except psycopg.OperationalError as error:
-        reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
-        raise Unavailable(f"cannot connect to the database: {reason}") from None
+    give_up = time.monotonic() + connect_retry_seconds()
+    pause = 0.1
+    while True:
+        try:
+            connection = psycopg.connect("postgresql://" + url.split("://", 1)[1], connect_timeout=10)
+            break
+        except psycopg.OperationalError as error:
+            reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+            if _server_full(reason) and time.monotonic() + pause < give_up:
+                time.sleep(pause)  # the server is out of connections: one may free up shortly
+                pause = min(pause * 2, 2.0)
+                continue
+            if _server_full(reason):
+                raise Unavailable(
+                    f"the database server has no free connections ({reason}); tried for "
+                    f"{connect_retry_seconds():g}s: try again later or raise its max_connections"
+                ) from None
+            raise Unavailable(f"cannot connect to the database: {reason}") from None
     return connection, Dialect("postgresql")
+
+
+def connect_retry_seconds() -> float:
+    """How long to keep trying when the server is out of connections (`$ASCN_CONNECT_RETRY_SECONDS`)."""
+    try:
+        return max(0.0, float(os.environ.get("ASCN_CONNECT_RETRY_SECONDS", "15")))
+    except ValueError:
+        return 15.0
+
+
+def _server_full(reason: str) -> bool:
+    lowered = reason.lower()
+    return "too many clients" in lowered or "too many connections" in lowered or "connection slots" in lowered
 
 
 class Store:
@@ -230,6 +258,8 @@ class Store:
 
     def _connection(self) -> tuple[Any, Dialect]:
         found: tuple[Any, Dialect] | None = getattr(self._local, "connection", None)
+        if found is not None and found[1].pg and (found[0].closed or found[0].broken):
+            found = None  # the server went away since (a long-running scheduler): connect again
         if found is None:
             found = _connect(self.url)
             if self.check is not None:
