@@ -87,6 +87,7 @@ def spawn(config: Path, *args: str | bytes, **kw: object) -> subprocess.Complete
     )
 
 
+@pytest.mark.slow
 def test_a_non_utf8_argument_is_one_line_of_bad_input(ready: Ascn) -> None:
     one_line(spawn(ready.config, "show", b"2018/nomination/\xff"), 2, "not valid UTF-8")
     assert json.loads(spawn(ready.config, "show", b"\xff", "--json").stderr)["exit_code"] == 2
@@ -105,6 +106,7 @@ def _closed_pipe(config: Path, *args: str) -> tuple[int, str]:
     return process.returncode, stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args", [["framework"], ["status", "--json"], ["--help"], ["people", "list"]])
 def test_a_closed_pipe_is_a_quiet_end(ready: Ascn, args: list[str]) -> None:
     code, stderr = _closed_pipe(ready.config, *args)
@@ -123,6 +125,7 @@ def sqlite_ascn(tmp_path: Path) -> Iterator[Ascn]:
     subprocess.run(["chattr", "-i", str(tmp_path / "ascn.db")], check=False)
 
 
+@pytest.mark.slow
 def test_an_immutable_database_file_is_one_line(sqlite_ascn: Ascn) -> None:
     db = sqlite_ascn.folder / "ascn.db"
     subprocess.run(["chattr", "+i", str(db)], check=True)  # read-only even for root
@@ -135,6 +138,7 @@ def test_an_immutable_database_file_is_one_line(sqlite_ascn: Ascn) -> None:
     assert json.loads(shown.stdout)["stage"] == "drafting"  # reading still works
 
 
+@pytest.mark.slow
 def test_a_corrupt_database_file_is_one_line(sqlite_ascn: Ascn) -> None:
     db = sqlite_ascn.folder / "ascn.db"
     db.write_bytes(b"this is not an SQLite file, it was overwritten" * 100)
@@ -144,6 +148,7 @@ def test_a_corrupt_database_file_is_one_line(sqlite_ascn: Ascn) -> None:
     one_line(spawn(sqlite_ascn.config, "advance", "2018/framework", "circulate"), 1, "not an SQLite database")
 
 
+@pytest.mark.slow
 def test_a_database_that_cannot_grow_is_one_line_and_keeps_what_it_had(sqlite_ascn: Ascn) -> None:
     db = sqlite_ascn.folder / "ascn.db"
     backup = sqlite_ascn.folder / "before.db"
