@@ -223,13 +223,13 @@ def replay_problems(
     initial_stage: str,
     stored: Mapping[str, Any],
     entries: Sequence[Mapping[str, Any]],
-    cleared: Callable[[str, str], Sequence[str]],
+    cleared: Callable[[str, str], Sequence[str] | None],
     opening_keys: Sequence[str] = (),
 ) -> list[Problem]:
     """What a deliverable's stage, version and data should be after its history, against what is
     stored: an UPDATE of the stage, a lowered version with its last rows deleted, or edited data is
     reported even when the remaining chain is intact. `cleared(trigger, source)` are the data keys
-    that transition clears; `opening_keys` are data a deliverable was opened with (no history sets them)."""
+    that transition clears, None for a row that is no transition (a reschedule, an extension); `opening_keys` are data a deliverable was opened with (no history sets them)."""
     problems: list[Problem] = []
     position = len(entries) + 1
     stage = str(entries[-1]["dest"]) if entries else initial_stage
@@ -248,8 +248,11 @@ def replay_problems(
         )
     data: dict[str, Any] = {k: v for k, v in stored["data"].items() if k in opening_keys}
     for entry in entries:
+        clears = cleared(str(entry["trigger"]), str(entry["source"]))
+        if clears is None:  # not a transition (a calendar reschedule or extension): its data is the event's
+            continue
         data.update(entry["data"] or {})
-        for key in cleared(str(entry["trigger"]), str(entry["source"])):
+        for key in clears:
             data.pop(key, None)
     if dict(stored["data"]) != data:
         changed = sorted(k for k in set(data) | set(stored["data"]) if data.get(k) != stored["data"].get(k))

@@ -33,6 +33,8 @@ INSTANTS = {
     "reminders": ("due_at", "deadline", "sent_at"),
     "outbox": ("created_at", "next_attempt_at", "lease_until", "sent_at"),
 }
+# History rows that are no transition: a milestone moved (`calendar set`) or a deadline extended.
+CALENDAR_EVENTS = ("reschedule", "extend")
 PERSON_ROLES = tuple(r for r in ROLES if r != "scheduler")
 
 
@@ -182,6 +184,11 @@ def _history(
             raise BadInput(f"{where}: no deliverable {deliverable!r} in the file")
         workflow = defs.workflow(workflows[deliverable])
         _int(row.get("seq"), where, "seq", 1)
+        if row.get("trigger") in CALENDAR_EVENTS:  # a moved deadline: checked by its chain, like any row
+            if row.get("actor") not in emails:
+                raise BadInput(f"{where}: {row.get('actor')!r} is not a person of the file")
+            chains[deliverable].append(row)
+            continue
         transition = workflow.transition(str(row.get("trigger")), str(row.get("source")))
         if transition is None or transition.dest != row.get("dest"):
             raise BadInput(
@@ -212,9 +219,9 @@ def _replays(
     for row in deliverables:
         workflow = defs.workflow(str(row["workflow"]))
 
-        def cleared(trigger: str, stage: str, workflow: Any = workflow) -> tuple[str, ...]:
+        def cleared(trigger: str, stage: str, workflow: Any = workflow) -> tuple[str, ...] | None:
             transition = workflow.transition(trigger, stage)
-            return tuple(transition.clears_data) if transition else ()
+            return tuple(transition.clears_data) if transition else None
 
         opening = PROJECT_FIELDS if workflow.name == "project" else ()
         problems = replay_problems(

@@ -71,9 +71,9 @@ def _replay(defs: Definitions, row: Any, entries: list[dict[str, Any]]) -> list[
         return [Problem(row.id, 1, "edited", f"unknown workflow {row.workflow!r}")]
     workflow = defs.workflow(row.workflow)
 
-    def cleared(trigger: str, source: str) -> tuple[str, ...]:
+    def cleared(trigger: str, source: str) -> tuple[str, ...] | None:
         transition = workflow.transition(trigger, source)
-        return transition.clears_data if transition else ()
+        return tuple(transition.clears_data) if transition else None
 
     stored = {"stage": row.stage, "version": row.version, "data": dict(row.data or {})}
     opening = PROJECT_FIELDS if row.workflow == "project" else ()

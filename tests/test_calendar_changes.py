@@ -143,7 +143,17 @@ def test_moving_the_scgw_a_week_later(ascn: Ascn) -> None:
 def test_a_move_that_makes_a_deadline_past_does_not_lapse_it_by_itself(ascn: Ascn) -> None:
     a = _founded(ascn)
     a.ok(
-        "people", "add", "--email", "fp@vn.example", "--name", "FP VN", "--role", "focal_point", "--member-state", "VN"
+        "people",
+        "add",
+        "--email",
+        "fp@vn.example",
+        "--name",
+        "FP VN",
+        "--role",
+        "focal_point",
+        "--member-state",
+        "VN",
+        actor=ASEC,
     )
     moved = a.json(
         "calendar", "set", "nominations-due", "2018-02-10", "--reason", "brought forward",
