@@ -109,7 +109,7 @@ def test_moving_the_scgw_a_week_later(ascn: Ascn) -> None:
 
     # A change to the directory plans every open deliverable's reminders again: still none twice.
     a.ok("people", "add", "--email", "fp@th.example", "--name", "FP TH", "--role", "focal_point",
-         "--member-state", "TH", now="2018-05-14T12:00+08:00")  # fmt: skip
+         "--member-state", "TH", now="2018-05-14T12:00+08:00", actor=ASEC)  # fmt: skip
     # The rest of May: the 7-day reminder on the new date, never the old one, never a 14-day again.
     for day in ("2018-05-18T12:00+08:00", "2018-05-25T12:00+08:00", "2018-05-31T12:00+08:00"):
         a.ok("tick", now=day)
