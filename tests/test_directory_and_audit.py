@@ -13,6 +13,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from sqlalchemy import text
+
+from ascn_workflow.store.append_only import unprotect
+from ascn_workflow.store.migrate import make_engine
 
 from .conftest import ASEC, CHAIR, NR, Ascn
 
@@ -56,38 +60,42 @@ def test_the_first_asec_officer_needs_no_actor_and_nobody_else_does(ascn: Ascn) 
 # ---------------------------------------------------------------------------- audit verify
 
 
-def _sql(a: Ascn, *statements: tuple[str, tuple[Any, ...]]) -> None:
-    with a.app().store.transaction() as tx:
-        for text, params in statements:
-            tx.execute(text, params)
+def _sql(a: Ascn, *statements: tuple[str, dict[str, Any]]) -> None:
+    """Tampering as someone with the database owner's rights would: the append-only triggers removed."""
+    engine = make_engine(a.app().config.database_url)
+    with engine.begin() as c:
+        unprotect(c)
+        for statement, params in statements:
+            c.execute(text(statement), params)
+    engine.dispose()
 
 
 FW = "2018/framework"
 ATTACKS: dict[str, Callable[[Ascn], None]] = {
-    "stage set by hand": lambda a: _sql(a, ("UPDATE deliverable SET stage = ? WHERE id = ?", ("adopted", FW))),
+    "stage set by hand": lambda a: _sql(a, ("UPDATE deliverable SET stage = 'adopted' WHERE id = :id", {"id": FW})),
     "last history row deleted and version lowered": lambda a: _sql(
         a,
-        ("DELETE FROM history WHERE deliverable_id = ? AND seq = 2", (FW,)),
-        ("UPDATE deliverable SET version = 2 WHERE id = ?", (FW,)),
+        ("DELETE FROM history WHERE deliverable_id = :id AND seq = 2", {"id": FW}),
+        ("UPDATE deliverable SET version = 2 WHERE id = :id", {"id": FW}),
     ),
     "all history deleted": lambda a: _sql(
         a,
-        ("DELETE FROM history WHERE deliverable_id = ?", (FW,)),
-        ("UPDATE deliverable SET version = 1 WHERE id = ?", (FW,)),
+        ("DELETE FROM history WHERE deliverable_id = :id", {"id": FW}),
+        ("UPDATE deliverable SET version = 1 WHERE id = :id", {"id": FW}),
     ),
     "data edited": lambda a: _sql(
-        a, ("UPDATE deliverable SET data = ? WHERE id = ?", (json.dumps({"venue": "Atlantis"}), FW))
+        a, ("UPDATE deliverable SET data = :data WHERE id = :id", {"data": json.dumps({"venue": "Atlantis"}), "id": FW})
     ),
     "a Chair grant inserted": lambda a: _sql(
         a,
-        ("INSERT INTO person (email, name) VALUES (?, ?)", ("evil@x.example", "Evil")),
+        ("INSERT INTO person (email, name) VALUES ('evil@x.example', 'Evil')", {}),
         (
-            "INSERT INTO person_role (email, role, member_state, city) VALUES (?, ?, ?, ?)",
-            ("evil@x.example", "chair", "SG", ""),
+            "INSERT INTO person_role (email, role, member_state, city) VALUES ('evil@x.example', 'chair', 'SG', '')",
+            {},
         ),
     ),
     "a directory change edited": lambda a: _sql(
-        a, ("UPDATE directory_change SET actor = ? WHERE email = ?", ("forged@x.example", NR["TH"]))
+        a, ("UPDATE directory_change SET actor = 'forged@x.example' WHERE email = :email", {"email": NR["TH"]})
     ),
 }
 

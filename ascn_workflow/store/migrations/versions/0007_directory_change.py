@@ -1,9 +1,9 @@
 """directory change: the people directory's grants as one hash chain (who granted which role, when)
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 
-Roles held before this migration are recorded as granted by `before-0006` at the time of the
+Roles held before this migration are recorded as granted by `before-0007` at the time of the
 upgrade, in the order they were stored, so that `ascn audit verify` starts from an intact chain.
 """
 
@@ -15,8 +15,8 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
@@ -55,7 +55,7 @@ def upgrade() -> None:
         change = {
             "seq": seq,
             "at": at,
-            "actor": "before-0006",
+            "actor": "before-0007",
             "email": email,
             "name": name,
             "role": role,
