@@ -40,7 +40,7 @@ def test_os_user_proves_who_acts(tmp_path: Path, db_url: str) -> None:
     me = os_login()
     unlinked = a.run("advance", "2018/framework", "circulate", now="2018-03-20T09:00+08:00")
     assert unlinked.exit_code == 5 and f"login {me!r} is not linked" in unlinked.stderr
-    a.ok("people", "add", "--email", ASEC, "--name", "ASEC officer", "--role", "asec", "--login", me)
+    a.ok("people", "add", "--email", ASEC, "--name", "ASEC officer", "--role", "asec", "--login", me, actor=ASEC)
     pretend = a.run("advance", "2018/framework", "circulate", actor=SHEPHERD, now="2018-03-20T09:00+08:00")
     assert pretend.exit_code == 5 and f"you are {ASEC}" in pretend.stderr
     a.ok("advance", "2018/framework", "circulate", now="2018-03-20T09:00+08:00")
@@ -49,7 +49,9 @@ def test_os_user_proves_who_acts(tmp_path: Path, db_url: str) -> None:
     a.ok("advance", "2018/scgw", "convene", "--on-behalf-of", SHEPHERD, actor=ASEC, now="2018-05-22T09:00+08:00")
     event = _last(a, "2018/scgw")
     assert (event["actor"], event["recorded_by"]) == (SHEPHERD, ASEC)
-    taken = a.run("people", "add", "--email", SHEPHERD, "--name", "Shepherd", "--role", "shepherd", "--login", me)
+    taken = a.run(
+        "people", "add", "--email", SHEPHERD, "--name", "Shepherd", "--role", "shepherd", "--login", me, actor=ASEC
+    )
     assert taken.exit_code == 6
     assert a.json("audit", "verify")["problems"] == []
 
@@ -61,7 +63,19 @@ def test_database_user_maps_the_session_user(tmp_path: Path, db_url: str) -> Non
         assert result.exit_code == 2 and "needs PostgreSQL" in result.stderr
         return
     assert result.exit_code == 5 and "'postgres' is not linked" in result.stderr
-    a.ok("people", "add", "--email", SHEPHERD, "--name", "Shepherd", "--role", "shepherd", "--login", "postgres")
+    a.ok(
+        "people",
+        "add",
+        "--email",
+        SHEPHERD,
+        "--name",
+        "Shepherd",
+        "--role",
+        "shepherd",
+        "--login",
+        "postgres",
+        actor=ASEC,
+    )
     a.ok("advance", "2018/framework", "circulate", now="2018-03-20T09:00+08:00")
     event = _last(a, "2018/framework")
     assert (event["actor"], event["recorded_by"]) == (SHEPHERD, SHEPHERD)

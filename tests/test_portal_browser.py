@@ -52,7 +52,17 @@ def site(tmp_path: Path) -> Iterator[Portal]:
     a.ok("init")
     a.ok("people", "import", a.file("people.toml", FEBRUARY_PEOPLE))
     a.ok(
-        "people", "add", "--email", "fp@kh.example", "--name", HOSTILE, "--role", "focal_point", "--member-state", "KH"
+        "people",
+        "add",
+        "--email",
+        "fp@kh.example",
+        "--name",
+        HOSTILE,
+        "--role",
+        "focal_point",
+        "--member-state",
+        "KH",
+        actor=ASEC,
     )
     portal = Portal(a, Clock.__new__(Clock), port)
     portal.clock.set("2018-02-10T09:00+08:00")
