@@ -109,6 +109,7 @@ def build(folder: Path, size: str, db_url: str | None = None) -> Path:
             roles.append(dict(email=email, role="csco", member_state=state, city=slug))
         c.execute(insert(PersonRow), people)
         c.execute(insert(RoleRow), roles)
+        _record_grants(c, roles, {p["email"]: p["name"] for p in people}, opened)
     from ascn_workflow.engine import stage_deadline
 
     deliverables: list[dict[str, Any]] = []
@@ -379,6 +380,7 @@ def due_pass(config: Path, due: int = 1_000, smtp_port: int | None = None) -> di
         if people and smtp_port is None:  # a second pass finds them there
             c.execute(insert(PersonRow), people)
             c.execute(insert(RoleRow), roles)
+            _record_grants(c, roles, {p["email"]: p["name"] for p in people}, now)
         c.execute(insert(ReminderRow), reminders)
     start = time.perf_counter()
     report = run_due_work(app, now)
@@ -587,6 +589,37 @@ def main() -> None:
     print(table(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
+
+
+def _record_grants(c: Any, roles: list[dict[str, Any]], names: dict[str, str], at: datetime) -> None:
+    """Grants inserted in bulk are recorded in the directory's chain as `people add` would record
+    them (actor `benchmark`), so that `audit verify` on a built database is clean."""
+    from sqlalchemy import insert, select
+
+    from ascn_workflow.audit import directory_digest
+    from ascn_workflow.store.schema import TABLES
+
+    table = TABLES["directory_change"]
+    last = c.execute(select(table.c.seq, table.c.hash).order_by(table.c.seq.desc()).limit(1)).first()
+    seq, prev = (int(last[0]), str(last[1])) if last else (0, "")
+    rows = []
+    for role in roles:
+        seq += 1
+        change = {
+            "seq": seq,
+            "at": at,
+            "actor": "benchmark",
+            "email": role["email"],
+            "name": names[role["email"]],
+            "role": role["role"],
+            "member_state": role["member_state"],
+            "city": role["city"],
+        }
+        value = directory_digest(change, prev)
+        rows.append({**change, "prev_hash": prev, "hash": value})
+        prev = value
+    if rows:
+        c.execute(insert(table), rows)
 
 
 if __name__ == "__main__":
