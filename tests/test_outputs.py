@@ -244,7 +244,19 @@ def test_calendar_file_by_an_independent_parser(sqlite_ready: Ascn, tmp_path: Pa
 
 def test_a_person_without_deadlines_gets_no_empty_calendar(sqlite_ready: Ascn, tmp_path: Path) -> None:
     a = sqlite_ready
-    a.ok("people", "add", "--email", "csco@bangkok.example", "--name", "CSCO", "--role", "csco", "--city", "bangkok")
+    a.ok(
+        "people",
+        "add",
+        "--email",
+        "csco@bangkok.example",
+        "--name",
+        "CSCO",
+        "--role",
+        "csco",
+        "--city",
+        "bangkok",
+        actor=ASEC,
+    )
     target = tmp_path / "none.ics"
     result = a.run("calendar", "--for", "csco@bangkok.example", "--ics", str(target))
     assert result.exit_code == 3, result.output
