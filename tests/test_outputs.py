@@ -572,7 +572,7 @@ def test_scheduler_logs_one_line_per_pass_with_counts_and_more_with_v(sqlite_rea
     from .conftest import FEBRUARY_PEOPLE
 
     a = sqlite_ready
-    a.ok("people", "import", a.file("fp.toml", FEBRUARY_PEOPLE), now="2018-01-20T09:00+08:00")
+    a.ok("people", "import", a.file("fp.toml", FEBRUARY_PEOPLE), now="2018-01-20T09:00+08:00", actor=ASEC)
     quiet = _scheduler_log(a)
     passes = [ln for ln in quiet if ": pass at " in ln]
     assert len(passes) == 1, quiet
