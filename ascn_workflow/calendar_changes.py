@@ -17,11 +17,12 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from . import reminding
-from .dates import milestone_deadline, show
+from .dates import milestone_deadline, parse_day, show
 from .engine import Event, Outcome, in_cycle
 from .errors import BadInput, Denied, NotFound, Refused
+from .names import check_text
 from .planning import PlannedReminder, Recipient
-from .rescheduling import Existing, ReminderPlan, moved, new_deadline, parse_day, replan
+from .rescheduling import Existing, ReminderPlan, moved, new_deadline, replan
 from .spec import Calendar, Definitions, Milestone
 from .store import CalendarChange, Deliverable, HistoryEntry, Message, MilestoneRecord, Transaction, after
 from .views import resolve_actor, zone_of
@@ -105,9 +106,7 @@ def _mover_role(defs: Definitions, tx: Transaction, email: str | None, cycle: in
 def _reason(reason: str | None) -> str:
     if reason is None or not reason.strip():
         raise BadInput("--reason TEXT is required: say why the date changes")
-    if any(ch in reason for ch in "\r\x00") or len(reason) > 2000:
-        raise BadInput("--reason must be one paragraph of at most 2000 characters")
-    return reason.strip()
+    return check_text(reason, "--reason")
 
 
 # ---------------------------------------------------------------------------- moving one deadline

@@ -35,6 +35,17 @@ def parse_instant(text: str, what: str = "instant") -> datetime:
     return utc(parsed)
 
 
+def parse_day(text: str, what: str) -> date:
+    """An ISO 8601 date (the whole day in some zone), within the years an instant may have."""
+    try:
+        day = date.fromisoformat(text.strip())
+    except ValueError:
+        raise BadInput(f"{what} {text!r} is not a date, e.g. 2018-05-29") from None
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:  # 0001-01-01 or 9999-12-31 overflow in some zone
+        raise BadInput(f"{what} {text!r} is out of range: give a year from {FIRST_YEAR} to {LAST_YEAR}")
+    return day
+
+
 def utc(moment: datetime) -> datetime:
     """The same instant as a plain aware datetime in UTC (what the store keeps)."""
     if moment.tzinfo is None:

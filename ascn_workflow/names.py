@@ -76,3 +76,25 @@ def check_email(value: Any, where: str) -> str:
     if len(labels) < 2 or not all(len(label) <= MAX_LABEL and _LABEL.match(label) for label in labels):
         raise BadInput(f"{where}: {value!r} is not a valid e-mail address: bad domain {domain!r}")
     return text.lower()
+
+
+MAX_TEXT = 2000
+_TEXT_ALLOWED = frozenset("\n\t")  # a note may run over several lines; nothing else invisible
+
+
+def check_text(value: str, where: str, *, multiline: bool = False, limit: int = MAX_TEXT) -> str:
+    """A note or a reason: free text, but no terminal escapes or other control characters.
+
+    Notes and reasons are printed by `history`, `show` and `calendar history` and put in mail; an
+    ESC or BEL in them would drive the reader's terminal (retitle it, clear it). A note may hold
+    line breaks and tabs; a reason is one line, as the tables that list it expect.
+    """
+    allowed = _TEXT_ALLOWED if multiline else frozenset()
+    for ch in value:
+        if ch not in allowed and unicodedata.category(ch) in FORBIDDEN_CATEGORIES:
+            kind = "a line break" if ch in "\n\r" else "a control or invisible character"
+            raise BadInput(f"{where}: the text contains {kind} (U+{ord(ch):04X}); write it as plain text")
+    text = unicodedata.normalize("NFC", value.strip())
+    if len(text) > limit:
+        raise BadInput(f"{where}: the text is {len(text)} characters long; at most {limit}")
+    return text

@@ -82,7 +82,13 @@ def _add_project(
         year = cycle or tx.current_cycle(defs.cycle_of(now)) or app.config.cycle
         defs.calendar(year)
         row = tx.city(city.lower())
-        if row is None or row.joined_cycle is None:
+        if row is not None and row.joined_cycle is None:
+            raise NotFound(
+                f"{row.slug!r} is in the network's list but not yet a member city: its member state's "
+                f"nomination must be accepted first (ascn show {year}/nomination/{row.member_state.lower()})",
+                city=city,
+            )
+        if row is None:
             hint = did_you_mean(city, [c.slug for c in defs.network.cities])
             raise NotFound(f"{city!r} is not a member city{hint}", city=city)
         actor = in_cycle(defs, resolve_actor(tx, actor_email), year)

@@ -13,18 +13,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 
-from .dates import milestone_deadline, parse_instant
+from .dates import milestone_deadline, parse_day, parse_instant
 from .definitions import valid_zone
 from .errors import BadInput
 from .planning import PlannedReminder, Recipient, plan_reminders
 from .spec import Milestone
-
-
-def parse_day(text: str, what: str) -> date:
-    try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
-        raise BadInput(f"{what} {text!r} is not a date, e.g. 2018-05-29") from None
 
 
 def moved(old: Milestone, start: date, end: date | None, zone: str | None) -> Milestone:

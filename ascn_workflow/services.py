@@ -16,6 +16,7 @@ from .dates import show
 from .effects import EFFECTS
 from .engine import Request, fire
 from .errors import BadInput, Denied, NotFound
+from .names import check_text
 from .nominations import parse_nomination
 from .opening import cycle_openings, nomination_opening
 from .outages import retrying
@@ -218,6 +219,14 @@ def people_list(app: App, role: str | None = None, member_state: str | None = No
 # ---------------------------------------------------------------------------- acting
 
 
+def _note(note: str | None) -> str | None:
+    return None if note is None else check_text(note, "--note", multiline=True)
+
+
+def _waiver_reasons(waivers: Mapping[str, str] | None) -> dict[str, str]:
+    return {rule: check_text(reason, "--reason") for rule, reason in (waivers or {}).items()}
+
+
 def advance(
     app: App,
     deliverable_id: str,
@@ -247,7 +256,7 @@ def advance(
         for effect in effects:
             if effect.gather is not None:
                 fields.update(effect.gather(tx, row, fields))
-        request = Request(trigger, actor, now, at, note, fields, dict(waivers or {}))
+        request = Request(trigger, actor, now, at, _note(note), fields, _waiver_reasons(waivers))
         outcome = fire(defs, row, request, tx.stage, tx.member_cities)
         entry = tx.apply(outcome, channel, recorded_by)
         moved = after(row, outcome)

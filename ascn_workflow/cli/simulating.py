@@ -7,7 +7,6 @@ from typing import Any
 
 import click
 
-from ..errors import BadInput
 from . import State, cli, json_option
 from .options import pass_state
 from .render import emit_json, line, table
@@ -43,12 +42,13 @@ def simulate(state: State, scenario: Path | None, until: str | None, db: Path, q
     from datetime import date
 
     from ..app import App
+    from ..dates import parse_day
     from ..simulation import load_scenario, play, prepare_sandbox
 
     base = state.app.config
     directory = db.parent
     app = App(prepare_sandbox(base, db))
-    stop = _parse_day(until) if until else None
+    stop = parse_day(until, "--until") if until else None
     scenario_path = scenario or base.workflows_dir / "scenarios" / f"{base.cycle}.toml"
     plan = load_scenario(scenario_path, app.definitions)
     app = App(replace(app.config, cycle=plan.cycle))
@@ -85,15 +85,6 @@ def _portal_hint(app: Any, directory: Path, last: Any) -> None:
         f"http://127.0.0.1:8000 and sign in as {person['email']} ({person['role']}): the link is printed on the "
         "server's console and written to the outbox"
     )
-
-
-def _parse_day(text: str) -> Any:
-    from datetime import date
-
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise BadInput(f"--until {text!r} is not a date, e.g. 2018-03-05") from None
 
 
 def _simulation_summary(app: Any, result: Any, directory: Path, last: Any, as_json: bool) -> None:

@@ -1,0 +1,69 @@
+"""Free text and dates typed by people: what a tester found after the calendar changes landed.
+
+Notes and reasons are printed on terminals (`history`, `show`, `calendar history`) and put in mail,
+so a terminal escape in them is refused like one in a name; a DATE has the same year range as an
+instant (0001-01-01 or 9999-12-31 overflowed in some zone and ended in "internal error"); a city
+that is known but not yet a member is told so, not "did you mean" itself.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import ASEC, NR, Ascn, join
+from .test_failures import one_line
+
+ESCAPES = ["a\x1b]0;pwned\x07b", "n\x1b[2Jc", "bell\x07", "nul\x00"]
+
+
+@pytest.mark.parametrize("note", ESCAPES)
+def test_a_note_with_a_terminal_escape_is_refused_and_changes_nothing(ready: Ascn, note: str) -> None:
+    before = ready.json("history", "2018/framework")
+    result = ready.run("advance", "2018/framework", "circulate", "--note", note, actor=ASEC)
+    one_line(result, 2, "--note")
+    assert ready.json("history", "2018/framework") == before
+
+
+def test_a_note_may_run_over_several_lines(ready: Ascn) -> None:
+    ready.ok("advance", "2018/framework", "circulate", "--note", "first point\n\tsecond point", actor=ASEC)
+    assert ready.json("history", "2018/framework")[-1]["note"] == "first point\n\tsecond point"
+
+
+@pytest.mark.parametrize("reason", ["one\nline too many", "esc\x1b[31m", "tab\tis not plain"])
+def test_a_reason_is_one_line_of_plain_text(ready: Ascn, reason: str) -> None:
+    before = ready.json("calendar", "history")
+    result = ready.run("calendar", "set", "jcm", "2018-10-16", "--reason", reason, actor=ASEC)
+    one_line(result, 2, "--reason")
+    result = ready.run("extend", "2018/framework", "--to", "2018-04-15", "--reason", reason, actor=ASEC)
+    one_line(result, 2, "--reason")
+    assert ready.json("calendar", "history") == before
+
+
+def test_a_waiver_reason_with_an_escape_is_refused(ready: Ascn) -> None:
+    result = ready.run("advance", "2018/framework", "circulate", "--waive", "x", "--reason", "ok\x1b[2J", actor=ASEC)
+    one_line(result, 2, "--reason")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["calendar", "set", "scgw", "0001-01-01", "--reason", "far"],
+        ["calendar", "set", "scgw", "2018-05-29", "--end", "9999-12-31", "--reason", "far", "--dry-run"],
+        ["calendar", "set", "scgw", "1969-12-31", "--reason", "far", "--dry-run"],
+        ["extend", "2018/framework", "--to", "9999-12-31", "--reason", "far"],
+        ["extend", "2018/framework", "--to", "3000-01-01", "--reason", "far"],
+    ],
+)
+def test_a_date_out_of_range_is_bad_input(ready: Ascn, args: list[str]) -> None:
+    before = ready.json("show", "2018/framework")
+    one_line(ready.run(*args, actor=ASEC), 2, "out of range")
+    assert ready.json("show", "2018/framework") == before
+
+
+def test_a_known_city_that_is_not_yet_a_member_is_told_so(ready: Ascn) -> None:
+    result = ready.run("project", "add", "da-nang", "--title", "Smart lighting", actor=ASEC)
+    stderr = one_line(result, 3, "not yet a member city")
+    assert "did you mean" not in stderr
+    assert "2018/nomination/vn" in stderr
+    join(ready, "VN", ["Ha Noi", "Da Nang"], nr=NR["VN"])
+    ready.ok("project", "add", "da-nang", "--title", "Smart lighting", actor=ASEC, now="2018-03-01T09:00+07:00")
