@@ -32,9 +32,11 @@ def _database_login(app: App) -> str:
         return tx.session_user()
 
 
-def _person_of_login(app: App, login: str, mode: str) -> str:
+def _person_of_login(app: App, login: str, mode: str, bootstrap: bool = False) -> str | None:
     with app.store.transaction(write=False) as tx:
         person = tx.person_by_login(login)
+        if person is None and bootstrap and not tx.any_login_linked():
+            return None  # nobody is linked yet: the declared actor links the first logins
     if person is None:
         raise Denied(
             f'[auth] cli = "{mode}": login {login!r} is not linked to a person; '
@@ -49,15 +51,24 @@ def _is_asec(app: App, email: str) -> bool:
     return actor is not None and any(g.role == "asec" for g in actor.grants)
 
 
-def acting(app: App, declared: str | None, on_behalf_of: str | None = None) -> Acting:
-    """The actor and the recorder of a command's act, or Denied (exit 5) with one clear line."""
+def acting(app: App, declared: str | None, on_behalf_of: str | None = None, *, bootstrap: bool = False) -> Acting:
+    """The actor and the recorder of a command's act, or Denied (exit 5) with one clear line.
+
+    Every command that changes something asks here, so under a proving mode no `--actor` is taken
+    on trust. `bootstrap` (the directory's own commands) lets the declared actor act while no
+    person is linked to a login yet: someone has to link the first one. After that, only a
+    linked login acts, so no other OS or database user can claim to be ASEC and link itself.
+    """
     mode = app.config.auth_cli
     if mode == "declared":
         proven = None
         me = declared
     else:
         login = os_login() if mode == "os-user" else _database_login(app)
-        proven = me = _person_of_login(app, login, mode)
+        proven = _person_of_login(app, login, mode, bootstrap)
+        if proven is None:
+            return Acting(declared, None)
+        me = proven
         if declared and declared.strip().lower() != proven:
             raise Denied(f'--actor may only name yourself under [auth] cli = "{mode}": you are {proven}')
     if on_behalf_of is None:

@@ -40,6 +40,13 @@ class State:
             self._app = App(load_config(self.config_path, self.config_explicit))
         return self._app
 
+    def acting_actor(self, *, bootstrap: bool = False) -> str | None:
+        """Who changes something: `--actor` as declared, or the proven person under a proving
+        `[auth] cli` mode (identity.acting), so no command takes a declared actor on trust."""
+        from .. import identity
+
+        return identity.acting(self.app, self.actor, bootstrap=bootstrap).actor
+
     def now(self) -> datetime:
         """`$ASCN_NOW`, else the config's `[clock] now` (a simulation's folder), else the wall clock:
         the only place the clock is read."""

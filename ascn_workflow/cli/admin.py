@@ -65,7 +65,7 @@ def people_add(
         state.app,
         {"email": email, "name": name, "role": role, "member_state": member_state, "city": city, "login": login},
         state.now(),
-        state.actor,
+        state.acting_actor(bootstrap=True),
     )
     line(f"{result['email']}: role {result['role']} {'added' if result['added'] else 'already held'}")
 
@@ -81,7 +81,7 @@ def people_import(state: State, file: Path) -> None:
     """
     from .. import services
 
-    result = services.people_import(state.app, file, state.now(), state.actor)
+    result = services.people_import(state.app, file, state.now(), state.acting_actor(bootstrap=True))
     line(f"{result['file']}: {result['entries']} entries, {result['roles_added']} roles added")
 
 
@@ -187,7 +187,7 @@ def project_add(
     from .. import projects
 
     result = projects.add_project(
-        state.app, city, title, state.now(), state.actor, focus=focus, funding=funding, cycle=cycle
+        state.app, city, title, state.now(), state.acting_actor(), focus=focus, funding=funding, cycle=cycle
     )
     if as_json:
         emit_json(result)

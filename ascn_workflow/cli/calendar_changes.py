@@ -46,7 +46,7 @@ def calendar_set(
         milestone,
         day,
         state.now(),
-        state.actor,
+        state.acting_actor(),
         end_text=end,
         zone=zone,
         reason=reason,
@@ -125,7 +125,7 @@ def extend(state: State, deliverable_id: str, to: str, reason: str | None, as_js
     """
     from .. import calendar_changes
 
-    result = calendar_changes.extend(state.app, deliverable_id, to, state.now(), state.actor, reason=reason)
+    result = calendar_changes.extend(state.app, deliverable_id, to, state.now(), state.acting_actor(), reason=reason)
     if as_json:
         emit_json(result)
         return

@@ -29,7 +29,7 @@ def document_add(state: State, deliverable_id: str, file: Path, title: str | Non
     """
     from .. import documents
 
-    result = documents.add(state.app, deliverable_id, file, state.now(), state.actor, title)
+    result = documents.add(state.app, deliverable_id, file, state.now(), state.acting_actor(), title)
     if as_json:
         emit_json(result)
         return

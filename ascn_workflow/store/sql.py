@@ -980,6 +980,10 @@ class Transaction:
         found = self._records(PERSON, f"SELECT {columns(PERSON)} FROM person WHERE login = ?", (login,))
         return found[0] if found else None
 
+    def any_login_linked(self) -> bool:
+        """Whether any person is linked to a login yet (a proving [auth] mode's bootstrap window)."""
+        return self.one("SELECT 1 FROM person WHERE login IS NOT NULL LIMIT 1") is not None
+
     def set_login(self, email: str, login: str) -> None:
         """Link a person to an OS or database user name; Conflict if another person has it."""
         holder = self.person_by_login(login)
