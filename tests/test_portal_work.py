@@ -38,3 +38,15 @@ def test_my_work_is_what_a_full_scan_finds(ready: Ascn) -> None:
         assert listed == _scanned(app, email), email
     assert "2018/action-plan/bangkok" in _scanned(app, "csco@bangkok.example")
     assert "2018/action-plan/phuket" not in _scanned(app, "csco@bangkok.example")
+
+
+def test_my_work_points_a_national_representative_to_the_nomination_form(ready: Ascn) -> None:
+    """A nomination is submitted with its form, so 'My work' links there instead of saying
+    'nothing yet' (the rules that fail on an empty nomination are what the form fills)."""
+    app = ready.app()
+    now = parse_instant("2018-02-01T10:00+07:00")
+    items = {i["id"]: i for i in my_work(app, NR["TH"], now, "Asia/Bangkok")["items"]}
+    assert items["2018/nomination/th"]["nominate_url"] == "/nominate/th"
+    join(ready, "TH", ["Bangkok"])
+    items = {i["id"]: i for i in my_work(app, ASEC, parse_instant("2018-03-01T10:00+07:00"), "Asia/Bangkok")["items"]}
+    assert all(i["nominate_url"] is None for i in items.values() if not i["id"].startswith("2018/nomination/"))

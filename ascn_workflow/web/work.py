@@ -6,12 +6,13 @@ scope (`Grant.covers`) what they may see.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from ..app import App
 from ..dates import show
-from ..engine import in_cycle, options
+from ..engine import Option, in_cycle, options
 from ..errors import Denied
 from ..people import Actor
 from ..store import Deliverable, Transaction
@@ -86,8 +87,19 @@ def my_work(app: App, email: str, now: datetime, zone: str) -> dict[str, Any]:
             view["blocked"] = [
                 {"trigger": o.trigger, "rules": sorted(o.failing_rules)} for o in opts if o.permitted and not o.ready
             ]
+            view["nominate_url"] = _nominate_url(row, opts)
             shown.append(view)
     return {"items": shown, "total": total, "limit": WORK_LIMIT}
+
+
+def _nominate_url(row: Deliverable, opts: Sequence[Option]) -> str | None:
+    """A nomination is submitted through its form, not a bare trigger: point there (as `ascn show`
+    points to `ascn nominate`) while `submit` is the person's to fire."""
+    if row.workflow != "nomination" or row.member_state is None:
+        return None
+    if not any(o.trigger == "submit" and o.permitted for o in opts):
+        return None
+    return f"/nominate/{row.member_state.lower()}"
 
 
 def person_zone(app: App, actor: Actor) -> str:
