@@ -299,8 +299,15 @@ def _set_milestone(
             change.kept.append({"id": row.id, "deadline": show(row.deadline, zone_of(defs, row))})
             continue
         data = {"milestone": stage.deadline, "from": show(before, "UTC"), "to": show(later, "UTC")}
-        event = Event("reschedule", row.stage, row.stage, email, role, now, now, reason, data, {})
+        lapsed_from = _lapsed_from(defs, row, tx.history(row.id))
+        returns = lapsed_from is not None and defs.workflow(row.workflow).stage(lapsed_from).deadline == stage.deadline
+        # Its deadline ahead again: back to the stage it lapsed from, as `extend` does.
+        dest = lapsed_from if later > now and returns and lapsed_from else row.stage
+        event = Event("reschedule", row.stage, dest, email, role, now, now, reason, data, {})
         _move_deadline(app, tx, row, later, event, now, change)
+        if later <= now and (lapsed_from is not None or row.notified_deadline == row.deadline):
+            # Still past, and its notice went out for this stage entry: the move is no new lapse.
+            tx.claim_notice(row.id, later)
     subject = f"{_title(new)} ({cycle}) moved to {_days(new)}"
     told = _queue_messages(app, tx, change, now, subject, reason, (cycle, new, moved_record.revision))
     entry = tx.add_calendar_change(

@@ -379,3 +379,65 @@ def test_a_long_running_app_follows_calendar_changes_made_elsewhere(ascn: Ascn) 
     app.follow_calendar()
     assert app.definitions.calendar(2018).milestone("jcm").start.isoformat() == "2018-10-22"
     app.store.close()
+
+
+def _overdue_notices(a: Ascn, deliverable: str) -> list[str]:
+    """The overdue notices delivered for one deliverable (one file per notice)."""
+    token = deliverable.replace("/", ".")
+    return sorted(p.name for p in (a.folder / "outbox").glob(f"overdue.{token}.*.eml"))
+
+
+def test_a_move_past_a_lapse_returns_the_deliverable_to_the_stage_it_lapsed_from(ascn: Ascn) -> None:
+    a = _founded(ascn)
+    tick = a.json("tick", now="2018-03-01T12:00+08:00")
+    assert "2018/nomination/vn: awaiting -> overdue at 2018-02-28T23:59:59+08:00" in tick["lapsed"]
+    assert len(_overdue_notices(a, "2018/nomination/vn")) == 1
+    args = ("calendar", "set", "nominations-due", "2018-03-15", "--reason", "moved")
+    preview = a.ok(*args, "--dry-run", actor=ASEC, now="2018-03-04T10:00+08:00").output
+    assert "deadline 2018/nomination/vn (overdue -> awaiting)" in preview  # the return, shown in the diff
+    moved = a.json(*args, actor=ASEC, now="2018-03-04T10:00+08:00")
+    vn = next(d for d in moved["deliverables"] if d["id"] == "2018/nomination/vn")
+    assert vn["from_stage"] == "overdue" and vn["stage"] == "awaiting"
+    assert vn["to"] == "2018-03-15T22:59:59+07:00"  # the end of the day in Singapore
+    planned = sorted(
+        (r["offset_days"], r["due_at"]) for r in moved["reminders_planned"] if r["deliverable"] == vn["id"]
+    )
+    assert planned == [(1, "2018-03-14T09:00:00+07:00"), (7, "2018-03-08T09:00:00+07:00")]
+    shown = a.json("show", "2018/nomination/vn", now="2018-03-04T10:01+08:00")
+    assert shown["stage"] == "awaiting" and not shown["overdue"]
+    assert [(h["trigger"], h["from"], h["to"]) for h in shown["history"]] == [
+        ("lapse", "awaiting", "overdue"),  # the lapse stays in the history
+        ("reschedule", "overdue", "awaiting"),
+    ]
+    recorded = a.json("calendar", "history", "--cycle", "2018")[-1]
+    assert {"id": "2018/nomination/vn", "from_stage": "overdue", "stage": "awaiting"}.items() <= next(
+        d for d in recorded["deliverables"] if d["id"] == "2018/nomination/vn"
+    ).items()
+    a.ok("tick", now="2018-03-10T12:00+08:00")  # the 7-day reminder; no notice while it is not overdue
+    assert len(_overdue_notices(a, "2018/nomination/vn")) == 1
+    tick = a.json("tick", now="2018-03-17T10:00+08:00")  # missed again: it lapses again, one notice for that
+    assert "2018/nomination/vn: awaiting -> overdue at 2018-03-15T23:59:59+08:00" in tick["lapsed"]
+    assert len(_overdue_notices(a, "2018/nomination/vn")) == 2
+    a.ok("tick", now="2018-03-20T10:00+08:00")
+    assert len(_overdue_notices(a, "2018/nomination/vn")) == 2
+    assert a.json("audit", "verify")["problems"] == []
+
+
+def test_a_move_that_leaves_a_lapsed_deadline_past_keeps_it_lapsed_and_notifies_nobody_again(ascn: Ascn) -> None:
+    a = _founded(ascn)
+    a.ok("tick", now="2018-03-01T12:00+08:00")
+    assert len(_overdue_notices(a, "2018/nomination/vn")) == 1
+    moved = a.json(
+        "calendar", "set", "nominations-due", "2018-03-02", "--reason", "a day later, still past",
+        actor=ASEC, now="2018-03-04T10:00+08:00",
+    )  # fmt: skip
+    vn = next(d for d in moved["deliverables"] if d["id"] == "2018/nomination/vn")
+    assert vn["stage"] == "overdue" and "from_stage" not in vn
+    assert [r for r in moved["reminders_planned"] if r["deliverable"] == vn["id"]] == []
+    shown = a.json("show", "2018/nomination/vn", now="2018-03-04T10:01+08:00")
+    assert shown["stage"] == "overdue" and shown["overdue"]
+    assert shown["deadline"] == "2018-03-02T22:59:59+07:00"
+    for day in ("2018-03-04T12:00+08:00", "2018-03-17T10:00+08:00"):
+        a.ok("tick", now=day)
+    assert len(_overdue_notices(a, "2018/nomination/vn")) == 1  # the same stage entry: never a second notice
+    assert a.json("audit", "verify")["problems"] == []
