@@ -61,7 +61,7 @@ class Problem:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "deliverable": self.deliverable_id,
+            "deliverable_id": self.deliverable_id,
             "position": self.position,
             "kind": self.kind,
             "message": self.message,

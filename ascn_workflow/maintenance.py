@@ -18,6 +18,11 @@ from .spec import Definitions
 from .store import HEAD
 
 EXPORT_FORMAT = "ascn-export"
+EXPORT_VERSION = 2  # 2: the outputs' vocabulary (from_stage/to_stage, cycle, null for none); 1: column names
+
+# (table, stored column, exported key): where the export's words differ from the columns'.
+RENAMED = (("history", "source", "from_stage"), ("history", "dest", "to_stage"), ("cycles", "year", "cycle"))
+NONE_AS_EMPTY = (("roles", "member_state"), ("roles", "city"))  # stored as "", exported as null
 
 
 def db_current(app: App) -> dict[str, Any]:
@@ -85,15 +90,37 @@ def _plain(value: Any) -> Any:
 
 
 def export_all(app: App, path: Path) -> dict[str, Any]:
-    document: dict[str, Any] = {"format": EXPORT_FORMAT, "version": 1, "schema": HEAD}
+    document: dict[str, Any] = {"format": EXPORT_FORMAT, "version": EXPORT_VERSION, "schema": HEAD}
     with app.store.read() as tx:
         tables = tx.dump()
     document.update({key: [{k: _plain(v) for k, v in row.items()} for row in rows] for key, rows in tables.items()})
+    _to_export_words(document)
     try:
         path.write_text(json.dumps(document, indent=1, ensure_ascii=False), encoding="utf-8")
     except OSError as exc:
         raise BadInput(f"cannot write {path}: {exc}") from None
     return {"file": str(path), **{key: len(rows) for key, rows in tables.items()}}
+
+
+def _to_export_words(document: dict[str, Any]) -> None:
+    for table, column, key in RENAMED:
+        for row in document.get(table, []):
+            row[key] = row.pop(column)
+    for table, column in NONE_AS_EMPTY:
+        for row in document.get(table, []):
+            row[column] = row[column] or None
+
+
+def _to_column_names(document: dict[str, Any]) -> None:
+    """An export of version 2 back to the stored column names (version 1 uses them already)."""
+    for table, column, key in RENAMED:
+        for row in document.get(table, []):
+            if isinstance(row, dict) and key in row:
+                row[column] = row.pop(key)
+    for table, column in NONE_AS_EMPTY:
+        for row in document.get(table, []):
+            if isinstance(row, dict) and row.get(column) is None:
+                row[column] = ""
 
 
 def import_all(app: App, path: Path) -> dict[str, Any]:
@@ -106,6 +133,10 @@ def import_all(app: App, path: Path) -> dict[str, Any]:
         raise BadInput(f"{path}: not an ascn export ({exc})") from None
     if not isinstance(document, dict) or document.get("format") != EXPORT_FORMAT:
         raise BadInput(f"{path}: not an ascn export")
+    if document.get("version", 1) not in (1, EXPORT_VERSION):
+        raise BadInput(f"{path}: export version {document.get('version')!r} is newer than this ascn reads")
+    if document.get("version", 1) == EXPORT_VERSION:
+        _to_column_names(document)
     if document.get("schema") != HEAD:
         raise BadInput(f"{path} was exported at schema {document.get('schema')}, this version is at {HEAD}")
     check_export(app.definitions, document, str(path))  # all of it, before anything is written

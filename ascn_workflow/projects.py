@@ -103,7 +103,7 @@ def _add_project(
             "focus": _focus(focus),
             "funding": _funding(funding),
             "proposed_by": actor.email,
-            "proposed_at": show(now),
+            "proposed_at": show(now, row.zone),
         }
         number = 1 + len(tx.deliverables(cycle=year, workflow="project", city=row.slug))
         opening = project_opening(defs, year, row.member_state, row.slug, number, data)

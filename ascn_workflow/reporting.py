@@ -253,12 +253,12 @@ def _lapsed(y: _Year) -> list[str]:
 def _waived(y: _Year) -> list[dict[str, Any]]:
     return [
         {
-            "deliverable": e.deliverable_id,
+            "deliverable_id": e.deliverable_id,
             "trigger": e.trigger,
             "rule": rule,
             "reason": reason,
-            "by": e.actor,
-            "at": y.when(e),
+            "actor": e.actor,
+            "effective_at": y.when(e),
         }
         for e in y.events
         for rule, reason in (e.waivers or {}).items()

@@ -383,8 +383,8 @@ def outbox(app: App, status: str | None = None) -> list[dict[str, Any]]:
         {
             "message_id": m.message_id,
             "kind": m.kind,
-            "deliverable": m.deliverable_id,
-            "to": m.recipients,
+            "deliverable_id": m.deliverable_id,
+            "recipients": m.recipients,
             "subject": m.subject,
             "status": m.status,
             "attempts": m.attempts,

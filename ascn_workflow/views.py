@@ -66,13 +66,14 @@ def deliverable_view(defs: Definitions, row: Deliverable, now: datetime) -> dict
 def history_view(rows: Sequence[HistoryEntry], zone: str) -> list[dict[str, Any]]:
     return [
         {
+            "deliverable_id": h.deliverable_id,
             "seq": h.seq,
             "trigger": h.trigger,
-            "from": h.source,
-            "to": h.dest,
+            "from_stage": h.source,
+            "to_stage": h.dest,
             "actor": h.actor,
             "role": h.role,
-            "at": show(h.effective_at, zone),
+            "effective_at": show(h.effective_at, zone),
             "recorded_at": show(h.recorded_at, zone),
             "note": h.note,
             "data": h.data,
@@ -130,7 +131,7 @@ def _options_view(
     return [
         {
             "trigger": o.trigger,
-            "to": o.dest,
+            "to_stage": o.dest,
             "roles": list(o.roles),
             "permitted": o.permitted,
             "ready": o.ready,
@@ -222,7 +223,7 @@ def framework(app: App, now: datetime, cycle: int | None = None) -> dict[str, An
             following.append(
                 {
                     "trigger": option.trigger,
-                    "to": option.dest,
+                    "to_stage": option.dest,
                     "roles": list(option.roles),
                     "due_by": show(row.deadline, zone),  # the current stage's deadline, or none
                     "rules": [

@@ -114,7 +114,7 @@ def test_at_is_bounded_by_now_and_last_event(ready: Ascn) -> None:
     )
     assert before.exit_code == 2 and "before the last event" in before.stderr
     event = ready.json("history", "2018/scgw")[0]
-    assert event["at"] == "2018-05-22T09:00:00+08:00" and event["recorded_at"] == "2018-05-23T09:00:00+08:00"
+    assert event["effective_at"] == "2018-05-22T09:00:00+08:00" and event["recorded_at"] == "2018-05-23T09:00:00+08:00"
 
 
 def test_show_lists_allowed_triggers_for_the_actor(ready: Ascn) -> None:
@@ -235,7 +235,7 @@ def test_clock_comes_from_the_wall_when_not_set(ready: Ascn, freezer) -> None:  
     freezer.move_to("2018-03-05T02:00:00Z")
     result = ready.run("advance", "2018/framework", "circulate", actor=SHEPHERD, now=None)
     assert result.exit_code == 0
-    assert ready.json("history", "2018/framework")[0]["at"] == "2018-03-05T10:00:00+08:00"
+    assert ready.json("history", "2018/framework")[0]["effective_at"] == "2018-03-05T10:00:00+08:00"
 
 
 def test_config_errors(tmp_path: Path) -> None:

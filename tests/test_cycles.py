@@ -104,7 +104,7 @@ def test_2019_and_2020_end_to_end(ready: Ascn) -> None:
     report = a.json("tick", now="2019-06-08T12:00+07:00")
     assert "2019/progress-review/bangkok: requested -> overdue at 2019-06-07T23:59:59+07:00" in report["lapsed"]
     late = a.json("history", "2019/progress-review/bangkok")[-1]
-    assert late["trigger"] == "lapse" and late["at"] == "2019-06-07T23:59:59+07:00"
+    assert late["trigger"] == "lapse" and late["effective_at"] == "2019-06-07T23:59:59+07:00"
     notice = next(p for p in (a.folder / "outbox").glob("overdue.2019.progress-review.bangkok*.eml"))
     text = notice.read_text()
     assert "csco@bangkok.example" in text and ASEC in text and NR["TH"] in text  # the 2019 Chair is Thailand's NR

@@ -83,7 +83,7 @@ def test_february_nominations_sequence(smtp_ascn: Ascn, mail_server: Any) -> Non
 
     history = a.json("history", "2018/nomination/vn")
     assert history[-1]["trigger"] == "lapse" and history[-1]["actor"] == "scheduler"
-    assert utc(history[-1]["at"]) == utc("2018-02-28T23:59:59+08:00")
+    assert utc(history[-1]["effective_at"]) == utc("2018-02-28T23:59:59+08:00")
     assert utc(history[-1]["recorded_at"]) == utc("2018-03-01T12:00+08:00")
 
     notices = [r for r in mail_server.received if r.message["Subject"].startswith("[ASCN] OVERDUE: 2018/nomination/vn")]
@@ -180,7 +180,7 @@ def test_catch_up_after_ten_days_down(smtp_ascn: Ascn, mail_server: Any) -> None
     new = mail_server.received[sent_before:]
     assert all(r.message["Subject"].startswith("[ASCN] OVERDUE") for r in new) and len(new) == 10
     for entry in a.json("history", "2018/nomination/my"):
-        assert utc(entry["at"]) == utc("2018-02-28T23:59:59+08:00")
+        assert utc(entry["effective_at"]) == utc("2018-02-28T23:59:59+08:00")
 
 
 def test_reminders_due_together_go_out_as_one_message(smtp_ascn: Ascn, mail_server: Any) -> None:

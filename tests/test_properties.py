@@ -143,10 +143,13 @@ def test_store_keeps_the_invariants(target: str, steps: list) -> None:
                 continue
             after = views.show_deliverable(app, target, now)
             assert after["version"] == before["version"] + 1
-            assert after["history"][-1]["from"] == before["stage"] and after["history"][-1]["to"] == after["stage"]
+            assert (
+                after["history"][-1]["from_stage"] == before["stage"]
+                and after["history"][-1]["to_stage"] == after["stage"]
+            )
         final = views.show_deliverable(app, target, START + timedelta(days=500))
         stage = DEFS.workflow(final["workflow"]).initial
         for event in final["history"]:
-            assert event["from"] == stage
-            stage = event["to"]
+            assert event["from_stage"] == stage
+            stage = event["to_stage"]
         assert stage == final["stage"] and final["version"] == 1 + len(final["history"])

@@ -69,8 +69,8 @@ def test_what_db_api_wrote_reads_the_same_through_the_orm_and_the_chain_verifies
     assert second.note == "ünïcode: add the CSCOs' titles" and second.waivers == {}
     assert audit_verify(app)["problems"] == []
     shown = views.history(app, "2018/nomination/th")
-    assert [e["to"] for e in shown] == ["submitted", "awaiting"]
-    assert shown[0]["at"] == "2018-02-10T10:15:30+07:00"  # in Thailand's zone
+    assert [e["to_stage"] for e in shown] == ["submitted", "awaiting"]
+    assert shown[0]["effective_at"] == "2018-02-10T10:15:30+07:00"  # in Thailand's zone
 
 
 def test_overdue_filter_compares_instants_not_text(ready: Ascn) -> None:

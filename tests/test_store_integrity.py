@@ -144,7 +144,7 @@ def test_tampering_is_caught(ready: Ascn, tamper: str, kind: str, position: int)
     _walked(ready)
     _sql(ready, tamper)
     problems = _problems(ready)
-    assert {p["deliverable"] for p in problems} == {"2018/framework"}
+    assert {p["deliverable_id"] for p in problems} == {"2018/framework"}
     assert any(p["kind"] == kind and p["position"] == position for p in problems), problems
 
 

@@ -101,5 +101,8 @@ def outbox_list(state: State, status: str | None, as_json: bool) -> None:
     table(
         plural(len(rows), "message"),
         ["status", "kind", "deliverable", "to", "attempts", "last error"],
-        [[r["status"], r["kind"], r["deliverable"], ", ".join(r["to"]), r["attempts"], r["last_error"]] for r in rows],
+        [
+            [r["status"], r["kind"], r["deliverable_id"], ", ".join(r["recipients"]), r["attempts"], r["last_error"]]
+            for r in rows
+        ],
     )

@@ -97,7 +97,7 @@ def _render_next(options: list[dict[str, Any]]) -> None:
     rows = []
     for o in options:
         rules = "; ".join(f"{r['rule']}: {'ok' if r['met'] else r['reason']}" for r in o["rules"]) or "-"
-        rows.append([o["trigger"], o["to"], ", ".join(o["roles"]), rules])
+        rows.append([o["trigger"], o["to_stage"], ", ".join(o["roles"]), rules])
     table("Next", ["trigger", "to", "roles", "rules"], rows)
 
 
@@ -111,9 +111,9 @@ def _render_history(events: list[dict[str, Any]]) -> None:
         rows.append(
             [
                 e["seq"],
-                e["at"],
+                e["effective_at"],
                 e["trigger"],
-                f"{e['from']} -> {e['to']}",
+                f"{e['from_stage']} -> {e['to_stage']}",
                 f"{e['actor']} ({e['role']})",
                 "; ".join(x for x in (e["note"], extra) if x),
             ]

@@ -1,0 +1,142 @@
+"""Every `--json` output against the JSON Schema shipped for it (ascn_workflow/schemas/), and the
+export in the same vocabulary, with an import that still reads the exports of earlier versions."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from click.testing import CliRunner
+
+from ascn_workflow.cli import cli
+
+from .conftest import Ascn, write_config
+
+NOW = "2018-11-20T12:00+08:00"
+ASEC = "imd.officer@asec.example.org"  # the simulation's ASEC officer
+
+
+def schema(name: str) -> dict[str, Any]:
+    text = resources.files("ascn_workflow").joinpath("schemas", f"{name}.json").read_text(encoding="utf-8")
+    return json.loads(text)  # type: ignore[no-any-return]
+
+
+def check(name: str, document: Any) -> None:
+    validator = jsonschema.Draft202012Validator(schema(name), format_checker=jsonschema.FormatChecker())
+    errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
+    assert not errors, f"{name}: " + "; ".join(f"{list(e.absolute_path)}: {e.message}" for e in errors[:5])
+
+
+@pytest.fixture(scope="module")
+def year(tmp_path_factory: pytest.TempPathFactory) -> Ascn:
+    """The 2018 scenario played, then 2019 opened with a project: every output has rows to check."""
+    folder = tmp_path_factory.mktemp("schemas-year")
+    config = write_config(folder)
+    db = folder / "sim" / "ascn.db"
+    result = CliRunner().invoke(cli, ["--config", str(config), "simulate", "--db", str(db), "--quiet"])
+    assert result.exit_code == 0, result.output
+    a = Ascn(folder, db.parent / "config.toml")
+    a.ok("cycle", "open", "2019", now="2019-01-10T09:00+07:00")
+    return a
+
+
+OUTPUTS = [
+    ("status", ["status", "--cycle", "all"]),
+    ("show", ["show", "2018/nomination/my"]),
+    ("history", ["history", "2018/nomination/mm"]),
+    ("framework", ["framework"]),
+    ("people", ["people", "list"]),
+    ("outbox", ["outbox", "list"]),
+    ("cycles", ["cycle", "list"]),
+    ("calendar", ["calendar"]),
+    ("report", ["report", "annual", "2018"]),
+    ("tick", ["tick"]),
+    ("audit", ["audit", "verify"]),
+    ("db-current", ["db", "current"]),
+    ("workflows-check", ["workflows", "check"]),
+    ("init", ["init"]),
+]
+
+
+@pytest.mark.parametrize(("name", "args"), OUTPUTS, ids=[n for n, _ in OUTPUTS])
+def test_every_json_output_matches_its_schema(year: Ascn, name: str, args: list[str]) -> None:
+    document = year.json(*args, actor=ASEC if name == "show" else None, now=NOW)
+    if isinstance(document, list):
+        assert document, f"{name}: nothing to check"
+    check(name, document)
+
+
+def test_acting_outputs_and_errors_match_their_schemas(year: Ascn) -> None:
+    added = year.json(
+        "project",
+        "add",
+        "da-nang",
+        "--title",
+        "Smart lights",
+        "--cycle",
+        "2019",
+        actor=ASEC,
+        now="2019-02-01T09:00+07:00",
+    )
+    check("project-added", added)
+    moved = year.json(
+        "advance", added["id"], "match", "--data", "provider=Acme", actor=ASEC, now="2019-02-02T09:00+07:00"
+    )
+    check("advance", moved)
+    check("projects", year.json("project", "list", "--cycle", "2019", now="2019-02-02T10:00+07:00"))
+    refused = year.run("advance", "2018/framework", "circulate", "--json", actor=ASEC, now=NOW)
+    assert refused.exit_code == 4
+    check("error", json.loads(refused.stderr))
+
+
+def test_one_vocabulary_across_outputs(year: Ascn) -> None:
+    """The same thing has the same name in every output, the export included."""
+    event = year.json("history", "2018/nomination/mm", now=NOW)[0]
+    assert {"deliverable_id", "from_stage", "to_stage", "effective_at"} <= set(event)
+    message = year.json("outbox", "list", now=NOW)[0]
+    assert {"deliverable_id", "recipients"} <= set(message)
+    people = year.json("people", "list", now=NOW)
+    assert any(p["member_state"] is None for p in people) and all(p["member_state"] != "" for p in people)
+    export = year.folder / "export.json"
+    year.ok("export", str(export), now=NOW)
+    document = json.loads(export.read_text(encoding="utf-8"))
+    assert document["version"] == 2
+    assert {"deliverable_id", "from_stage", "to_stage", "effective_at"} <= set(document["history"][0])
+    assert "cycle" in document["cycles"][0] and "year" not in document["cycles"][0]
+    assert all(r["member_state"] != "" and r["city"] != "" for r in document["roles"])
+    check("export", document)
+
+
+def to_version_1(document: dict[str, Any]) -> dict[str, Any]:
+    """What ascn wrote before one vocabulary (export version 1): the stored column names."""
+    old = json.loads(json.dumps(document))
+    old["version"] = 1
+    for event in old["history"]:
+        event["source"], event["dest"] = event.pop("from_stage"), event.pop("to_stage")
+    for cycle in old["cycles"]:
+        cycle["year"] = cycle.pop("cycle")
+    for role in old["roles"]:
+        role["member_state"], role["city"] = role["member_state"] or "", role["city"] or ""
+    return old
+
+
+def test_import_still_reads_an_export_of_the_earlier_format(year: Ascn, tmp_path: Path) -> None:
+    export = year.folder / "export-for-v1.json"
+    year.ok("export", str(export), now=NOW)
+    current = json.loads(export.read_text(encoding="utf-8"))
+    old = to_version_1(current)
+    assert old["version"] == 1 and "source" in old["history"][0] and "year" in old["cycles"][0]
+    assert any(r["member_state"] == "" for r in old["roles"])
+    old_file = tmp_path / "old.json"
+    old_file.write_text(json.dumps(old), encoding="utf-8")
+    fresh = Ascn(tmp_path, write_config(tmp_path))
+    fresh.ok("import", str(old_file), now=NOW)
+    assert fresh.json("history", "2018/nomination/mm", now=NOW) == year.json("history", "2018/nomination/mm", now=NOW)
+    assert fresh.json("people", "list", now=NOW) == year.json("people", "list", now=NOW)
+    again = tmp_path / "again.json"
+    fresh.ok("export", str(again), now=NOW)
+    assert json.loads(again.read_text(encoding="utf-8")) == current
