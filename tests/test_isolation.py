@@ -28,10 +28,10 @@ def test_a_message_that_cannot_be_rendered_fails_alone(ready: Ascn) -> None:
     assert {n["id"]: n["stage"] for n in nominations}["2018/nomination/th"] == "overdue"
     assert {n["stage"] for n in nominations} == {"overdue"}  # all ten lapsed, Thailand's too
     failed = ready.json("outbox", "list", "--status", "failed")
-    assert [m["deliverable"] for m in failed] == ["2018/nomination/th"]
+    assert [m["deliverable_id"] for m in failed] == ["2018/nomination/th"]
     assert "cannot render" in failed[0]["last_error"] and "non-ASCII" in failed[0]["last_error"]
     sent = ready.json("outbox", "list", "--status", "sent")
-    assert len(sent) == 9 and "2018/nomination/th" not in {m["deliverable"] for m in sent}
+    assert len(sent) == 9 and "2018/nomination/th" not in {m["deliverable_id"] for m in sent}
     assert "2018/nomination/th" in ready.ok("outbox", "list", "--status", "failed").stdout
 
 
@@ -54,6 +54,6 @@ def test_a_reminder_that_cannot_be_rendered_blocks_no_other_reminder(ready: Ascn
     tick = ready.run("tick", "--json", now="2018-02-14T12:00+08:00")  # 14 days before nominations-due
     assert tick.exit_code == 0, tick.output
     failed = ready.json("outbox", "list", "--status", "failed")
-    assert [(m["deliverable"], m["to"]) for m in failed] == [("2018/nomination/th", [BAD])]
-    sent = {(m["deliverable"], m["to"][0]) for m in ready.json("outbox", "list", "--status", "sent")}
+    assert [(m["deliverable_id"], m["recipients"]) for m in failed] == [("2018/nomination/th", [BAD])]
+    sent = {(m["deliverable_id"], m["recipients"][0]) for m in ready.json("outbox", "list", "--status", "sent")}
     assert ("2018/nomination/th", "nr@th.example") in sent and ("2018/nomination/vn", "nr@vn.example") in sent

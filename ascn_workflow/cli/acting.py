@@ -75,8 +75,8 @@ def _render_advance(result: dict[str, Any], as_json: bool) -> None:
         return
     event = result["event"]
     line(
-        f"{result['id']}: {event['from']} -> {event['to']} ({event['trigger']} by {event['actor']} "
-        f"as {event['role']}, at {event['at']})"
+        f"{result['id']}: {event['from_stage']} -> {event['to_stage']} ({event['trigger']} by {event['actor']} "
+        f"as {event['role']}, at {event['effective_at']})"
     )
     for rule, why in event["waivers"].items():
         line(f"  waived {rule}: {why}")

@@ -180,7 +180,7 @@ def framework(state: State, cycle: int | None, as_json: bool) -> None:
     for n in view["next"]:
         rules = "; ".join(f"{r['rule']}: {'met' if r['met'] else r['reason']}" for r in n["rules"]) or "no rule"
         due = f", due by {n['due_by']}" if n["due_by"] else ""
-        line(f"Next: {n['trigger']} -> {n['to']} by {' or '.join(n['roles'])} ({rules}){due}")
+        line(f"Next: {n['trigger']} -> {n['to_stage']} by {' or '.join(n['roles'])} ({rules}){due}")
 
 
 # ---------------------------------------------------------------------------- seeing the year
