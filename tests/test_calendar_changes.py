@@ -94,7 +94,7 @@ def test_moving_the_scgw_a_week_later(ascn: Ascn) -> None:
     assert shown["deadline"] == "2018-06-01T22:59:59+07:00"
     last = shown["history"][-1]
     assert last["trigger"] == "reschedule" and last["note"] == "The venue is taken that week"
-    assert last["actor"] == ASEC and last["from"] == last["to"] == "not_started"
+    assert last["actor"] == ASEC and last["from_stage"] == last["to_stage"] == "not_started"
     cal = {r["id"]: r for r in a.json("calendar", now="2018-05-14T11:00+08:00")}
     assert cal["scgw"]["start"].startswith("2018-05-29") and cal["action-plans-due"]["start"].startswith("2018-06-01")
     feed = a.folder / "ascn-2018.ics"
@@ -186,7 +186,7 @@ def test_a_moved_deadline_keeps_when_the_stage_was_entered(ascn: Ascn) -> None:
     a.ok("calendar", "set", "framework-circulation", "2018-04-15", "--reason", "z", actor=ASEC,
          now="2018-03-21T10:00+08:00")  # fmt: skip
     history = a.json("history", "2018/framework")
-    assert [(h["trigger"], h["from"], h["to"]) for h in history] == [("reschedule", "drafting", "drafting")]
+    assert [(h["trigger"], h["from_stage"], h["to_stage"]) for h in history] == [("reschedule", "drafting", "drafting")]
     fw = a.json("framework", now="2018-03-22T10:00+08:00")
     drafting = fw["path"][0]
     assert drafting["stage"] == "drafting" and drafting["by"] is None  # opened, not entered by the move
@@ -328,7 +328,7 @@ def test_tampering_with_the_calendar_history_is_caught(ascn: Ascn) -> None:
     result = a.run("audit", "verify", "--json")
     assert result.exit_code == 7
     problems = json.loads(result.stdout)["problems"]
-    assert {"deliverable": "calendar", "position": 1, "kind": "edited"}.items() <= problems[0].items()
+    assert {"deliverable_id": "calendar", "position": 1, "kind": "edited"}.items() <= problems[0].items()
     engine = make_engine(a.app().config.database_url)
     with engine.begin() as c:
         c.execute(text("DELETE FROM calendar_change WHERE seq = 1"))

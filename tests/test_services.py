@@ -22,9 +22,9 @@ def test_an_advance_returns_the_new_view_and_show_reads_it_back(ready: Ascn) -> 
     app = ready.app()
     view = services.advance(app, "2018/framework", "circulate", NOW, SHEPHERD)
     assert view["stage"] == "circulated" and view["version"] == 2
-    assert view["event"]["from"] == "drafting" and view["event"]["actor"] == SHEPHERD
+    assert view["event"]["from_stage"] == "drafting" and view["event"]["actor"] == SHEPHERD
     shown = views.show_deliverable(app, "2018/framework", NOW, SHEPHERD)
-    assert shown["stage"] == "circulated" and [e["to"] for e in shown["history"]] == ["circulated"]
+    assert shown["stage"] == "circulated" and [e["to_stage"] for e in shown["history"]] == ["circulated"]
     assert shown["allowed_triggers"] == [o["trigger"] for o in shown["next"] if o["permitted"] and o["ready"]]
 
 
