@@ -268,7 +268,7 @@ def audit_verify(state: State, as_json: bool) -> None:
         emit_json(result)
     else:
         for p in result["problems"]:
-            click.echo(f"{p['deliverable']} #{p['position']}: {p['kind']}: {p['message']}", err=True)
+            click.echo(f"{p['deliverable_id']} #{p['position']}: {p['kind']}: {p['message']}", err=True)
         if not result["problems"]:
             line(f"{result['rows']} history rows of {result['deliverables']} deliverables: all chains intact")
     if result["problems"]:
