@@ -121,4 +121,4 @@ def test_audit_verify_catches_direct_edits_of_state(ready: Ascn, attack: str) ->
     assert result.exit_code == 7, (attack, result.output)
     problems = json.loads(result.stdout)["problems"]
     expected = "directory" if "grant" in attack or "directory" in attack else FW
-    assert any(p["deliverable"] == expected for p in problems), problems
+    assert any(p["deliverable_id"] == expected for p in problems), problems
