@@ -405,7 +405,7 @@ def test_a_move_past_a_lapse_returns_the_deliverable_to_the_stage_it_lapsed_from
     assert planned == [(1, "2018-03-14T09:00:00+07:00"), (7, "2018-03-08T09:00:00+07:00")]
     shown = a.json("show", "2018/nomination/vn", now="2018-03-04T10:01+08:00")
     assert shown["stage"] == "awaiting" and not shown["overdue"]
-    assert [(h["trigger"], h["from"], h["to"]) for h in shown["history"]] == [
+    assert [(h["trigger"], h["from_stage"], h["to_stage"]) for h in shown["history"]] == [
         ("lapse", "awaiting", "overdue"),  # the lapse stays in the history
         ("reschedule", "overdue", "awaiting"),
     ]
