@@ -86,7 +86,7 @@ def cycles(app: App, now: datetime) -> list[dict[str, Any]]:
                 "chair_name": defs.network.member_state(calendar.chair).name,
                 "shepherd": defs.shepherd(year),
                 "host": calendar.host,
-                "state": "open" if year in opened else "not opened",
+                "opened": year in opened,
                 "deliverables": len(mine),
                 "finished": final,
                 "overdue": sum(is_overdue(r, now) for r in mine),

@@ -15,7 +15,7 @@ def _founded(a: Ascn) -> Ascn:
 def test_chair_rotation_and_cycle_list(ready: Ascn) -> None:
     cycles = {c["cycle"]: c for c in ready.json("cycle", "list")}
     assert [cycles[y]["chair"] for y in range(2018, 2026)] == ["SG", "TH", "VN", "BN", "KH", "ID", "LA", "MY"]
-    assert cycles[2018]["state"] == "open" and cycles[2019]["state"] == "not opened"
+    assert cycles[2018]["opened"] is True and cycles[2019]["opened"] is False
     assert "Thailand (TH)" in ready.ok("cycle", "list").output
 
 
@@ -189,7 +189,7 @@ def test_2019_and_2020_end_to_end(ready: Ascn) -> None:
     assert a.run("status", "--cycle", "someday").exit_code == 2
     assert [p["id"] for p in a.json("project", "list", "--city", "da-nang")] == [pid]
     cycles = {c["cycle"]: c for c in a.json("cycle", "list", now="2020-08-01T09:00+07:00")}
-    assert cycles[2019]["state"] == cycles[2020]["state"] == "open" and cycles[2021]["state"] == "not opened"
+    assert cycles[2019]["opened"] is cycles[2020]["opened"] is True and cycles[2021]["opened"] is False
     assert a.json("audit", "verify")["problems"] == []
 
 

@@ -71,7 +71,7 @@ def test_racing_cycle_opens_and_people_adds_are_idempotent_or_conflicts(ready: A
     ]
     _finish(opens + adds)
     cycles = {c["cycle"]: c for c in ready.json("cycle", "list")}
-    assert cycles[2019]["state"] == "open"
+    assert cycles[2019]["opened"] is True
     fp = [p for p in ready.json("people", "list", "--member-state", "KH") if p["email"] == "fp@kh.example"]
     assert len(fp) == 1
     assert ready.json("audit", "verify")["problems"] == []

@@ -24,7 +24,10 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class State:
+class Invocation:
+    """One run of `ascn`: the config it reads, who it says acts, and the app built on first use
+    (click's `ctx.obj`). Not a stage, not a member state: the one word 'state' is never this."""
+
     config_path: Path | None
     config_explicit: bool
     actor: str | None
@@ -132,8 +135,8 @@ class AscnGroup(click.Group):
             report_usage(error)
             ctx.exit(2)
         except AscnError as error:
-            state = ctx.obj if isinstance(ctx.obj, State) else None
-            report_error(error, bool(state and state.json_errors))
+            invocation = ctx.obj if isinstance(ctx.obj, Invocation) else None
+            report_error(error, bool(invocation and invocation.json_errors))
             ctx.exit(error.exit_code)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
@@ -145,8 +148,8 @@ class AscnGroup(click.Group):
 
             failure = database_failure(error)
             if failure is not None and not os.environ.get("ASCN_DEBUG"):
-                state = ctx.obj if isinstance(ctx.obj, State) else None
-                report_error(failure, bool(state and state.json_errors))
+                invocation = ctx.obj if isinstance(ctx.obj, Invocation) else None
+                report_error(failure, bool(invocation and invocation.json_errors))
                 ctx.exit(failure.exit_code)
             if os.environ.get("ASCN_DEBUG"):
                 raise
@@ -158,7 +161,7 @@ class AscnGroup(click.Group):
 
 def json_option(fn: Any) -> Any:
     def mark(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
-        if value and isinstance(ctx.obj, State):
+        if value and isinstance(ctx.obj, Invocation):
             ctx.obj.json_errors = True
         return value
 
@@ -190,7 +193,7 @@ def cli(ctx: click.Context, config_path: Path | None, actor: str | None) -> None
     Set $ASCN_NOW (an ISO 8601 instant with offset) to run any command as if it were that moment.
     """
     explicit = config_path is not None
-    ctx.obj = State(config_path or Path("config.toml"), explicit, actor)
+    ctx.obj = Invocation(config_path or Path("config.toml"), explicit, actor)
 
 
 from . import acting, admin, calendar_changes, documents, due_work, reading, serving, simulating  # noqa: E402,F401  (register the commands on `cli`)

@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
-from . import State, cli, json_option
-from .options import at_option_value, complete_deliverable, complete_trigger, data_pairs, pass_state, waivers
+from . import Invocation, cli, json_option
+from .options import at_option_value, complete_deliverable, complete_trigger, data_pairs, pass_invocation, waivers
 from .render import emit_json, line, plural
 
 # ---------------------------------------------------------------------------- acting
@@ -33,9 +33,9 @@ from .render import emit_json, line, plural
     help="ASEC only: record this person's act (a letter arrived); history shows both.",
 )
 @json_option
-@pass_state
+@pass_invocation
 def advance(
-    state: State,
+    invocation: Invocation,
     deliverable_id: str,
     trigger: str,
     note: str | None,
@@ -53,12 +53,12 @@ def advance(
     from .. import services
     from ..identity import acting
 
-    who = acting(state.app, state.actor, on_behalf_of)
+    who = acting(invocation.app, invocation.actor, on_behalf_of)
     result = services.advance(
-        state.app,
+        invocation.app,
         deliverable_id,
         trigger,
-        state.now(),
+        invocation.now(),
         who.actor,
         at=at_option_value(at),
         note=note,
@@ -98,9 +98,9 @@ def _render_advance(result: dict[str, Any], as_json: bool) -> None:
     help="ASEC only: record this person's act (a letter arrived); history shows both.",
 )
 @json_option
-@pass_state
+@pass_invocation
 def nominate(
-    state: State,
+    invocation: Invocation,
     member_state: str,
     file: Path,
     at: str | None,
@@ -118,12 +118,12 @@ def nominate(
     from .. import services
     from ..identity import acting
 
-    who = acting(state.app, state.actor, on_behalf_of)
+    who = acting(invocation.app, invocation.actor, on_behalf_of)
     result = services.nominate(
-        state.app,
+        invocation.app,
         member_state,
         file,
-        state.now(),
+        invocation.now(),
         who.actor,
         at=at_option_value(at),
         waivers=waivers(waive, reason),

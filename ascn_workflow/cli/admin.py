@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from . import State, cli, json_option
-from .options import cycle_choice, pass_state
+from . import Invocation, cli, json_option
+from .options import cycle_choice, pass_invocation
 from .render import emit_json, line, plural, table
 
 # ---------------------------------------------------------------------------- init
@@ -16,15 +16,15 @@ from .render import emit_json, line, plural, table
 @cli.command()
 @click.option("--cycle", type=int, help="The cycle to open (default: [calendar] cycle of the config).")
 @json_option
-@pass_state
-def init(state: State, cycle: int | None, as_json: bool) -> None:
+@pass_invocation
+def init(invocation: Invocation, cycle: int | None, as_json: bool) -> None:
     """Create the database, load the network and calendar, open the cycle's deliverables.
 
     Running it again changes nothing that exists. Example: ascn init --cycle 2018
     """
     from .. import services
 
-    result = services.init(state.app, cycle or state.app.config.cycle, state.now())
+    result = services.init(invocation.app, cycle or invocation.app.config.cycle, invocation.now())
     if as_json:
         emit_json(result)
         return
@@ -50,9 +50,15 @@ def people() -> None:
 @click.option("--member-state", help="ISO code, for focal_point, nr and chair.")
 @click.option("--city", help="City name or slug, for csco.")
 @click.option("--login", help='Their OS or database user name, for [auth] cli = "os-user" or "database-user".')
-@pass_state
+@pass_invocation
 def people_add(
-    state: State, email: str, name: str, role: str, member_state: str | None, city: str | None, login: str | None
+    invocation: Invocation,
+    email: str,
+    name: str,
+    role: str,
+    member_state: str | None,
+    city: str | None,
+    login: str | None,
 ) -> None:
     """Add a person with one role (run again to give more roles); --actor must be an ASEC officer
     (the Chair may grant network roles). The directory's first ASEC officer needs no --actor.
@@ -62,18 +68,18 @@ def people_add(
     from .. import services
 
     result = services.people_add(
-        state.app,
+        invocation.app,
         {"email": email, "name": name, "role": role, "member_state": member_state, "city": city, "login": login},
-        state.now(),
-        state.acting_actor(bootstrap=True),
+        invocation.now(),
+        invocation.acting_actor(bootstrap=True),
     )
     line(f"{result['email']}: role {result['role']} {'added' if result['added'] else 'already held'}")
 
 
 @people.command("import")
 @click.argument("file", type=click.Path(path_type=Path))
-@pass_state
-def people_import(state: State, file: Path) -> None:
+@pass_invocation
+def people_import(invocation: Invocation, file: Path) -> None:
     """Import [[people]] from a TOML file: all of it, or nothing if any entry is bad. --actor as
     for `people add`; a file that brings the directory's first ASEC officer needs none.
 
@@ -81,7 +87,7 @@ def people_import(state: State, file: Path) -> None:
     """
     from .. import services
 
-    result = services.people_import(state.app, file, state.now(), state.acting_actor(bootstrap=True))
+    result = services.people_import(invocation.app, file, invocation.now(), invocation.acting_actor(bootstrap=True))
     line(f"{result['file']}: {result['entries']} entries, {result['roles_added']} roles added")
 
 
@@ -89,12 +95,12 @@ def people_import(state: State, file: Path) -> None:
 @click.option("--role", help="Only this role.")
 @click.option("--member-state", help="Only this member state (ISO code).")
 @json_option
-@pass_state
-def people_list(state: State, role: str | None, member_state: str | None, as_json: bool) -> None:
+@pass_invocation
+def people_list(invocation: Invocation, role: str | None, member_state: str | None, as_json: bool) -> None:
     """List people and their roles. Example: ascn people list --role nr"""
     from .. import services
 
-    rows = services.people_list(state.app, role, member_state)
+    rows = services.people_list(invocation.app, role, member_state)
     if as_json:
         emit_json(rows)
         return
@@ -116,8 +122,8 @@ def cycle() -> None:
 @cycle.command("open")
 @click.argument("year", type=int)
 @json_option
-@pass_state
-def cycle_open(state: State, year: int, as_json: bool) -> None:
+@pass_invocation
+def cycle_open(invocation: Invocation, year: int, as_json: bool) -> None:
     """Open a cycle's deliverables from its calendar (idempotent).
 
     The annual meeting and report, and for each city that joined earlier a progress review and a
@@ -125,7 +131,7 @@ def cycle_open(state: State, year: int, as_json: bool) -> None:
     """
     from .. import services
 
-    result = services.open_cycle(state.app, year, state.now())
+    result = services.open_cycle(invocation.app, year, invocation.now())
     if as_json:
         emit_json(result)
         return
@@ -137,24 +143,24 @@ def cycle_open(state: State, year: int, as_json: bool) -> None:
 
 @cycle.command("list")
 @json_option
-@pass_state
-def cycle_list(state: State, as_json: bool) -> None:
-    """The cycles with their Chair and state. Example: ascn cycle list"""
+@pass_invocation
+def cycle_list(invocation: Invocation, as_json: bool) -> None:
+    """The cycles with their Chair and invocation. Example: ascn cycle list"""
     from .. import services
 
-    rows = services.cycles(state.app, state.now())
+    rows = services.cycles(invocation.app, invocation.now())
     if as_json:
         emit_json(rows)
         return
     table(
         "Cycles",
-        ["cycle", "Chair", "shepherd", "state", "deliverables", "finished", "overdue"],
+        ["cycle", "Chair", "shepherd", "opened", "deliverables", "finished", "overdue"],
         [
             [
                 r["cycle"],
                 f"{r['chair_name']} ({r['chair']})",
                 r["shepherd"] or "",
-                r["state"],
+                "yes" if r["opened"] else "no",
                 r["deliverables"],
                 r["finished"],
                 r["overdue"],
@@ -176,9 +182,15 @@ def project() -> None:
 @click.option("--funding", help="A multilateral bank (World Bank/IFC, ADB, AIIB, GIH) or an external partner.")
 @click.option("--cycle", type=int, help="The cycle (default: the latest open cycle that has begun).")
 @json_option
-@pass_state
+@pass_invocation
 def project_add(
-    state: State, city: str, title: str, focus: str | None, funding: str | None, cycle: int | None, as_json: bool
+    invocation: Invocation,
+    city: str,
+    title: str,
+    focus: str | None,
+    funding: str | None,
+    cycle: int | None,
+    as_json: bool,
 ) -> None:
     """Propose a project for a member city (its CSCO, its NR, ASEC or the shepherd).
 
@@ -187,7 +199,14 @@ def project_add(
     from .. import projects
 
     result = projects.add_project(
-        state.app, city, title, state.now(), state.acting_actor(), focus=focus, funding=funding, cycle=cycle
+        invocation.app,
+        city,
+        title,
+        invocation.now(),
+        invocation.acting_actor(),
+        focus=focus,
+        funding=funding,
+        cycle=cycle,
     )
     if as_json:
         emit_json(result)
@@ -199,13 +218,13 @@ def project_add(
 @click.option("--city", help="Only this city (slug).")
 @click.option("--cycle", "cycle_text", metavar="YEAR|all", help="This cycle, or all (default: all).")
 @json_option
-@pass_state
-def project_list(state: State, city: str | None, cycle_text: str | None, as_json: bool) -> None:
+@pass_invocation
+def project_list(invocation: Invocation, city: str | None, cycle_text: str | None, as_json: bool) -> None:
     """List projects with stage, provider, funding and focus. Example: ascn project list --city da-nang"""
     from .. import projects
 
-    year = None if cycle_text is None else cycle_choice(state, cycle_text)
-    rows = projects.list_projects(state.app, state.now(), city=city, cycle=year)
+    year = None if cycle_text is None else cycle_choice(invocation, cycle_text)
+    rows = projects.list_projects(invocation.app, invocation.now(), city=city, cycle=year)
     if as_json:
         emit_json(rows)
         return
@@ -225,23 +244,23 @@ def db() -> None:
 
 
 @db.command("upgrade")
-@pass_state
-def db_upgrade(state: State) -> None:
+@pass_invocation
+def db_upgrade(invocation: Invocation) -> None:
     """Bring the database's schema to this version's newest migration. Example: ascn db upgrade"""
     from .. import maintenance
 
-    result = maintenance.db_upgrade(state.app)
+    result = maintenance.db_upgrade(invocation.app)
     line(f"schema: {result['from'] or 'empty'} -> {result['to']}")
 
 
 @db.command("current")
 @json_option
-@pass_state
-def db_current(state: State, as_json: bool) -> None:
+@pass_invocation
+def db_current(invocation: Invocation, as_json: bool) -> None:
     """Which migration the database is at. Example: ascn db current"""
     from .. import maintenance
 
-    result = maintenance.db_current(state.app)
+    result = maintenance.db_current(invocation.app)
     if as_json:
         emit_json(result)
         return
@@ -256,14 +275,14 @@ def audit() -> None:
 
 @audit.command("verify")
 @json_option
-@pass_state
-def audit_verify(state: State, as_json: bool) -> None:
+@pass_invocation
+def audit_verify(invocation: Invocation, as_json: bool) -> None:
     """Check every history row against its hash chain; exit 7 when anything was edited, deleted,
     inserted or reordered. Example: ascn audit verify
     """
     from .. import maintenance
 
-    result = maintenance.audit_verify(state.app)
+    result = maintenance.audit_verify(invocation.app)
     if as_json:
         emit_json(result)
     else:
@@ -277,12 +296,12 @@ def audit_verify(state: State, as_json: bool) -> None:
 
 @cli.command("export")
 @click.argument("file", type=click.Path(path_type=Path))
-@pass_state
-def export_command(state: State, file: Path) -> None:
+@pass_invocation
+def export_command(invocation: Invocation, file: Path) -> None:
     """Write network, people, deliverables, history and outbox as JSON. Example: ascn export ascn.json"""
     from .. import maintenance
 
-    result = maintenance.export_all(state.app, file)
+    result = maintenance.export_all(invocation.app, file)
     line(
         f"{file}: {result['deliverables']} deliverables, {result['history']} history rows, {result['outbox']} messages"
     )
@@ -290,12 +309,12 @@ def export_command(state: State, file: Path) -> None:
 
 @cli.command("import")
 @click.argument("file", type=click.Path(path_type=Path))
-@pass_state
-def import_command(state: State, file: Path) -> None:
+@pass_invocation
+def import_command(invocation: Invocation, file: Path) -> None:
     """Restore an export into an empty database (all or nothing). Example: ascn import ascn.json"""
     from .. import maintenance
 
-    result = maintenance.import_all(state.app, file)
+    result = maintenance.import_all(invocation.app, file)
     line(f"{file}: {result['deliverables']} deliverables, {result['history']} history rows restored")
 
 
@@ -310,15 +329,15 @@ def workflows() -> None:
 @workflows.command("check")
 @click.option("--dir", "directory", type=click.Path(path_type=Path), help="Definitions folder (default: from config).")
 @json_option
-@pass_state
-def workflows_check(state: State, directory: Path | None, as_json: bool) -> None:
+@pass_invocation
+def workflows_check(invocation: Invocation, directory: Path | None, as_json: bool) -> None:
     """Validate every definition file; list all problems (exit 2) or say all is well.
 
     Example: ascn workflows check --dir workflows
     """
     from .. import services
 
-    root = directory or state.app.config.workflows_dir
+    root = directory or invocation.app.config.workflows_dir
     problems = services.check_definitions(root)
     if as_json:
         emit_json({"dir": str(root), "problems": problems})

@@ -6,8 +6,8 @@ from typing import Any
 
 import click
 
-from . import State, cli, json_option
-from .options import pass_state
+from . import Invocation, cli, json_option
+from .options import pass_invocation
 from .reading import calendar_command
 from .render import emit_json, line
 
@@ -21,9 +21,9 @@ from .render import emit_json, line
 @click.option("--cycle", type=int, help="The cycle (default: [calendar] cycle of the config).")
 @click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
 @json_option
-@pass_state
+@pass_invocation
 def calendar_set(
-    state: State,
+    invocation: Invocation,
     milestone: str,
     day: str,
     end: str | None,
@@ -41,12 +41,12 @@ def calendar_set(
     from .. import calendar_changes
 
     result = calendar_changes.set_milestone(
-        state.app,
-        cycle or state.app.config.cycle,
+        invocation.app,
+        cycle or invocation.app.config.cycle,
         milestone,
         day,
-        state.now(),
-        state.acting_actor(),
+        invocation.now(),
+        invocation.acting_actor(),
         end_text=end,
         zone=zone,
         reason=reason,
@@ -87,15 +87,15 @@ def _render_diff(result: dict[str, Any]) -> None:
 @calendar_command.command("history")
 @click.option("--cycle", type=int, help="Only this cycle (default: every cycle).")
 @json_option
-@pass_state
-def calendar_history(state: State, cycle: int | None, as_json: bool) -> None:
+@pass_invocation
+def calendar_history(invocation: Invocation, cycle: int | None, as_json: bool) -> None:
     """Every calendar change and extension: who, when, why, old -> new.
 
     Example: ascn calendar history --cycle 2018
     """
     from .. import calendar_changes
 
-    rows = calendar_changes.history(state.app, cycle)
+    rows = calendar_changes.history(invocation.app, cycle)
     if as_json:
         emit_json(rows)
         return
@@ -116,8 +116,8 @@ def calendar_history(state: State, cycle: int | None, as_json: bool) -> None:
 @click.option("--to", "to", required=True, metavar="DATE_OR_INSTANT", help="The new deadline, e.g. 2018-03-15.")
 @click.option("--reason", help="Why the deadline moves (required).")
 @json_option
-@pass_state
-def extend(state: State, deliverable_id: str, to: str, reason: str | None, as_json: bool) -> None:
+@pass_invocation
+def extend(invocation: Invocation, deliverable_id: str, to: str, reason: str | None, as_json: bool) -> None:
     """Move one deliverable's deadline (ASEC or the Chair); a lapsed one returns to the stage it
     lapsed from. A DATE is the end of that day in the deliverable's zone.
 
@@ -125,7 +125,9 @@ def extend(state: State, deliverable_id: str, to: str, reason: str | None, as_js
     """
     from .. import calendar_changes
 
-    result = calendar_changes.extend(state.app, deliverable_id, to, state.now(), state.acting_actor(), reason=reason)
+    result = calendar_changes.extend(
+        invocation.app, deliverable_id, to, invocation.now(), invocation.acting_actor(), reason=reason
+    )
     if as_json:
         emit_json(result)
         return

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from . import State, cli, json_option
-from .options import pass_state
+from . import Invocation, cli, json_option
+from .options import pass_invocation
 from .render import emit_json, line, table
 
 
@@ -21,15 +21,15 @@ def document() -> None:
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--title", help="What this version is (default: the file's name).")
 @json_option
-@pass_state
-def document_add(state: State, deliverable_id: str, file: Path, title: str | None, as_json: bool) -> None:
+@pass_invocation
+def document_add(invocation: Invocation, deliverable_id: str, file: Path, title: str | None, as_json: bool) -> None:
     """Store a version of the deliverable's document (never overwritten; the same bytes twice are one version).
 
     Example: ascn --actor shepherd@mnd.gov.sg document add 2018/framework framework-v2.pdf --title "Draft after the SCGW"
     """
     from .. import documents
 
-    result = documents.add(state.app, deliverable_id, file, state.now(), state.acting_actor(), title)
+    result = documents.add(invocation.app, deliverable_id, file, invocation.now(), invocation.acting_actor(), title)
     if as_json:
         emit_json(result)
         return
@@ -40,15 +40,15 @@ def document_add(state: State, deliverable_id: str, file: Path, title: str | Non
 @document.command("list")
 @click.argument("deliverable_id")
 @json_option
-@pass_state
-def document_list(state: State, deliverable_id: str, as_json: bool) -> None:
+@pass_invocation
+def document_list(invocation: Invocation, deliverable_id: str, as_json: bool) -> None:
     """Every version of the deliverable's document, oldest first.
 
     Example: ascn document list 2018/framework
     """
     from .. import documents
 
-    rows = documents.list_versions(state.app, deliverable_id)
+    rows = documents.list_versions(invocation.app, deliverable_id)
     if as_json:
         emit_json(rows)
         return

@@ -7,8 +7,8 @@ import os
 import click
 
 from ..errors import BadInput
-from . import State, cli, json_option
-from .options import pass_state
+from . import Invocation, cli, json_option
+from .options import pass_invocation
 from .render import emit_json, line, plural, table
 
 # ---------------------------------------------------------------------------- due work
@@ -16,15 +16,15 @@ from .render import emit_json, line, plural, table
 
 @cli.command()
 @json_option
-@pass_state
-def tick(state: State, as_json: bool) -> None:
+@pass_invocation
+def tick(invocation: Invocation, as_json: bool) -> None:
     """One pass of due work: deadline transitions, overdue notices, reminders, the outbox.
 
     Cron-friendly and safe to run twice at once. Example: ASCN_NOW=2018-02-14T12:00+08:00 ascn tick
     """
     from ..due import run_due_work
 
-    report = run_due_work(state.app, state.now())
+    report = run_due_work(invocation.app, invocation.now())
     if as_json:
         emit_json(report.as_dict())
         return
@@ -59,8 +59,8 @@ def tick(state: State, as_json: bool) -> None:
     help="The scheduler's own log level (default INFO: one line per pass that did something).",
 )
 @click.option("-v", "--verbose", count=True, help="Each item of work and APScheduler's per-job lines too (-vv: more).")
-@pass_state
-def scheduler(state: State, interval: float, log_level: str | None, verbose: int) -> None:
+@pass_invocation
+def scheduler(invocation: Invocation, interval: float, log_level: str | None, verbose: int) -> None:
     """Run due work continuously (APScheduler); stop with Ctrl-C or SIGTERM.
 
     Logs one line per pass with what it did, counted by kind; -v adds each item and the job runs.
@@ -70,14 +70,14 @@ def scheduler(state: State, interval: float, log_level: str | None, verbose: int
     from ..scheduling import configure_logging, serve
 
     configure_logging(verbose, log_level)
-    app = state.app
+    app = invocation.app
     services.check_database(app)  # fail now, with one line, if the database is not initialised
     config_path = str(app.config.path.resolve()) if app.config.path else None
     if config_path is None:
         raise BadInput("the scheduler needs a config file (--config or ./config.toml)")
     fixed = None
     if os.environ.get("ASCN_NOW") or app.config.clock is not None:
-        fixed = state.now().isoformat()  # $ASCN_NOW, else the folder's [clock] now
+        fixed = invocation.now().isoformat()  # $ASCN_NOW, else the folder's [clock] now
     serve(config_path, interval, fixed)
 
 
@@ -89,12 +89,12 @@ def outbox() -> None:
 @outbox.command("list")
 @click.option("--status", type=click.Choice(["queued", "sending", "sent", "failed"]), help="Only this status.")
 @json_option
-@pass_state
-def outbox_list(state: State, status: str | None, as_json: bool) -> None:
+@pass_invocation
+def outbox_list(invocation: Invocation, status: str | None, as_json: bool) -> None:
     """List the outbox. Example: ascn outbox list --status queued"""
     from .. import services
 
-    rows = services.outbox(state.app, status)
+    rows = services.outbox(invocation.app, status)
     if as_json:
         emit_json(rows)
         return

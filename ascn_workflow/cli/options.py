@@ -7,15 +7,15 @@ from typing import Any
 import click
 
 from ..errors import BadInput
-from . import State
+from . import Invocation
 
-pass_state = click.make_pass_decorator(State)
+pass_invocation = click.make_pass_decorator(Invocation)
 
 
-def cycle_choice(state: State, text: str | None) -> int | None:
+def cycle_choice(invocation: Invocation, text: str | None) -> int | None:
     """`--cycle 2019` -> 2019; `--cycle all` -> None (every cycle); nothing -> the config's cycle."""
     if text is None:
-        return state.app.config.cycle
+        return invocation.app.config.cycle
     if text.strip().lower() == "all":
         return None
     if not text.strip().isdigit():

@@ -8,8 +8,8 @@ from typing import Any
 import click
 
 from ..errors import BadInput
-from . import State, cli, json_option
-from .options import complete_deliverable, complete_workflow, cycle_choice, pass_state
+from . import Invocation, cli, json_option
+from .options import complete_deliverable, complete_workflow, cycle_choice, pass_invocation
 from .render import emit_json, line, plural, table, write_output
 
 # ---------------------------------------------------------------------------- reading
@@ -22,9 +22,9 @@ from .render import emit_json, line, plural, table, write_output
 @click.option("--member-state", help="Only this member state (ISO code).")
 @click.option("--overdue", is_flag=True, help="Only deliverables past their deadline.")
 @json_option
-@pass_state
+@pass_invocation
 def status(
-    state: State,
+    invocation: Invocation,
     cycle_text: str | None,
     workflow: str | None,
     stage: str | None,
@@ -39,9 +39,9 @@ def status(
     from .. import views
 
     rows = views.status(
-        state.app,
-        state.now(),
-        cycle=cycle_choice(state, cycle_text),
+        invocation.app,
+        invocation.now(),
+        cycle=cycle_choice(invocation, cycle_text),
         workflow=workflow,
         stage=stage,
         member_state=member_state,
@@ -60,15 +60,15 @@ def status(
 @cli.command("show")
 @click.argument("deliverable_id", shell_complete=complete_deliverable)
 @json_option
-@pass_state
-def show_command(state: State, deliverable_id: str, as_json: bool) -> None:
+@pass_invocation
+def show_command(invocation: Invocation, deliverable_id: str, as_json: bool) -> None:
     """One deliverable: stage, deadline, what may happen next (for --actor), history.
 
     Example: ascn --actor imd.officer@asec.example.org show 2018/nomination/th
     """
     from .. import views
 
-    view = views.show_deliverable(state.app, deliverable_id, state.now(), state.actor)
+    view = views.show_deliverable(invocation.app, deliverable_id, invocation.now(), invocation.actor)
     if as_json:
         emit_json(view)
         return
@@ -124,12 +124,12 @@ def _render_history(events: list[dict[str, Any]]) -> None:
 @cli.command("history")
 @click.argument("deliverable_id", shell_complete=complete_deliverable)
 @json_option
-@pass_state
-def history_command(state: State, deliverable_id: str, as_json: bool) -> None:
+@pass_invocation
+def history_command(invocation: Invocation, deliverable_id: str, as_json: bool) -> None:
     """The audit trail of one deliverable. Example: ascn history 2018/framework"""
     from .. import views
 
-    events = views.history(state.app, deliverable_id)
+    events = views.history(invocation.app, deliverable_id)
     if as_json:
         emit_json(events)
         return
@@ -139,15 +139,15 @@ def history_command(state: State, deliverable_id: str, as_json: bool) -> None:
 @cli.command()
 @click.option("--cycle", type=int, help="The cycle (default: [calendar] cycle of the config).")
 @json_option
-@pass_state
-def framework(state: State, cycle: int | None, as_json: bool) -> None:
+@pass_invocation
+def framework(invocation: Invocation, cycle: int | None, as_json: bool) -> None:
     """Where the ASEAN Smart Cities Framework stands, and what comes next.
 
     Example: ascn framework
     """
     from .. import views
 
-    view = views.framework(state.app, state.now(), cycle)
+    view = views.framework(invocation.app, invocation.now(), cycle)
     if as_json:
         emit_json(view)
         return
@@ -204,12 +204,12 @@ def calendar_command(ctx: click.Context, cycle: int | None, email: str | None, i
         return
     from .. import calendar_feed
 
-    state = ctx.find_object(State)
-    assert state is not None
+    invocation = ctx.find_object(Invocation)
+    assert invocation is not None
 
-    year = cycle or state.app.config.cycle
-    now = state.now()
-    rows = calendar_feed.entries(state.app, year, now, email)
+    year = cycle or invocation.app.config.cycle
+    now = invocation.now()
+    rows = calendar_feed.entries(invocation.app, year, now, email)
     if ics is not None:
         try:
             ics.write_bytes(calendar_feed.to_ics(rows, year, now, email))
@@ -238,20 +238,20 @@ def calendar_command(ctx: click.Context, cycle: int | None, email: str | None, i
     shell_complete=complete_deliverable,
 )
 @click.option("--output", type=click.Path(path_type=Path), help="Write to a file instead of standard output.")
-@pass_state
-def diagram(state: State, workflow: str, fmt: str, highlight: str | None, output: Path | None) -> None:
+@pass_invocation
+def diagram(invocation: Invocation, workflow: str, fmt: str, highlight: str | None, output: Path | None) -> None:
     """Draw a workflow's state machine from its definition.
 
     Example: ascn diagram framework --format svg --highlight 2018/framework --output framework.svg
     """
     from .. import diagrams
 
-    wf = state.app.definitions.workflow(workflow)
+    wf = invocation.app.definitions.workflow(workflow)
     stage = None
     if highlight:
         from .. import views
 
-        view = views.show_deliverable(state.app, highlight, state.now())
+        view = views.show_deliverable(invocation.app, highlight, invocation.now())
         if view["workflow"] != wf.name:
             raise BadInput(f"{highlight} is a {view['workflow']} deliverable, not {wf.name}")
         stage = view["stage"]
@@ -274,15 +274,15 @@ def report() -> None:
 @click.option("--format", "fmt", type=click.Choice(["md", "html"]), default="md", show_default=True)
 @click.option("--output", type=click.Path(path_type=Path), help="Write to a file instead of standard output.")
 @json_option
-@pass_state
-def report_annual(state: State, year: int, fmt: str, output: Path | None, as_json: bool) -> None:
+@pass_invocation
+def report_annual(invocation: Invocation, year: int, fmt: str, output: Path | None, as_json: bool) -> None:
     """The annual report ASEC drafts for the JCM (HTML is self-contained, no script, no network).
 
     Example: ascn report annual 2018 --format html --output ascn-2018.html
     """
     from .. import reporting
 
-    data = reporting.annual_report(state.app, year, state.now())
+    data = reporting.annual_report(invocation.app, year, invocation.now())
     if as_json:
         emit_json({k: v for k, v in data.items() if k != "timeline_svg"})
         return

@@ -6,8 +6,8 @@ import os
 
 import click
 
-from . import State, cli
-from .options import pass_state
+from . import Invocation, cli
+from .options import pass_invocation
 from .render import line
 
 
@@ -21,8 +21,8 @@ from .render import line
     type=click.IntRange(1, 64),
     help="Processes (use PostgreSQL for more than one).",
 )
-@pass_state
-def serve(state: State, host: str, port: int, workers: int) -> None:
+@pass_invocation
+def serve(invocation: Invocation, host: str, port: int, workers: int) -> None:
     """Serve the web portal: sign-in by e-mail link, My work, deliverables, nomination, the Framework.
 
     Needs a signing secret in $ASCN_WEB_SECRET ([web] secret_env). Behind a reverse proxy with
@@ -33,7 +33,7 @@ def serve(state: State, host: str, port: int, workers: int) -> None:
 
     from ..web.serving import signing_secret
 
-    app = state.app
+    app = invocation.app
     config = app.config
     signing_secret(config)  # a missing secret is one clear line before anything starts
     with app.store.read():  # a missing or outdated database is one clear line too

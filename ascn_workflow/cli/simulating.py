@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
-from . import State, cli, json_option
-from .options import pass_state
+from . import Invocation, cli, json_option
+from .options import pass_invocation
 from .render import emit_json, line, table
 
 
@@ -31,8 +31,10 @@ from .render import emit_json, line, table
 )
 @click.option("--quiet", is_flag=True, help="No progress bar; only the summary.")
 @json_option
-@pass_state
-def simulate(state: State, scenario: Path | None, until: str | None, db: Path, quiet: bool, as_json: bool) -> None:
+@pass_invocation
+def simulate(
+    invocation: Invocation, scenario: Path | None, until: str | None, db: Path, quiet: bool, as_json: bool
+) -> None:
     """Play the year from a scenario on a fresh embedded database, running each day's due work.
 
     Ends with where every deliverable stands and the mail sent (one .eml per message in outbox/
@@ -45,7 +47,7 @@ def simulate(state: State, scenario: Path | None, until: str | None, db: Path, q
     from ..dates import parse_day
     from ..simulation import load_scenario, play, prepare_sandbox
 
-    base = state.app.config
+    base = invocation.app.config
     directory = db.parent
     app = App(prepare_sandbox(base, db))
     stop = parse_day(until, "--until") if until else None
