@@ -8,6 +8,7 @@ database backend, so these tests run on the embedded SQLite only.
 from __future__ import annotations
 
 import email
+import json
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -608,3 +609,32 @@ def test_shell_completion_of_deliverable_ids_triggers_and_workflows(sqlite_ready
     assert _complete(a, "ascn diagram twin") == ["twinning", "twinning-follow-up"]
     assert _complete(a, "ascn status --workflow action") == ["action-plan"]
     assert _complete(a, "ascn sim") == ["simulate"]  # click's own: commands
+
+
+def test_readme_first_acts_work_verbatim_on_the_february_sandbox(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's acting block runs as written after `ascn simulate --until 2018-03-05`."""
+    monkeypatch.chdir(tmp_path)
+    env = {"ASCN_NOW": None, "ASCN_CONFIG": None, "ASCN_ACTOR": None}
+    runner = CliRunner()
+    assert runner.invoke(cli, ["simulate", "--until", "2018-03-05", "--quiet"], env=env).exit_code == 0
+    commands = readme_block("Then act, as")
+    assert len(commands) >= 4
+    for args in commands:
+        result = runner.invoke(cli, args, env=env)
+        assert result.exit_code == 0, f"ascn {' '.join(args)}: {result.output}"
+    history = runner.invoke(
+        cli, ["--config", "simulation/config.toml", "history", "2018/nomination/mm", "--json"], env=env
+    )
+    assert [e["trigger"] for e in json.loads(history.output)][-2:] == ["lapse", "extend"]
+
+
+def test_readme_sample_nomination_file_is_accepted_by_the_rules(sqlite_ready: Ascn) -> None:
+    """The nomination file under Files passes every submit rule as printed (no waiver needed)."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    sample = readme.split("Nomination file for `ascn nominate XX --file FILE`:", 1)[1]
+    sample = sample.split("```toml\n", 1)[1].split("```", 1)[0]
+    a = sqlite_ready
+    a.ok("nominate", "TH", "--file", a.file("th-nomination.toml", sample), actor=ASEC, now="2018-02-20T10:00+07:00")
+    assert a.json("show", "2018/nomination/th")["stage"] == "submitted"
