@@ -88,3 +88,29 @@ def test_an_unedited_export_still_imports(exported: dict[str, Any], tmp_path: Pa
     restored = Ascn(target, write_config(target))
     restored.ok("import", str(path))
     assert restored.json("audit", "verify")["problems"] == []
+
+
+def test_the_whole_simulated_year_exports_and_imports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A round trip of a real year: the shepherd submitting Malaysia's nomination with a waiver
+    (the engine lets the Chair or the shepherd act for the owner when waiving) must import too."""
+    from click.testing import CliRunner
+
+    from ascn_workflow.cli import cli
+
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    env = {"ASCN_NOW": None, "ASCN_CONFIG": None, "ASCN_ACTOR": None}
+    assert runner.invoke(cli, ["simulate", "--quiet"], env=env).exit_code == 0
+    exported = runner.invoke(cli, ["--config", "simulation/config.toml", "export", "year.json"], env=env)
+    assert exported.exit_code == 0, exported.output
+    (tmp_path / "other").mkdir()
+    other = write_config(tmp_path / "other")
+    imported = runner.invoke(cli, ["--config", str(other), "import", "year.json"], env=env)
+    assert imported.exit_code == 0, imported.output
+    verified = runner.invoke(cli, ["--config", str(other), "audit", "verify", "--json"], env=env)
+    assert verified.exit_code == 0 and json.loads(verified.output)["problems"] == []
+    before = runner.invoke(
+        cli, ["--config", "simulation/config.toml", "history", "2018/nomination/my", "--json"], env=env
+    )
+    after = runner.invoke(cli, ["--config", str(other), "history", "2018/nomination/my", "--json"], env=env)
+    assert json.loads(after.output) == json.loads(before.output)
