@@ -193,12 +193,12 @@ def _reminder(
     deliverable_id: str, email: str, offset: int, due_at: datetime, people: Sequence[Recipient]
 ) -> dict[str, Any]:
     zone = next((p.zone for p in people if p.email == email), "UTC")
-    return {"deliverable": deliverable_id, "recipient": email, "offset_days": offset, "due_at": show(due_at, zone)}
+    return {"deliverable_id": deliverable_id, "recipient": email, "offset_days": offset, "due_at": show(due_at, zone)}
 
 
 def _planned(deliverable_id: str, p: PlannedReminder) -> dict[str, Any]:
     return {
-        "deliverable": deliverable_id,
+        "deliverable_id": deliverable_id,
         "recipient": p.recipient.email,
         "offset_days": p.offset_days,
         "due_at": show(p.due_at, p.recipient.zone),
@@ -331,8 +331,8 @@ def _set_milestone(
         "cycle": cycle,
         "milestone": milestone_id,
         "title": new.title,
-        "from": _milestone_value(old),
-        "to": _milestone_value(new),
+        "old": _milestone_value(old),
+        "new": _milestone_value(new),
         "follows": followers,
         "reason": reason,
         "actor": email,
@@ -410,12 +410,12 @@ def extend(
         )
     return {
         "change": entry.seq,
-        "id": row.id,
+        "deliverable_id": row.id,
         "reason": why,
         "actor": email,
         "role": role,
         "from_stage": row.stage,
-        "stage": moved_row.stage,
+        "to_stage": moved_row.stage,
         "from": change.deliverables[0]["from"],
         "to": change.deliverables[0]["to"],
         "zone": change.deliverables[0]["zone"],

@@ -74,7 +74,7 @@ def list_versions(app: App, deliverable_id: str) -> list[dict[str, Any]]:
 
 def _view(app: App, row: Deliverable, v: DocumentVersion, number: int) -> dict[str, Any]:
     return {
-        "deliverable": row.id,
+        "deliverable_id": row.id,
         "version": number,
         "sha256": v.sha256,
         "title": v.title,

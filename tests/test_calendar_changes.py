@@ -59,8 +59,8 @@ def test_moving_the_scgw_a_week_later(ascn: Ascn) -> None:
         "calendar", "set", "scgw", "2018-05-29", "--reason", "The venue is taken that week",
         actor=ASEC, now="2018-05-14T10:00+08:00",
     )  # fmt: skip
-    assert moved["from"] == {"start": "2018-05-22", "end": "2018-05-25", "zone": "Asia/Singapore", "same_as": None}
-    assert moved["to"]["start"] == "2018-05-29" and moved["to"]["end"] == "2018-06-01"  # four days, as before
+    assert moved["old"] == {"start": "2018-05-22", "end": "2018-05-25", "zone": "Asia/Singapore", "same_as": None}
+    assert moved["new"]["start"] == "2018-05-29" and moved["new"]["end"] == "2018-06-01"  # four days, as before
     assert moved["follows"] == ["action-plans-due"]
     bangkok = next(d for d in moved["deliverables"] if d["id"] == BANGKOK)
     assert bangkok == {
@@ -71,9 +71,9 @@ def test_moving_the_scgw_a_week_later(ascn: Ascn) -> None:
         "to": "2018-06-01T22:59:59+07:00",
     }
     assert len(moved["deliverables"]) == 3  # Thailand's three cities, the only members so far
-    mine = [r for r in moved["reminders_already_sent"] if r["deliverable"] == BANGKOK]
+    mine = [r for r in moved["reminders_already_sent"] if r["deliverable_id"] == BANGKOK]
     assert {(r["recipient"], r["offset_days"]) for r in mine} == {("csco@bangkok.example", 14), (NR["TH"], 14)}
-    planned = [r for r in moved["reminders_planned"] if r["deliverable"] == BANGKOK]
+    planned = [r for r in moved["reminders_planned"] if r["deliverable_id"] == BANGKOK]
     # 7 days before Fri 1 Jun is Fri 25 May, 1 day before is Thu 31 May: 09:00 in Bangkok; no 14-day again.
     assert sorted((r["recipient"], r["offset_days"], r["due_at"]) for r in planned) == [
         ("csco@bangkok.example", 1, "2018-05-31T09:00:00+07:00"),
@@ -81,7 +81,7 @@ def test_moving_the_scgw_a_week_later(ascn: Ascn) -> None:
         (NR["TH"], 1, "2018-05-31T09:00:00+07:00"),
         (NR["TH"], 7, "2018-05-25T09:00:00+07:00"),
     ]
-    cancelled = [r for r in moved["reminders_cancelled"] if r["deliverable"] == BANGKOK]
+    cancelled = [r for r in moved["reminders_cancelled"] if r["deliverable_id"] == BANGKOK]
     assert sorted((r["recipient"], r["offset_days"]) for r in cancelled) == [
         ("csco@bangkok.example", 1),
         ("csco@bangkok.example", 7),
@@ -247,7 +247,7 @@ def test_extension_after_a_lapse(ascn: Ascn) -> None:
         "extend", "2018/nomination/vn", "--to", "2018-03-15", "--reason", "Viet Nam asked for two weeks",
         actor=ASEC, now="2018-03-02T10:00+07:00",
     )  # fmt: skip
-    assert extended["from_stage"] == "overdue" and extended["stage"] == "awaiting"
+    assert extended["from_stage"] == "overdue" and extended["to_stage"] == "awaiting"
     assert extended["to"] == "2018-03-15T23:59:59+07:00"  # a DATE is the end of that day in Viet Nam
     assert extended["told"] == [NR["VN"]]
     assert [(r["offset_days"], r["due_at"]) for r in extended["reminders_planned"]] == [
@@ -400,7 +400,7 @@ def test_a_move_past_a_lapse_returns_the_deliverable_to_the_stage_it_lapsed_from
     assert vn["from_stage"] == "overdue" and vn["stage"] == "awaiting"
     assert vn["to"] == "2018-03-15T22:59:59+07:00"  # the end of the day in Singapore
     planned = sorted(
-        (r["offset_days"], r["due_at"]) for r in moved["reminders_planned"] if r["deliverable"] == vn["id"]
+        (r["offset_days"], r["due_at"]) for r in moved["reminders_planned"] if r["deliverable_id"] == vn["id"]
     )
     assert planned == [(1, "2018-03-14T09:00:00+07:00"), (7, "2018-03-08T09:00:00+07:00")]
     shown = a.json("show", "2018/nomination/vn", now="2018-03-04T10:01+08:00")
@@ -433,7 +433,7 @@ def test_a_move_that_leaves_a_lapsed_deadline_past_keeps_it_lapsed_and_notifies_
     )  # fmt: skip
     vn = next(d for d in moved["deliverables"] if d["id"] == "2018/nomination/vn")
     assert vn["stage"] == "overdue" and "from_stage" not in vn
-    assert [r for r in moved["reminders_planned"] if r["deliverable"] == vn["id"]] == []
+    assert [r for r in moved["reminders_planned"] if r["deliverable_id"] == vn["id"]] == []
     shown = a.json("show", "2018/nomination/vn", now="2018-03-04T10:01+08:00")
     assert shown["stage"] == "overdue" and shown["overdue"]
     assert shown["deadline"] == "2018-03-02T22:59:59+07:00"

@@ -93,6 +93,23 @@ def test_acting_outputs_and_errors_match_their_schemas(year: Ascn) -> None:
     check("error", json.loads(refused.stderr))
 
 
+def test_calendar_changes_and_documents_match_their_schemas(year: Ascn) -> None:
+    """The outputs of SPEC section 9: calendar set (dry run and real), extend, calendar history, documents."""
+    later = "2018-11-21T09:00+08:00"
+    check("calendar-change", year.json("calendar", "set", "summit", "2018-11-14", "--reason", "moved a day", "--dry-run",
+                                       actor=ASEC, now=later))  # fmt: skip
+    check("calendar-change", year.json("calendar", "set", "summit", "2018-11-14", "--reason", "moved a day",
+                                       actor=ASEC, now=later))  # fmt: skip
+    due = next(r["id"] for r in year.json("status", "--cycle", "2019", now=later) if r["deadline"])
+    check("extension", year.json("extend", due, "--to", "2019-12-15", "--reason", "late", actor=ASEC, now=later))
+    history = year.json("calendar", "history", now=later)
+    assert {h["kind"] for h in history} == {"milestone", "extension"}
+    check("calendar-history", history)
+    documents = year.json("document", "list", "2018/framework", now=later)
+    assert documents
+    check("documents", documents)
+
+
 def test_one_vocabulary_across_outputs(year: Ascn) -> None:
     """The same thing has the same name in every output, the export included."""
     event = year.json("history", "2018/nomination/mm", now=NOW)[0]

@@ -55,7 +55,7 @@ def calendar_set(
     if as_json:
         emit_json(result)
         return
-    old, new = result["from"], result["to"]
+    old, new = result["old"], result["new"]
     line(
         f"{result['cycle']} {result['milestone']}: {_span(old)} -> {_span(new)}"
         + (" (dry run: nothing changed)" if result["dry_run"] else f" (change {result['change']})")
@@ -75,11 +75,11 @@ def _render_diff(result: dict[str, Any]) -> None:
     for d in result.get("kept", []):
         line(f"  kept     {d['id']}: {d['deadline']} (extended on its own)")
     for r in result["reminders_cancelled"]:
-        line(f"  reminder cancelled {r['deliverable']} to {r['recipient']} at {r['due_at']}")
+        line(f"  reminder cancelled {r['deliverable_id']} to {r['recipient']} at {r['due_at']}")
     for r in result["reminders_planned"]:
-        line(f"  reminder planned   {r['deliverable']} to {r['recipient']} at {r['due_at']}")
+        line(f"  reminder planned   {r['deliverable_id']} to {r['recipient']} at {r['due_at']}")
     for r in result["reminders_already_sent"]:
-        line(f"  reminder sent already (not again) {r['deliverable']} to {r['recipient']} at {r['due_at']}")
+        line(f"  reminder sent already (not again) {r['deliverable_id']} to {r['recipient']} at {r['due_at']}")
     told = result["told"]
     line(f"  told: {', '.join(told) if told else 'nobody'}")
 
@@ -131,6 +131,6 @@ def extend(invocation: Invocation, deliverable_id: str, to: str, reason: str | N
     if as_json:
         emit_json(result)
         return
-    stage = f" ({result['from_stage']} -> {result['stage']})" if result["from_stage"] != result["stage"] else ""
-    line(f"{result['id']}{stage}: deadline {result['from']} -> {result['to']} (change {result['change']})")
+    stage = f" ({result['from_stage']} -> {result['to_stage']})" if result["from_stage"] != result["to_stage"] else ""
+    line(f"{result['deliverable_id']}{stage}: deadline {result['from']} -> {result['to']} (change {result['change']})")
     _render_diff({**result, "deliverables": []})

@@ -34,7 +34,7 @@ def document_add(invocation: Invocation, deliverable_id: str, file: Path, title:
         emit_json(result)
         return
     known = "" if result["added"] else " (already stored: the same bytes)"
-    line(f"{result['deliverable']} version {result['version']}: {result['sha256']} {result['title']}{known}")
+    line(f"{result['deliverable_id']} version {result['version']}: {result['sha256']} {result['title']}{known}")
 
 
 @document.command("list")
