@@ -7,6 +7,7 @@ Nothing here does I/O except `load`, which reads the files and hands their text 
 
 from __future__ import annotations
 
+import functools
 import re
 import tomllib
 from collections.abc import Mapping
@@ -129,15 +130,24 @@ def _strings(value: Any) -> tuple[str, ...] | None:
 
 
 def valid_zone(zone: object) -> bool:
+    """A canonical IANA name only (`Asia/Singapore`, `UTC`): not the machine's own `localtime`,
+    tzdata's `Factory` and `posixrules`, nor its `posix/` and `right/` trees, which ZoneInfo
+    opens but which are no zone a person lives in (and would reach an .ics as its TZID)."""
+    return isinstance(zone, str) and zone in _iana_zones()
+
+
+@functools.cache
+def _iana_zones() -> frozenset[str]:
     import zoneinfo
 
-    if not isinstance(zone, str) or not zone:
-        return False
-    try:
-        zoneinfo.ZoneInfo(zone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
+    return frozenset(
+        z
+        for z in zoneinfo.available_timezones()
+        if z not in NOT_ZONES and not z.startswith(("posix/", "right/")) and not z.endswith((".tab", ".zi"))
+    )
+
+
+NOT_ZONES = frozenset({"localtime", "Factory", "posixrules"})
 
 
 # --------------------------------------------------------------------------- network

@@ -143,3 +143,12 @@ def test_commands_refuse_to_run_on_broken_definitions(ascn: Ascn, workflows_copy
     assert result.exit_code == 2
     assert "definitions/scgw.toml" in result.stderr and "dreaming" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_only_canonical_iana_zones_are_valid() -> None:
+    from ascn_workflow.definitions import valid_zone
+
+    for zone in ("Asia/Singapore", "Asia/Yangon", "UTC", "Etc/UTC", "Asia/Ho_Chi_Minh"):
+        assert valid_zone(zone), zone
+    for zone in ("localtime", "Factory", "posixrules", "right/UTC", "posix/Asia/Singapore", "Mars/Olympus", "", None):
+        assert not valid_zone(zone), zone  # would otherwise reach an .ics as its TZID
