@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -22,16 +23,28 @@ def path_of(folder: Path, sha256: str) -> Path:
 
 
 def read_source(source: Path) -> bytes:
+    """The bytes of a regular, non-empty file (a FIFO, a device or a folder is refused, never read)."""
     try:
-        if source.is_dir():
-            raise BadInput(f"{source} is a folder, not a file")
-        if source.stat().st_size > MAX_BYTES:
-            raise BadInput(f"{source} is larger than {MAX_BYTES // (1024 * 1024)} MB")
-        return source.read_bytes()
+        if not stat.S_ISREG(source.stat().st_mode):
+            kind = "a folder" if source.is_dir() else "not a regular file (a pipe, a device or a socket)"
+            raise BadInput(f"{source} is {kind}: give a document file")
+        fd = os.open(source, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # swapped for a pipe meanwhile: no hang
+        with os.fdopen(fd, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise BadInput(f"{source} is not a regular file: give a document file")
+            if info.st_size > MAX_BYTES:
+                raise BadInput(f"{source} is larger than {MAX_BYTES // (1024 * 1024)} MB")
+            content = handle.read(MAX_BYTES + 1)
     except FileNotFoundError:
         raise NotFound(f"document file {source} not found") from None
     except PermissionError as exc:
         raise BadInput(f"document file {source}: {exc.strerror}") from None
+    if not content:
+        raise BadInput(f"{source} is empty: a document version needs some bytes")
+    if len(content) > MAX_BYTES:
+        raise BadInput(f"{source} is larger than {MAX_BYTES // (1024 * 1024)} MB")
+    return content
 
 
 def digest(content: bytes) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 from .conftest import ASEC, PEOPLE, SHEPHERD, Ascn, write_config
@@ -40,18 +41,25 @@ def test_document_refusals(ascn: Ascn) -> None:
     a.ok("init")
     a.ok("people", "import", a.file("people.toml", PEOPLE))
     path = a.file("fw.txt", "text\n")
+    fifo = str(a.folder / "pipe")
+    os.mkfifo(fifo)
     cases = [
         (["document", "add", "2018/framework", path], "nobody@x.example", 5),
         (["document", "add", "2018/framework", path], None, 5),
         (["document", "add", "2018/nope", path], ASEC, 3),
         (["document", "add", "2018/framework", str(a.folder / "missing.pdf")], ASEC, 3),
         (["document", "add", "2018/framework", str(a.folder)], ASEC, 2),
+        (["document", "add", "2018/framework", fifo], ASEC, 2),  # a pipe is refused, never read (no hang)
+        (["document", "add", "2018/framework", "/dev/null"], ASEC, 2),  # a device: not a regular file
+        (["document", "add", "2018/framework", a.file("empty.txt", "")], ASEC, 2),  # no 0-byte version
         (["document", "list", "2018/nope"], ASEC, 3),
     ]
     for args, actor, code in cases:
         result = a.run(*args, actor=actor)
         assert result.exit_code == code, (args, result.output)
         assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
+        if code == 2 and args[-1] != str(a.folder):
+            assert "regular file" in result.stderr or "empty" in result.stderr, result.stderr
     assert a.json("document", "list", "2018/framework") == []
     assert not (a.folder / "documents").exists()  # nothing was written for a refused add
 
