@@ -47,13 +47,22 @@ def prepare_sandbox(base: Config, db: Path) -> Config:
         "# [clock] now (added when the simulation ends) is this folder's moment; $ASCN_NOW overrides it.\n"
         f'[database]\nurl = "sqlite:///{db.name}"\n\n[calendar]\ncycle = {base.cycle}\n\n'
         f'[workflows]\ndir = "{base.workflows_dir.resolve()}"\n\n[mail]\nbackend = "file"\noutbox = "outbox"\n'
+        "\n# document versions, beside the database (content-addressed: named by their SHA-256)\n"
+        '[documents]\ndir = "documents"\n'
         "\n# the portal on this sandbox runs without a secret in the environment (never do this for real)\n"
         "[web]\nsimulation = true\n",
         encoding="utf-8",
     )
     mail = replace(base.mail, backend="file", outbox=directory / "outbox")
     web = replace(base.web, simulation=True)
-    return replace(base, path=directory / "config.toml", database_url=f"sqlite:///{db}", mail=mail, web=web)
+    return replace(
+        base,
+        path=directory / "config.toml",
+        database_url=f"sqlite:///{db}",
+        mail=mail,
+        web=web,
+        documents_dir=directory / "documents",
+    )
 
 
 def remember_clock(config_path: Path, now: datetime, zone: str = "UTC") -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -124,3 +125,31 @@ def test_the_year_moves_a_milestone_extends_a_deadline_and_endorses_a_version(as
     ]
     assert len(fw["documents"]) == 2 and fw["unendorsed_versions"] == []
     assert ask("audit", "verify")["problems"] == []
+
+
+def test_the_simulation_keeps_its_documents_beside_its_database(
+    ascn: Ascn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run from another folder, with --db elsewhere: the document files go beside the database,
+    and the simulation's config finds them there."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    db = tmp_path / "moved" / "ascn.db"
+    ran = CliRunner().invoke(
+        cli, ["--config", str(ascn.config), "simulate", "--db", str(db), "--until", "2018-07-05", "--quiet"]
+    )
+    assert ran.exit_code == 0, ran.output
+    listed = CliRunner().invoke(
+        cli,
+        ["--config", str(db.parent / "config.toml"), "document", "list", "2018/framework", "--json"],
+        env={"ASCN_NOW": "2018-07-05T12:00+08:00"},
+    )
+    assert listed.exit_code == 0, listed.output
+    versions = json.loads(listed.stdout)
+    assert len(versions) == 2
+    for v in versions:
+        path = Path(v["path"])
+        assert path.is_file() and path.is_relative_to(db.parent / "documents"), path
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == v["sha256"]
+    assert not (elsewhere / "documents").exists() and not (ascn.folder / "documents").exists()
