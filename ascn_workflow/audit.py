@@ -260,3 +260,72 @@ def replay_problems(
             Problem(deliverable_id, position, "edited", f"data field(s) {', '.join(changed)} differ from its history")
         )
     return problems
+
+
+MILESTONE_FIELDS = ("first_day", "last_day", "zone", "same_as", "revision")
+
+
+def verify_milestones(
+    seeded: Sequence[Mapping[str, Any]], stored: Sequence[Mapping[str, Any]], changes: Sequence[Mapping[str, Any]]
+) -> list[Problem]:
+    """Each stored milestone is its calendar file's (as seeded when its cycle opened) with the
+    recorded milestone changes applied in order: a row edited in the database is caught here,
+    since its days are in no hash chain of their own."""
+    expected = {str(m["ref"]): {k: m.get(k) for k in MILESTONE_FIELDS} for m in seeded}
+    for c in changes:
+        if c.get("kind") != "milestone":
+            continue
+        moved = expected.setdefault(f"{c['cycle']}/{c['target']}", {"revision": 0})
+        new = c.get("new_value") or {}
+        moved.update(
+            first_day=new.get("start"),
+            last_day=new.get("end"),
+            zone=new.get("zone"),
+            same_as=new.get("same_as"),
+            revision=int(moved.get("revision") or 0) + 1,
+        )
+    problems = []
+    cycles = {int(m["cycle"]) for m in stored}
+    present = {str(m["ref"]) for m in stored}
+    for m in stored:
+        ref = str(m["ref"])
+        want = expected.get(ref)
+        if want is None:
+            problems.append(Problem(f"milestone {ref}", 1, "inserted", "neither the calendar file nor a change has it"))
+            continue
+        for key in MILESTONE_FIELDS:
+            if m.get(key) != want.get(key):
+                problems.append(
+                    Problem(
+                        f"milestone {ref}",
+                        int(m.get("revision") or 0) + 1,
+                        "edited",
+                        f"{key} is {m.get(key)!r}; the calendar file and the calendar changes say {want.get(key)!r}",
+                    )
+                )
+    for ref in sorted(set(expected) - present):
+        if int(ref.split("/", 1)[0]) in cycles:
+            problems.append(Problem(f"milestone {ref}", 1, "deleted", "the calendar has it; the database does not"))
+    return problems
+
+
+def verify_documents(
+    versions: Sequence[tuple[int, Mapping[str, Any]]], read: Callable[[str], bytes | None]
+) -> list[Problem]:
+    """Each document row against its file: there, holding the bytes its SHA-256 and size say.
+    `versions` is (number within its deliverable, row); `read` gives a file's bytes by SHA-256, or None."""
+    problems = []
+    for number, v in versions:
+        sha, owner = str(v["sha256"]), f"{v['deliverable_id']} document"
+        content = read(sha)
+        if content is None:
+            problems.append(Problem(owner, number, "deleted", f"version {number} ({sha[:12]}…) has no file"))
+        elif hashlib.sha256(content).hexdigest() != sha:
+            problems.append(Problem(owner, number, "edited", f"version {number}: its file does not hold {sha[:12]}…"))
+        elif len(content) != v["size"]:
+            problems.append(
+                Problem(
+                    owner, number, "edited", f"version {number}: size {v['size']} recorded, its file has {len(content)}"
+                )
+            )
+    return problems

@@ -486,7 +486,10 @@ def _queue_messages(
 
 
 def history(app: App, cycle: int | None = None) -> list[dict[str, Any]]:
-    """Every calendar change and extension, oldest first: who, when, why, old and new."""
+    """Every calendar change and extension, oldest first: who, when, why, old and new. An unknown
+    cycle is not found (exit 3), as for `calendar set`; a known one without changes is empty."""
+    if cycle is not None:
+        app.definitions.calendar(cycle)
     with app.store.read() as tx:
         changes = tx.calendar_changes(cycle)
     return [change_view(app.definitions, c) for c in changes]

@@ -9,8 +9,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from . import document_files
 from .app import App
-from .audit import Problem, replay_problems, verify_chain, verify_changes, verify_directory
+from .audit import (
+    Problem,
+    replay_problems,
+    verify_chain,
+    verify_changes,
+    verify_directory,
+    verify_documents,
+    verify_milestones,
+)
 from .errors import BadInput, NotFound
 from .export_check import check_export
 from .opening import PROJECT_FIELDS
@@ -48,6 +57,8 @@ def audit_verify(app: App) -> dict[str, Any]:
         calendar_changes = tx.calendar_changes()
         changes = [asdict(c) for c in tx.directory_changes()]
         people = tx.people()
+        milestones = tx.milestones()
+        documents = [(i, asdict(v)) for r in rows for i, v in enumerate(tx.documents(r.id), start=1)]
     chains: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for entry in entries:
         chains[entry.deliverable_id].append(asdict(entry))
@@ -57,6 +68,12 @@ def audit_verify(app: App) -> dict[str, Any]:
         expected = versions.get(deliverable_id, 1) - 1
         problems += verify_chain(deliverable_id, chains.get(deliverable_id, []), expected)
     problems += verify_changes([asdict(c) for c in calendar_changes])  # the calendar's own chain
+    problems += verify_milestones(
+        [asdict(r) for cycle in sorted({m.cycle for m in milestones}) for r in _seeded(app, cycle)],
+        [asdict(m) for m in milestones],
+        [asdict(c) for c in calendar_changes],
+    )
+    problems += verify_documents(documents, lambda sha: _document_bytes(app, sha))
     for row in rows:
         problems += _replay(defs, row, chains.get(row.id, []))
     roles = [(r.email, r.role, r.member_state, r.city) for _, r in people]
@@ -69,6 +86,21 @@ def audit_verify(app: App) -> dict[str, Any]:
         "directory_changes": len(changes),
         "problems": [p.as_dict() for p in problems],
     }
+
+
+def _seeded(app: App, cycle: int) -> list[Any]:
+    """The milestones a cycle's calendar file seeds (none if the file is gone: every row then differs)."""
+    from .calendar_changes import records_of
+
+    calendar = app.file_definitions.calendars.get(cycle)
+    return records_of(calendar) if calendar is not None else []
+
+
+def _document_bytes(app: App, sha256: str) -> bytes | None:
+    try:
+        return document_files.path_of(app.config.documents_dir, sha256).read_bytes()
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return None
 
 
 def _replay(defs: Definitions, row: Any, entries: list[dict[str, Any]]) -> list[Problem]:

@@ -4,6 +4,7 @@ history in the hash chain, and the messages that tell people, on SQLite and Post
 from __future__ import annotations
 
 import json
+import shutil
 from collections import Counter
 from datetime import UTC
 from email import message_from_bytes
@@ -224,6 +225,18 @@ def test_refused_moves_change_nothing(ascn: Ascn) -> None:
         (["calendar", "set", "scgw", "29/05/2018", "--reason", "x"], ASEC, 2, "not a date"),
         (["calendar", "set", "scgw", "2018-05-29", "--zone", "Mars/Olympus", "--reason", "x"], ASEC, 2, "time zone"),
         (["calendar", "set", "scgw", "2018-05-29", "--cycle", "2031", "--reason", "x"], ASEC, 3, "2031"),
+        (
+            ["calendar", "set", "scgw", "2018-05-29", "--cycle", "1900", "--reason", "x"],
+            ASEC,
+            3,
+            "no calendar for cycle 1900",
+        ),
+        (["calendar", "history", "--cycle", "1900"], ASEC, 3, "no calendar for cycle 1900"),  # as `set`: exit 3
+        # Only canonical IANA names: not the machine's own zone, tzdata's helpers or its other trees.
+        *[
+            (["calendar", "set", "scgw", "2018-05-29", "--zone", zone, "--reason", "x"], ASEC, 2, "IANA time zone")
+            for zone in ("localtime", "Factory", "posixrules", "right/UTC", "posix/Asia/Singapore")
+        ],
         (["extend", BANGKOK, "--to", "2018-06-30", "--reason", "x"], NR["TH"], 5, "asec or the Chair"),
         (["extend", BANGKOK, "--to", "2018-05-01", "--reason", "x"], ASEC, 2, "not in the future"),
         (["extend", "2018/framework", "--to", "2018-06-30"], ASEC, 2, "--reason"),
@@ -234,6 +247,7 @@ def test_refused_moves_change_nothing(ascn: Ascn) -> None:
         assert result.exit_code == code, (args, result.output)
         assert words in result.stderr and "Traceback" not in result.output, (args, result.stderr)
         assert len(result.stderr.strip().splitlines()) == 1
+    assert a.json("calendar", "history", "--cycle", "2018") == []  # a known cycle without changes: empty, exit 0
     refused_json = a.run("calendar", "set", "nope", "2018-05-29", "--reason", "x", "--json", actor=ASEC, now=now)
     assert refused_json.exit_code == 3 and json.loads(refused_json.stderr)["error"]
     assert _dump(a) == before
@@ -308,6 +322,10 @@ def test_export_and_import_keep_calendar_history_and_documents(ascn: Ascn, tmp_p
         for d in a.json("document", "list", "2018/framework")
     ]
     assert b.json("show", BANGKOK, now="2018-05-16T10:00+08:00")["deadline"] == "2018-06-15T23:59:59+07:00"
+    # The document files stay in [documents] dir: until that folder is copied, audit verify misses them.
+    missing = json.loads(b.run("audit", "verify", "--json").stdout)["problems"]
+    assert [(p["deliverable"], p["kind"]) for p in missing] == [("2018/framework document", "deleted")]
+    shutil.copytree(a.folder / "documents", other / "documents")
     assert b.json("audit", "verify")["problems"] == []
     assert b.json("audit", "verify")["calendar_changes"] == 2
 
@@ -441,3 +459,44 @@ def test_a_move_that_leaves_a_lapsed_deadline_past_keeps_it_lapsed_and_notifies_
         a.ok("tick", now=day)
     assert len(_overdue_notices(a, "2018/nomination/vn")) == 1  # the same stage entry: never a second notice
     assert a.json("audit", "verify")["problems"] == []
+
+
+def test_audit_catches_a_milestone_or_document_edited_in_the_database(ascn: Ascn) -> None:
+    from sqlalchemy import text
+
+    from ascn_workflow.store.migrate import make_engine
+
+    a = _founded(ascn)
+    a.ok("calendar", "set", "scgw", "2018-05-29", "--reason", "venue", actor=ASEC, now="2018-05-14T10:00+08:00")
+    a.ok("document", "add", "2018/framework", a.file("fw.txt", "Framework draft 1\n"), actor=ASEC)
+    assert a.json("audit", "verify")["problems"] == []
+
+    def problems_after(*statements: str) -> list[dict[str, Any]]:
+        engine = make_engine(a.app().config.database_url)
+        with engine.begin() as c:
+            for statement in statements:
+                c.execute(text(statement))
+        engine.dispose()
+        result = a.run("audit", "verify", "--json")
+        assert result.exit_code == 7, result.output
+        return list(json.loads(result.stdout)["problems"])
+
+    # A moved milestone's days, edited past its calendar change; then one never moved, edited.
+    found = problems_after("UPDATE milestone SET last_day = '2018-06-08' WHERE milestone = 'scgw'")
+    assert [(p["deliverable"], p["kind"]) for p in found] == [("milestone 2018/scgw", "edited")]
+    assert "2018-06-08" in found[0]["message"] and "2018-06-01" in found[0]["message"]
+    found = problems_after(
+        "UPDATE milestone SET last_day = '2018-06-01' WHERE milestone = 'scgw'",
+        "UPDATE milestone SET first_day = '2018-11-30', last_day = '2018-11-30' WHERE milestone = 'jcm'",
+    )
+    assert {(p["deliverable"], p["kind"]) for p in found} == {("milestone 2018/jcm", "edited")}
+    # A document row pointed at other bytes (its file is then missing), or given another size.
+    found = problems_after(
+        "UPDATE milestone SET first_day = '2018-10-15', last_day = '2018-10-15' WHERE milestone = 'jcm'",
+        "UPDATE document SET size = 3 WHERE deliverable_id = '2018/framework'",
+    )
+    assert [(p["deliverable"], p["kind"]) for p in found] == [("2018/framework document", "edited")]
+    found = problems_after(
+        f"UPDATE document SET sha256 = '{'0' * 64}', size = 18 WHERE deliverable_id = '2018/framework'"
+    )
+    assert [(p["deliverable"], p["kind"]) for p in found] == [("2018/framework document", "deleted")]

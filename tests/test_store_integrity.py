@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -172,6 +173,7 @@ def test_export_and_import_round_trip(ready: Ascn, tmp_path: Path) -> None:
     target.mkdir()
     restored = Ascn(target, write_config(target))  # restored into the embedded backend, whatever the source
     assert restored.ok("import", str(dump)).exit_code == 0
+    shutil.copytree(a.app().config.documents_dir, target / "documents")  # the files travel beside the export
     assert restored.json("audit", "verify")["problems"] == []
     now = "2018-03-02T12:00+08:00"
     assert restored.json("status", now=now) == a.json("status", now=now)
