@@ -324,7 +324,7 @@ def test_export_and_import_keep_calendar_history_and_documents(ascn: Ascn, tmp_p
     assert b.json("show", BANGKOK, now="2018-05-16T10:00+08:00")["deadline"] == "2018-06-15T23:59:59+07:00"
     # The document files stay in [documents] dir: until that folder is copied, audit verify misses them.
     missing = json.loads(b.run("audit", "verify", "--json").stdout)["problems"]
-    assert [(p["deliverable"], p["kind"]) for p in missing] == [("2018/framework document", "deleted")]
+    assert [(p["deliverable_id"], p["kind"]) for p in missing] == [("2018/framework document", "deleted")]
     shutil.copytree(a.folder / "documents", other / "documents")
     assert b.json("audit", "verify")["problems"] == []
     assert b.json("audit", "verify")["calendar_changes"] == 2
@@ -483,20 +483,20 @@ def test_audit_catches_a_milestone_or_document_edited_in_the_database(ascn: Ascn
 
     # A moved milestone's days, edited past its calendar change; then one never moved, edited.
     found = problems_after("UPDATE milestone SET last_day = '2018-06-08' WHERE milestone = 'scgw'")
-    assert [(p["deliverable"], p["kind"]) for p in found] == [("milestone 2018/scgw", "edited")]
+    assert [(p["deliverable_id"], p["kind"]) for p in found] == [("milestone 2018/scgw", "edited")]
     assert "2018-06-08" in found[0]["message"] and "2018-06-01" in found[0]["message"]
     found = problems_after(
         "UPDATE milestone SET last_day = '2018-06-01' WHERE milestone = 'scgw'",
         "UPDATE milestone SET first_day = '2018-11-30', last_day = '2018-11-30' WHERE milestone = 'jcm'",
     )
-    assert {(p["deliverable"], p["kind"]) for p in found} == {("milestone 2018/jcm", "edited")}
+    assert {(p["deliverable_id"], p["kind"]) for p in found} == {("milestone 2018/jcm", "edited")}
     # A document row pointed at other bytes (its file is then missing), or given another size.
     found = problems_after(
         "UPDATE milestone SET first_day = '2018-10-15', last_day = '2018-10-15' WHERE milestone = 'jcm'",
         "UPDATE document SET size = 3 WHERE deliverable_id = '2018/framework'",
     )
-    assert [(p["deliverable"], p["kind"]) for p in found] == [("2018/framework document", "edited")]
+    assert [(p["deliverable_id"], p["kind"]) for p in found] == [("2018/framework document", "edited")]
     found = problems_after(
         f"UPDATE document SET sha256 = '{'0' * 64}', size = 18 WHERE deliverable_id = '2018/framework'"
     )
-    assert [(p["deliverable"], p["kind"]) for p in found] == [("2018/framework document", "deleted")]
+    assert [(p["deliverable_id"], p["kind"]) for p in found] == [("2018/framework document", "deleted")]
