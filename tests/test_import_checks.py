@@ -8,6 +8,7 @@ change removed — is refused with exit 2 naming the first problem, and the data
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -107,6 +108,8 @@ def test_the_whole_simulated_year_exports_and_imports(tmp_path: Path, monkeypatc
     other = write_config(tmp_path / "other")
     imported = runner.invoke(cli, ["--config", str(other), "import", "year.json"], env=env)
     assert imported.exit_code == 0, imported.output
+    # The document files travel beside the export (audit verify checks each row against its file).
+    shutil.copytree(tmp_path / "simulation" / "documents", tmp_path / "other" / "documents")
     verified = runner.invoke(cli, ["--config", str(other), "audit", "verify", "--json"], env=env)
     assert verified.exit_code == 0 and json.loads(verified.output)["problems"] == []
     before = runner.invoke(
