@@ -25,7 +25,7 @@ from .planning import PlannedReminder, Recipient
 from .rescheduling import Existing, ReminderPlan, moved, new_deadline, replan
 from .spec import Calendar, Definitions, Milestone
 from .store import CalendarChange, Deliverable, HistoryEntry, Message, MilestoneRecord, Transaction, after
-from .views import resolve_actor, zone_of
+from .views import chairs_for, resolve_actor, zone_of
 
 if TYPE_CHECKING:
     from .app import App
@@ -96,7 +96,8 @@ def seed(defs: Definitions, tx: Transaction, cycle: int) -> int:
 
 
 def _mover_role(defs: Definitions, tx: Transaction, email: str | None, cycle: int, what: str) -> tuple[str, str]:
-    actor = in_cycle(defs, resolve_actor(tx, email), cycle)
+    actor = resolve_actor(tx, email)
+    actor = in_cycle(defs, actor, cycle, chairs_for(defs, tx, actor, cycle))
     role = next((g.role for g in actor.grants if g.role in MOVERS), None)
     if role is None:
         raise Denied(f"{actor.email} may not {what}: needs role asec or the Chair of {cycle}", actor=actor.email)

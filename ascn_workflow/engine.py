@@ -7,7 +7,7 @@ clock and touches no database: the service layer reads the deliverable and store
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -83,27 +83,47 @@ StageOf = Callable[[str], "str | None"]
 Members = Callable[[str], "tuple[str, ...]"]  # a member state's member cities (slugs), before this transition
 
 
-def in_cycle(defs: Definitions, actor: Actor, cycle: int) -> Actor:
-    """The actor's grants in one cycle: the Chair is the ASEAN Chair's NR of that year.
+def chair_seat(defs: Definitions, cycle: int, chairs: Collection[str]) -> Grant | None:
+    """The grant that makes its holder the Chair of `cycle`, or None if no member state chairs it.
+
+    One rule for permissions (`in_cycle`) and mail (`reminding.recipients`): whoever holds an
+    explicit `chair` grant for the chairing member state, else that state's NR. `chairs` are the
+    member states the directory grants `chair` for (`Transaction.chair_grants`), passed in as data.
+    """
+    state = defs.chair(cycle)
+    if state is None:
+        return None
+    return Grant("chair", state) if state in chairs else Grant("nr", state)
+
+
+def chairs_needed(defs: Definitions, actor: Actor, cycle: int) -> bool:
+    """Whether `in_cycle` needs the directory's `chairs` for this actor: only the chairing state's NR
+    depends on them (an explicit Chair counts their own grant), so the store is asked only then."""
+    state = defs.chair(cycle)
+    return state is not None and any(g.role == "nr" and g.member_state == state for g in actor.grants)
+
+
+def in_cycle(defs: Definitions, actor: Actor, cycle: int, chairs: Collection[str] = ()) -> Actor:
+    """The actor's grants in one cycle: the Chair is who `chair_seat` names, with the `chair` role.
 
     A `chair` grant counts only for the cycles its member state chairs; an NR of the chairing
-    member state acts as Chair in that cycle without a separate grant. Likewise a `shepherd` grant
-    of a member state counts only in the cycles that state shepherds the network (Singapore, then
-    Indonesia); a shepherd grant without a member state counts in every cycle.
+    member state acts as Chair in that cycle unless someone holds an explicit `chair` grant for
+    it (`chairs`: the member states with one). Likewise a `shepherd` grant of a member state
+    counts only in the cycles that state shepherds the network (Singapore, then Indonesia); a
+    shepherd grant without a member state counts in every cycle.
     """
-    chair = defs.chair(cycle)
+    own = {g.member_state for g in actor.grants if g.role == "chair" and g.member_state}
+    seat = chair_seat(defs, cycle, {*chairs, *own})
+    seat_key = (seat.role, seat.member_state) if seat is not None else None
     shepherd = defs.shepherd(cycle)
     grants: list[Grant] = []
     for grant in actor.grants:
-        if grant.role == "chair":
-            if grant.member_state == chair:
-                grants.append(grant)
-            continue
         if grant.role == "shepherd" and grant.member_state is not None and grant.member_state != shepherd:
             continue
-        grants.append(grant)
-        if grant.role == "nr" and chair is not None and grant.member_state == chair:
-            grants.append(Grant("chair", chair))
+        if grant.role != "chair":
+            grants.append(grant)
+        if (grant.role, grant.member_state) == seat_key:
+            grants.append(Grant("chair", grant.member_state))
     return Actor(actor.email, tuple(dict.fromkeys(grants)))
 
 
@@ -165,10 +185,13 @@ def options(
     at: datetime,
     stage_of: StageOf,
     members: Members | None = None,
+    *,
+    chairs: Collection[str] = (),
 ) -> list[Option]:
-    """What may happen next: one function for `show`, error messages, `framework` and reminders."""
+    """What may happen next: one function for `show`, error messages, `framework` and reminders.
+    `chairs`: the member states with an explicit `chair` grant (`in_cycle`)."""
     workflow = defs.workflow(snap.workflow)
-    actor = in_cycle(defs, actor, snap.cycle) if actor is not None else None
+    actor = in_cycle(defs, actor, snap.cycle, chairs) if actor is not None else None
     result = []
     for trigger in triggers_from(workflow, snap.stage):
         transition = workflow.transition(trigger, snap.stage)
@@ -185,11 +208,18 @@ def _allowed_text(workflow: Workflow, stage: str) -> str:
 
 
 def fire(
-    defs: Definitions, snap: Deliverable, req: Request, stage_of: StageOf, members: Members | None = None
+    defs: Definitions,
+    snap: Deliverable,
+    req: Request,
+    stage_of: StageOf,
+    members: Members | None = None,
+    *,
+    chairs: Collection[str] = (),
 ) -> Outcome:
-    """Decide one transition. Raises BadInput, Refused or Denied; never changes anything."""
+    """Decide one transition. Raises BadInput, Refused or Denied; never changes anything.
+    `chairs`: the member states with an explicit `chair` grant (`in_cycle`; the scheduler needs none)."""
     workflow = defs.workflow(snap.workflow)
-    req = replace(req, actor=in_cycle(defs, req.actor, snap.cycle))
+    req = replace(req, actor=in_cycle(defs, req.actor, snap.cycle, chairs))
     at = _effective_instant(snap, req)
     transition = workflow.transition(req.trigger, snap.stage)
     if transition is None:

@@ -16,7 +16,7 @@ from .names import check_name
 from .opening import project_opening
 from .outages import retrying
 from .reminding import plan
-from .views import resolve_actor
+from .views import chairs_for, resolve_actor
 
 FOCUS_AREAS = ("transport", "water", "energy", "health care", "education", "public services", "data", "ICT")
 BANKS = {
@@ -91,7 +91,8 @@ def _add_project(
         if row is None:
             hint = did_you_mean(city, [c.slug for c in defs.network.cities])
             raise NotFound(f"{city!r} is not a member city{hint}", city=city)
-        actor = in_cycle(defs, resolve_actor(tx, actor_email), year)
+        actor = resolve_actor(tx, actor_email)
+        actor = in_cycle(defs, actor, year, chairs_for(defs, tx, actor, year))
         if not any(g.role in PROPOSERS and g.covers(row.member_state, row.slug) for g in actor.grants):
             raise Denied(
                 f"{actor.email} may not propose projects for {row.slug}: needs csco of {row.slug}, "

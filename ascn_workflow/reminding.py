@@ -38,8 +38,8 @@ def _recipient(defs: Definitions, row: Deliverable, person: Person, grant: Grant
 def recipients(defs: Definitions, tx: Transaction, row: Deliverable, roles: Sequence[str]) -> list[Recipient]:
     """The people holding `roles` in the deliverable's cycle and scope, one entry per person.
 
-    The Chair is resolved for the cycle, one person: whoever holds an explicit `chair` grant for
-    the chairing member state, else that state's NR.
+    The Chair is resolved for the cycle by `engine.chair_seat`, the rule permissions follow:
+    whoever holds an explicit `chair` grant for the chairing member state, else that state's NR.
     """
     wanted = set(roles) - {"scheduler"}
     load = wanted | ({"nr"} if "chair" in wanted else set())
@@ -50,13 +50,11 @@ def recipients(defs: Definitions, tx: Transaction, row: Deliverable, roles: Sequ
         grants.setdefault(person.email, (person, []))[1].append(
             Grant(role.role, role.member_state or None, role.city or None)
         )
-    # One Chair per cycle: an explicit chair grant for the chairing state, else that state's NR.
-    explicit_chair = any(g.role == "chair" and g.member_state == chair for _, held in grants.values() for g in held)
+    # One Chair per cycle, as for permissions (engine.chair_seat); with the Chair wanted, every chair grant is loaded.
+    chairs = {g.member_state for _, held in grants.values() for g in held if g.role == "chair" and g.member_state}
     found: dict[str, Recipient] = {}
     for email, (person, held) in grants.items():
-        for grant in in_cycle(defs, Actor(email, tuple(held)), row.cycle).grants:
-            if grant.role == "chair" and explicit_chair and grant not in held:
-                continue
+        for grant in in_cycle(defs, Actor(email, tuple(held)), row.cycle, chairs).grants:
             if grant.role in wanted and grant.covers(row.member_state, row.city):
                 found.setdefault(email, _recipient(defs, row, person, grant))
     return list(found.values())

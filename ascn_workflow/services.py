@@ -23,7 +23,7 @@ from .outages import retrying
 from .people import Grant, PersonEntry, parse_people, person_entry
 from .spec import NETWORK_ROLES
 from .store import Transaction, after
-from .views import deliverable_view, history_view, is_overdue, resolve_actor
+from .views import chairs_for, deliverable_view, history_view, is_overdue, resolve_actor
 
 # ---------------------------------------------------------------------------- helpers
 
@@ -257,7 +257,7 @@ def advance(
             if effect.gather is not None:
                 fields.update(effect.gather(tx, row, fields))
         request = Request(trigger, actor, now, at, _note(note), fields, _waiver_reasons(waivers))
-        outcome = fire(defs, row, request, tx.stage, tx.member_cities)
+        outcome = fire(defs, row, request, tx.stage, tx.member_cities, chairs=chairs_for(defs, tx, actor, row.cycle))
         entry = tx.apply(outcome, channel, recorded_by)
         moved = after(row, outcome)
         tx.cancel_reminders(moved.id, keep_version=moved.version)  # those of the stage it left

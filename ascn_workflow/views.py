@@ -13,7 +13,7 @@ from typing import Any
 
 from .app import App
 from .dates import show
-from .engine import options, stage_deadline
+from .engine import chairs_needed, options, stage_deadline
 from .errors import Denied, NotFound, did_you_mean
 from .people import Actor
 from .spec import Definitions, Workflow
@@ -30,6 +30,11 @@ def resolve_actor(tx: Transaction, email: str | None) -> Actor:
             actor=email,
         )
     return actor
+
+
+def chairs_for(defs: Definitions, tx: Transaction, actor: Actor, cycle: int) -> frozenset[str]:
+    """The directory's explicit chair grants for `engine.in_cycle`, read only when they can matter."""
+    return tx.chair_grants() if chairs_needed(defs, actor, cycle) else frozenset()
 
 
 def zone_of(defs: Definitions, row: Deliverable) -> str:
@@ -141,7 +146,15 @@ def _options_view(
             ],
             "deadline_of_next_stage": show(stage_deadline(defs, snap.cycle, workflow, o.dest), zone),
         }
-        for o in options(defs, snap, actor, now, tx.stage, tx.member_cities)
+        for o in options(
+            defs,
+            snap,
+            actor,
+            now,
+            tx.stage,
+            tx.member_cities,
+            chairs=chairs_for(defs, tx, actor, snap.cycle) if actor else (),
+        )
     ]
 
 

@@ -15,13 +15,14 @@ def _scanned(app, email: str) -> list[str]:  # type: ignore[no-untyped-def]
     with app.store.transaction(write=False) as tx:
         actor = tx.actor(email)
         rows = tx.deliverables()
+        chairs = tx.chair_grants()
     found = []
     for row in rows:
         workflow = defs.workflow(row.workflow)
         if not workflow.transitions_from(row.stage):
             continue
         responsible = workflow.stage(row.stage).responsible
-        acting = in_cycle(defs, actor, row.cycle)
+        acting = in_cycle(defs, actor, row.cycle, chairs)
         if any(g.role in responsible and g.covers(row.member_state, row.city) for g in acting.grants):
             found.append(row.id)
     return sorted(found)

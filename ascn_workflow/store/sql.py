@@ -677,6 +677,12 @@ class Transaction:
         """The directory's chain, in order."""
         return self._records(DIRECTORY_CHANGE, f"SELECT {columns(DIRECTORY_CHANGE)} FROM directory_change ORDER BY seq")
 
+    def chair_grants(self) -> frozenset[str]:
+        """The member states someone holds an explicit `chair` grant for (engine.chair_seat)."""
+        return frozenset(
+            str(r[0]) for r in self.rows("SELECT DISTINCT member_state FROM person_role WHERE role = 'chair'")
+        )
+
     def has_role(self, role: str) -> bool:
         return self.one("SELECT 1 FROM person_role WHERE role = ? LIMIT 1", (role,)) is not None
 

@@ -16,7 +16,7 @@ from ..engine import Option, in_cycle, options
 from ..errors import Denied
 from ..people import Actor
 from ..store import Deliverable, Transaction
-from ..views import deliverable_view, resolve_actor
+from ..views import chairs_for, deliverable_view, resolve_actor
 
 WORK_LIMIT = 200  # ASEC is responsible for much of the network: the page shows the nearest deadlines first
 
@@ -69,7 +69,7 @@ def my_work(app: App, email: str, now: datetime, zone: str) -> dict[str, Any]:
         actor = resolve_actor(db, email)
         for row in _work_rows(app, db, actor):
             workflow = defs.workflow(row.workflow)
-            acting = in_cycle(defs, actor, row.cycle)
+            acting = in_cycle(defs, actor, row.cycle, chairs_for(defs, db, actor, row.cycle))
             responsible = workflow.stage(row.stage).responsible
             mine = any(g.role in responsible and g.covers(row.member_state, row.city) for g in acting.grants)
             if not mine:
@@ -80,7 +80,8 @@ def my_work(app: App, email: str, now: datetime, zone: str) -> dict[str, Any]:
         shown = []
         for item in items[:WORK_LIMIT]:
             row = item["row"]
-            opts = options(defs, row, actor, now, db.stage, db.member_cities)
+            chairs = chairs_for(defs, db, actor, row.cycle)
+            opts = options(defs, row, actor, now, db.stage, db.member_cities, chairs=chairs)
             view = deliverable_view(defs, row, now)
             view["deadline_mine"] = show(row.deadline, zone)
             view["may_now"] = [o.trigger for o in opts if o.ready]
