@@ -104,7 +104,7 @@ def apply_deadlines(app: App, now: datetime, report: DueReport) -> None:
         try:
             with store.transaction() as tx:
                 outcome = fire(defs, row, Request(trigger, SCHEDULER, now, at=at), tx.stage)
-                tx.apply(outcome)
+                tx.apply(outcome, "scheduler")
                 moved = after(row, outcome)
                 replan(defs, app.config, tx, moved, now)
                 _queue_overdue(app, tx, moved, deadline, now, lapsed=True, report=report, deadline_stage=row.stage)

@@ -86,7 +86,7 @@ class HistoryEntry:
     waivers: dict[str, Any]
     prev_hash: str = ""  # the hash of the previous row of this deliverable ("" for the first)
     hash: str = ""  # sha256 over this row's content and prev_hash: see ascn_workflow/audit.py
-    channel: str = "cli"  # cli | web: where the act came in (migration 0006; covered by the hash)
+    channel: str = "cli"  # cli | web | scheduler: where the act came in (migration 0006; covered by the hash)
     recorded_by: str | None = None  # the proven person who recorded it (web, proving [auth] modes)
     id: int | None = None
 
