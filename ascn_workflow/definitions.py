@@ -218,7 +218,7 @@ def parse_chairs(name: str, text: str, problems: list[str], network: Network) ->
         return None
     overrides = {}
     for year, code in (doc.get("overrides") or {}).items():
-        if not str(year).isdigit() or code not in network.member_states:
+        if not (str(year).isascii() and str(year).isdigit()) or code not in network.member_states:
             src.problem(f"overrides.{year}", f"{year!r} = {code!r} is not a year and a member state")
             continue
         overrides[int(year)] = code

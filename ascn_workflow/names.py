@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
 from typing import Any
 
 from .errors import BadInput
@@ -98,3 +99,33 @@ def check_text(value: str, where: str, *, multiline: bool = False, limit: int = 
     if len(text) > limit:
         raise BadInput(f"{where}: the text is {len(text)} characters long; at most {limit}")
     return text
+
+
+# Fields that hold structured data only commands build: a text typed by a person would not be one.
+STRUCTURED_DATA = {
+    "cities": "a nomination's cities come from its file: use `ascn nominate XX --file FILE`",
+    "national_representative": "a nomination's NR comes from its file: use `ascn nominate XX --file FILE`",
+    "member_state": "the member state is the deliverable's own",
+    "projects": "a progress review records the city's projects itself",
+}
+MAX_DATA_KEY = 64
+
+
+def check_data(data: Mapping[str, Any], where: str = "--data") -> dict[str, str]:
+    """Fields a person types (`--data KEY=VALUE`, the portal's forms): each one line of plain text.
+
+    They are stored in the deliverable's data and printed by `history`, the portal and the annual
+    report like a reason, so they get a reason's checks; the fields only commands fill are refused
+    here for every channel, not only the command line.
+    """
+    checked = {}
+    for key, value in data.items():
+        name = check_text(str(key), f"{where} {key!r}", limit=MAX_DATA_KEY)
+        if not name:
+            raise BadInput(f"{where}: a field needs a name (KEY=VALUE)")
+        if name in STRUCTURED_DATA:
+            raise BadInput(f"{where} {name}: {STRUCTURED_DATA[name]}")
+        if not isinstance(value, str):
+            raise BadInput(f"{where} {name}: the value must be text")
+        checked[name] = check_text(value, f"{where} {name}")
+    return checked

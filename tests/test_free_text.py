@@ -67,3 +67,26 @@ def test_a_known_city_that_is_not_yet_a_member_is_told_so(ready: Ascn) -> None:
     assert "2018/nomination/vn" in stderr
     join(ready, "VN", ["Ha Noi", "Da Nang"], nr=NR["VN"])
     ready.ok("project", "add", "da-nang", "--title", "Smart lighting", actor=ASEC, now="2018-03-01T09:00+07:00")
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["Ja\x1b[2Jpan", "Japan\nKorea", "bell\x07", "A" * 2001, "\u202eJapan"],
+    ids=["esc", "nl", "bel", "long", "rlo"],
+)
+def test_a_data_value_is_one_line_of_plain_text_like_a_reason(ready: Ascn, value: str) -> None:
+    """`--data partner=…` is stored, printed by `history` and the report, and put in mail: the
+    checks of a reason apply (an ESC was stored and drove the reader's terminal)."""
+    join(ready, "VN", ["Ha Noi", "Da Nang"], nr=NR["VN"])
+    before = ready.json("history", "2018/twinning/da-nang")
+    result = ready.run("advance", "2018/twinning/da-nang", "match", "--data", f"partner={value}", actor=ASEC)
+    one_line(result, 2, "--data partner")
+    assert ready.json("history", "2018/twinning/da-nang") == before
+    ready.ok("advance", "2018/twinning/da-nang", "match", "--data", "partner=  Japan ", actor=ASEC)
+    assert ready.json("history", "2018/twinning/da-nang")[-1]["data"] == {"partner": "Japan"}
+
+
+@pytest.mark.parametrize("cycle", ["²", "٢٠١٨"])
+def test_a_cycle_in_other_digits_is_bad_input(ready: Ascn, cycle: str) -> None:
+    """`str.isdigit` accepts "²", which `int` refuses: that was "internal error: ValueError"."""
+    one_line(ready.run("status", "--cycle", cycle), 2, "--cycle")

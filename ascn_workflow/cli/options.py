@@ -18,30 +18,21 @@ def cycle_choice(invocation: Invocation, text: str | None) -> int | None:
         return invocation.app.config.cycle
     if text.strip().lower() == "all":
         return None
-    if not text.strip().isdigit():
+    if not (text.strip().isascii() and text.strip().isdigit()):  # not "²", which isdigit() accepts
         raise BadInput(f"--cycle {text!r} is not a year or 'all'")
     return int(text)
 
 
-# Fields that hold structured data only commands build: a text from --data would not be one.
-STRUCTURED = {
-    "cities": "a nomination's cities come from its file: use `ascn nominate XX --file FILE`",
-    "national_representative": "a nomination's NR comes from its file: use `ascn nominate XX --file FILE`",
-    "member_state": "the member state is the deliverable's own",
-    "projects": "a progress review records the city's projects itself",
-}
-
-
 def data_pairs(pairs: tuple[str, ...]) -> dict[str, str]:
+    from ..names import check_data
+
     data = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise BadInput(f"--data {pair!r} is not KEY=VALUE")
-        if key.strip() in STRUCTURED:
-            raise BadInput(f"--data {key.strip()}: {STRUCTURED[key.strip()]}")
         data[key.strip()] = value
-    return data
+    return check_data(data)
 
 
 def waivers(waive: tuple[str, ...], reason: str | None) -> dict[str, str]:

@@ -28,7 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .. import services, views
 from ..app import App
 from ..errors import AscnError, BadInput, Denied, NotFound
-from ..names import check_email
+from ..names import check_data, check_email
 from . import accounts
 from .accounts import SignedIn
 from .render import TEMPLATES, render
@@ -139,7 +139,8 @@ class Context:
 
     def csrf_ok(self) -> bool:
         sent = self.field("csrf")
-        return bool(sent) and hmac.compare_digest(sent, self.csrf)
+        # as bytes: compare_digest refuses a str with non-ASCII characters, which anyone may send
+        return bool(sent) and hmac.compare_digest(sent.encode("utf-8"), self.csrf.encode("utf-8"))
 
     def page(self, template: str, status: int = 200, **context: Any) -> Response:
         base = {
@@ -322,12 +323,13 @@ def advance(ctx: Context) -> Response:
     assert ctx.user is not None
     _actor_seeing(ctx, deliverable_id)
     trigger = ctx.field("trigger")
-    data = {k[len("data_") :]: ctx.field(k) for k in (ctx.form or {}) if k.startswith("data_") and ctx.field(k)}
+    typed = {k[len("data_") :]: ctx.field(k) for k in (ctx.form or {}) if k.startswith("data_") and ctx.field(k)}
     waive = ctx.field("waive")
     waivers = {waive: ctx.field("reason")} if waive else {}
     try:
         if waive and not ctx.field("reason"):
             raise BadInput("a waiver needs a reason")
+        data = check_data(typed, "data")  # the checks of `--data`: one line of text, no command-only field
         services.advance(
             ctx.app,
             deliverable_id,
@@ -467,7 +469,7 @@ def status_page(ctx: Context) -> Response:
     member_state = ctx.request.query_params.get("member_state") or None
     overdue = ctx.request.query_params.get("overdue") == "yes"
     cycle_text = ctx.request.query_params.get("cycle") or str(ctx.app.config.cycle)
-    if not cycle_text.isdigit():
+    if not (cycle_text.isascii() and cycle_text.isdigit()):  # not "²", which isdigit() accepts
         raise BadInput(f"cycle must be a year, not {cycle_text!r}")
     cycle = int(cycle_text)
     rows = views.status(

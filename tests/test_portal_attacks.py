@@ -1,0 +1,101 @@
+"""What a tester sent the portal over HTTP (uvicorn on loopback, httpx, both backends).
+
+The portal must refuse what the command line refuses, with a 4xx page and nothing stored: fields
+only commands fill (`cities`, `national_representative`, `member_state`), typed values a note or
+a reason could not hold (a NUL reached PostgreSQL's jsonb and ended in a 500), a form token that is
+not ASCII (a 500 before any sign-in), a cycle in other digits.
+"""
+
+from __future__ import annotations
+
+import email
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from email import policy
+
+import httpx
+import pytest
+
+from ascn_workflow.dates import parse_instant
+
+from .conftest import ASEC, NR, Ascn, join
+from .portal import Clock, Portal, free_port
+
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+@pytest.fixture
+def site(ready: Ascn) -> Iterator[Portal]:
+    join(ready, "VN", ["Ha Noi", "Da Nang"], nr=NR["VN"])
+    portal = Portal(ready, Clock(parse_instant("2018-03-05T10:00+08:00")), free_port())
+    portal.start()
+    yield portal
+    portal.stop()
+
+
+@contextmanager
+def signed_in(portal: Portal, address: str) -> Iterator[httpx.Client]:
+    """A client signed in through the mailed link, as a person would."""
+    with httpx.Client(base_url=portal.url) as client:
+        yield _sign_in(client, portal, address)
+
+
+def _sign_in(client: httpx.Client, portal: Portal, address: str) -> httpx.Client:
+    csrf = CSRF.search(client.get("/").text).group(1)  # type: ignore[union-attr]
+    assert client.post("/signin", data={"email": address, "csrf": csrf}).status_code == 200
+    mails = [
+        email.message_from_bytes(p.read_bytes(), policy=policy.default)
+        for p in sorted(portal.outbox().glob("*.eml"), key=lambda p: p.stat().st_mtime_ns)
+    ]
+    text = [m for m in mails if address in str(m["To"])][-1].get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    link = re.search(r"/signin/[A-Za-z0-9_-]+", text).group(0)  # type: ignore[union-attr]
+    csrf = CSRF.search(client.get(link).text).group(1)  # type: ignore[union-attr]
+    assert client.post(link, data={"csrf": csrf}).status_code == 303
+    return client
+
+
+@pytest.mark.parametrize(
+    ("fields", "needle"),
+    [
+        ({"data_partner": "Ja\x00pan"}, "U+0000"),
+        ({"data_partner": "Ja\x1b[2Jpan"}, "U+001B"),
+        ({"data_partner": "Japan", "data_cities": "x"}, "nominate"),
+        ({"data_partner": "Japan", "data_member_state": "TH"}, "member state"),
+        ({"data_partner": "Japan", "data_national_representative": "me"}, "nominate"),
+    ],
+    ids=["nul", "esc", "cities", "member_state", "national_representative"],
+)
+def test_typed_fields_are_checked_as_on_the_command_line(site: Portal, fields: dict[str, str], needle: str) -> None:
+    deliverable = "2018/twinning/da-nang"
+    before = site.ascn.json("show", deliverable)
+    with signed_in(site, ASEC) as client:
+        page = client.get(f"/deliverables/{deliverable}")
+        csrf = CSRF.search(page.text).group(1)  # type: ignore[union-attr]
+        refused = client.post(f"/deliverables/{deliverable}/advance", data={"csrf": csrf, "trigger": "match", **fields})
+        assert refused.status_code == 400, refused.text
+        assert needle in refused.text
+        assert site.ascn.json("show", deliverable) == before
+        done = client.post(
+            f"/deliverables/{deliverable}/advance", data={"csrf": csrf, "trigger": "match", "data_partner": "Japan"}
+        )
+        assert done.status_code == 303
+    assert site.ascn.json("history", deliverable)[-1]["data"] == {"partner": "Japan"}
+
+
+def test_a_form_token_that_is_not_ascii_is_refused_not_a_crash(site: Portal) -> None:
+    with httpx.Client(base_url=site.url) as client:
+        client.get("/")
+        for path in ("/signin", "/signout"):
+            answer = client.post(
+                path,
+                content=b"csrf=%ff%fe&email=x%40y.example",
+                headers={"content-type": "application/x-www-form-urlencoded"},
+            )
+            assert answer.status_code == 403, (path, answer.status_code)
+
+
+def test_a_cycle_in_other_digits_is_a_bad_request(site: Portal) -> None:
+    with signed_in(site, ASEC) as client:
+        assert client.get("/status?cycle=%C2%B2").status_code == 400
+        assert client.get("/status?cycle=2018").status_code == 200
