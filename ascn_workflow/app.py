@@ -79,6 +79,10 @@ class App:
         if found is None:
             raise NotFound(f"no ASCN database at {self.config.database_url}: run `ascn init` first")
         if found != HEAD:
+            from .store import is_known, newer_message
+
+            if not is_known(found):  # `ascn db upgrade` cannot help: only a newer ascn_workflow can
+                raise BadInput(newer_message(found))
             raise BadInput(
                 f"the database schema is at migration {found}, this version needs {HEAD}: run `ascn db upgrade`"
             )

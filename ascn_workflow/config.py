@@ -124,45 +124,69 @@ def _table(doc: dict[str, Any], key: str) -> dict[str, Any]:
     return value
 
 
+# Every key a config may hold, by section: a misspelt one (`offset_days`, `[reminder]`) is an
+# error rather than a setting silently not applied.
+KEYS = {
+    "database": {"url"},
+    "calendar": {"cycle"},
+    "workflows": {"dir"},
+    "mail": set(MailConfig.__dataclass_fields__),
+    "reminders": {"offsets_days", "local_hour"},
+    "documents": {"dir"},
+    "web": set(WebConfig.__dataclass_fields__),
+    "auth": {"cli"},
+    "clock": {"now"},
+}
+
+
+def _check_keys(doc: dict[str, Any]) -> None:
+    for section in doc:
+        if section not in KEYS:
+            raise ValueError(f"unknown section [{section}] (known: {', '.join(f'[{k}]' for k in KEYS)})")
+        unknown = set(_table(doc, section)) - KEYS[section]
+        if unknown:
+            raise ValueError(f"unknown [{section}] key {sorted(unknown)[0]!r}")
+
+
+def _whole(value: Any, where: str, low: int, high: int) -> int:
+    """A whole number in range: not a float (`1e400`, `9.5`), not a boolean, not words."""
+    digits = isinstance(value, str) and value.strip().isascii() and value.strip().isdigit()
+    if isinstance(value, bool) or not (isinstance(value, int) or digits) or not low <= int(value) <= high:
+        raise ValueError(f"{where} must be a whole number from {low} to {high}, not {value!r}")
+    return int(value)
+
+
 def _build(doc: dict[str, Any], base: Path, path: Path | None) -> Config:
+    _check_keys(doc)
     database = _table(doc, "database")
     calendar = _table(doc, "calendar")
     mail = _table(doc, "mail")
     reminders = _table(doc, "reminders")
     workflows = _table(doc, "workflows")
-    unknown_clock = set(_table(doc, "clock")) - {"now"}
-    if unknown_clock:
-        raise ValueError(f"unknown [clock] key {sorted(unknown_clock)[0]!r}")
-    known_mail = set(MailConfig.__dataclass_fields__)
-    unknown = set(mail) - known_mail
-    if unknown:
-        raise ValueError(f"unknown [mail] key {sorted(unknown)[0]!r}")
     mail_cfg = MailConfig(**{**mail, "outbox": base / mail.get("outbox", "outbox")})
     check_email(mail_cfg.sender, "[mail] sender")
     if not (float(mail_cfg.timeout_seconds) > 0 and float(mail_cfg.pass_budget_seconds) > 0):
         raise ValueError("[mail] timeout_seconds and pass_budget_seconds must be positive")
     if mail_cfg.backend not in ("file", "smtp"):
         raise ValueError(f'[mail] backend must be "file" or "smtp", not {mail_cfg.backend!r}')
-    offsets = tuple(int(o) for o in reminders.get("offsets_days", (14, 7, 1)))
-    hour = int(reminders.get("local_hour", 9))
-    if not 0 <= hour <= 23 or any(o <= 0 for o in offsets):
-        raise ValueError("[reminders] local_hour must be 0-23 and offsets_days positive")
+    if isinstance(mail_cfg.port, bool) or not isinstance(mail_cfg.port, int) or not 1 <= mail_cfg.port <= 65535:
+        raise ValueError(f"[mail] port must be a whole number from 1 to 65535, not {mail_cfg.port!r}")
+    offsets_doc = reminders.get("offsets_days", (14, 7, 1))
+    if not isinstance(offsets_doc, list | tuple):
+        raise ValueError(f"[reminders] offsets_days must be a list of days, e.g. [14, 7, 1], not {offsets_doc!r}")
+    offsets = tuple(_whole(o, "[reminders] offsets_days", 1, 366) for o in offsets_doc)
+    hour = _whole(reminders.get("local_hour", 9), "[reminders] local_hour", 0, 23)
     workflows_dir = base / workflows["dir"] if "dir" in workflows else bundled_workflows()
-    documents = doc.get("documents", {})
-    if set(documents) - {"dir"}:
-        raise ValueError(f"unknown [documents] key {sorted(set(documents) - {'dir'})[0]!r}")
-    web = _web(doc.get("web", {}))
-    auth = doc.get("auth", {})
-    unknown = set(auth) - {"cli"}
-    if unknown:
-        raise ValueError(f"unknown [auth] key {sorted(unknown)[0]!r}")
+    documents = _table(doc, "documents")
+    web = _web(_table(doc, "web"))
+    auth = _table(doc, "auth")
     auth_cli = str(auth.get("cli", "declared"))
     if auth_cli not in AUTH_MODES:
         raise ValueError(f'[auth] cli must be "declared", "os-user" or "database-user", not {auth_cli!r}')
     return Config(
         path=path,
         database_url=_database_url(str(database.get("url", "sqlite:///ascn.db")), base),
-        cycle=int(calendar.get("cycle", 2018)),
+        cycle=_whole(calendar.get("cycle", 2018), "[calendar] cycle", 1970, 2999),
         workflows_dir=workflows_dir,
         mail=mail_cfg,
         reminder_offsets_days=offsets,
@@ -175,19 +199,14 @@ def _build(doc: dict[str, Any], base: Path, path: Path | None) -> Config:
 
 
 def _web(web: dict[str, Any]) -> WebConfig:
-    unknown = set(web) - set(WebConfig.__dataclass_fields__)
-    if unknown:
-        raise ValueError(f"unknown [web] key {sorted(unknown)[0]!r}")
     config = WebConfig(**web)
-    if not config.base_url.startswith(("http://", "https://")):
+    if not str(config.base_url).startswith(("http://", "https://")):
         raise ValueError(f"[web] base_url must start with http:// or https://, not {config.base_url!r}")
-    if int(config.link_minutes) <= 0 or int(config.session_hours) <= 0:
-        raise ValueError("[web] link_minutes and session_hours must be positive")
     return WebConfig(
         base_url=config.base_url.rstrip("/"),
         secret_env=str(config.secret_env),
-        link_minutes=int(config.link_minutes),
-        session_hours=int(config.session_hours),
+        link_minutes=_whole(config.link_minutes, "[web] link_minutes", 1, 24 * 60),
+        session_hours=_whole(config.session_hours, "[web] session_hours", 1, 24 * 366),
         simulation=bool(config.simulation),
     )
 

@@ -40,8 +40,12 @@ def db_current(app: App) -> dict[str, Any]:
 
 
 def db_upgrade(app: App) -> dict[str, Any]:
+    from .store import is_known, newer_message
+
     store = app.raw_store
     before = store.revision()
+    if before is not None and not is_known(before):  # Alembic would fail: "Can't locate revision"
+        raise BadInput(newer_message(before))
     store.upgrade()
     return {"from": before, "to": store.revision()}
 

@@ -57,6 +57,52 @@ def test_an_unusable_config_file_is_one_line_of_bad_input(tmp_path: Path, conten
 
 
 @pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        (b"[reminders]\nlocal_hour = 1e400\n", "[reminders] local_hour must be a whole number"),
+        (b'[reminders]\noffsets_days = ["x"]\n', "[reminders] offsets_days must be a whole number"),
+        (b"[reminders]\noffsets_days = 7\n", "[reminders] offsets_days must be a list"),
+        (b"[reminders]\noffset_days = [3]\n", "unknown [reminders] key 'offset_days'"),
+        (b"[reminder]\noffsets_days = [3]\n", "unknown section [reminder]"),
+        (b'[calendar]\ncycle = "abc"\n', "[calendar] cycle must be a whole number"),
+        (b"[web]\nsession_hours = 99999999999\n", "[web] session_hours must be a whole number"),
+        (b"[web]\nlink_minutes = 1e300\n", "[web] link_minutes must be a whole number"),
+        (b'[mail]\nport = "x"\n', "[mail] port must be a whole number"),
+    ],
+)
+def test_a_config_value_of_the_wrong_kind_or_a_misspelt_key_is_one_line(
+    tmp_path: Path, content: bytes, needle: str
+) -> None:
+    """A float where a whole number goes ended in "internal error" (1e400) or a timedelta overflow
+    at sign-in; a misspelt key or section was silently ignored, so the setting never applied."""
+    config = tmp_path / "config.toml"
+    config.write_bytes(content)
+    one_line(run(config, "status"), 2, needle)
+
+
+def test_a_database_of_a_newer_schema_says_to_install_a_newer_version(ready: Ascn) -> None:
+    """A database a newer ascn_workflow upgraded: `db upgrade` cannot help (Alembic failed with
+    "internal error: Can't locate revision"), so no command may tell the user to run it."""
+    from ascn_workflow.config import load_config
+    from ascn_workflow.store.migrate import HEAD, make_engine
+
+    engine = make_engine(load_config(ready.config, explicit=True).database_url)
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql("UPDATE alembic_version SET version_num = '9999'")
+        for args in (["status"], ["db", "upgrade"], ["advance", "2018/framework", "circulate"]):
+            stderr = one_line(ready.run(*args, actor=ASEC), 2, "newer than this version")
+            assert "db upgrade" not in stderr
+        current = ready.ok("db", "current")
+        assert "9999" in current.stdout and "install a newer" in current.stdout
+        with engine.begin() as connection:
+            connection.exec_driver_sql(f"UPDATE alembic_version SET version_num = '{HEAD}'")
+    finally:
+        engine.dispose()
+    assert ready.json("history", "2018/framework") == []
+
+
+@pytest.mark.parametrize(
     ("args", "now", "needle"),
     [
         (["advance", "2018/framework", "circulate", "--at", "0001-01-01T00:00+00:00"], None, "out of range"),

@@ -264,7 +264,11 @@ def db_current(invocation: Invocation, as_json: bool) -> None:
     if as_json:
         emit_json(result)
         return
+    from ..store import is_known
+
     status = "up to date" if result["up_to_date"] else "run `ascn db upgrade`"
+    if result["current"] is not None and not is_known(result["current"]):
+        status = "newer than this version of ascn_workflow: install a newer one"
     line(f"schema: {result['current'] or 'none (run ascn init)'} (newest: {result['head']}; {status})")
 
 

@@ -6,7 +6,7 @@ outbox …). The records it hands out are declared once, with their tables, in `
 Nothing outside this package imports SQLAlchemy, sqlmodel or a table (tests/test_layers.py).
 """
 
-from .migrate import HEAD
+from .migrate import HEAD, is_known, newer_message
 from .sql import Store, Transaction, backoff, sqlite_path
 from .tables import (
     CalendarChange,
@@ -44,5 +44,7 @@ __all__ = [
     "WebSession",
     "after",
     "backoff",
+    "is_known",
+    "newer_message",
     "sqlite_path",
 ]

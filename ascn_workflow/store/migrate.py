@@ -12,6 +12,18 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 HEAD = "0007"  # the newest revision; a test checks it against migrations/versions
 
 
+def is_known(revision: str) -> bool:
+    """Whether this version ships `revision`: a database a newer ascn_workflow upgraded holds one it does not."""
+    return any(path.name.startswith(f"{revision}_") for path in (MIGRATIONS / "versions").glob("*.py"))
+
+
+def newer_message(revision: str) -> str:
+    return (
+        f"the database schema is at migration {revision}, newer than this version of ascn_workflow knows "
+        f"(its newest: {HEAD}): a newer ascn_workflow wrote it; install that version (pip install -U ascn_workflow)"
+    )
+
+
 def _config(connection: Any) -> Any:
     from alembic.config import Config
 
