@@ -19,7 +19,7 @@ import pytest
 
 from ascn_workflow.dates import parse_instant
 
-from .conftest import ASEC, NR, Ascn, join
+from .conftest import ASEC, CHAIR, NR, Ascn, join
 from .portal import Clock, Portal, free_port
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -99,3 +99,31 @@ def test_a_cycle_in_other_digits_is_a_bad_request(site: Portal) -> None:
     with signed_in(site, ASEC) as client:
         assert client.get("/status?cycle=%C2%B2").status_code == 400
         assert client.get("/status?cycle=2018").status_code == 200
+
+
+def test_a_cycles_chair_opens_its_network_deliverables_and_a_past_chair_does_not(ready: Ascn) -> None:
+    """Thailand's NR chairs 2019 (`engine.in_cycle`): 'My work' listed 2019/annual-meeting, but its
+    page answered 403, so the Chair could not convene the meeting on the web. The 2018 Chair's
+    `chair` grant (Singapore) counts in 2018 only, so it sees nothing of 2019."""
+    ready.ok("cycle", "open", "2019", actor=ASEC, now="2019-01-10T09:00+07:00")
+    portal = Portal(ready, Clock(parse_instant("2019-03-06T10:00+07:00")), free_port())
+    portal.start()
+    try:
+        with signed_in(portal, NR["TH"]) as client:
+            assert 'href="/deliverables/2019/annual-meeting"' in client.get("/").text
+            page = client.get("/deliverables/2019/annual-meeting")
+            assert page.status_code == 200 and "Convene" in page.text
+            csrf = CSRF.search(page.text).group(1)  # type: ignore[union-attr]
+            done = client.post("/deliverables/2019/annual-meeting/advance", data={"csrf": csrf, "trigger": "convene"})
+            assert done.status_code == 303
+            assert client.get("/deliverables/2018/nomination/vn").status_code == 403
+        with signed_in(portal, CHAIR) as client:
+            assert client.get("/deliverables/2018/framework").status_code == 200
+            assert client.get("/deliverables/2019/annual-meeting").status_code == 403
+            assert client.get("/deliverables/2019/annual-report").status_code == 403
+    finally:
+        portal.stop()
+    history = ready.json("history", "2019/annual-meeting")
+    assert [(h["trigger"], h["actor"], h["role"], h["channel"]) for h in history] == [
+        ("convene", NR["TH"], "chair", "web")
+    ]

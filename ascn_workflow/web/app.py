@@ -278,7 +278,7 @@ def _actor_seeing(ctx: Context, deliverable_id: str) -> Any:
     with ctx.app.store.transaction(write=False) as db:
         actor = views.resolve_actor(db, ctx.user.email)
         row = db.deliverable(deliverable_id)
-    check_may_see(actor, row)
+    check_may_see(ctx.app.definitions, actor, row)
     return actor
 
 
@@ -289,7 +289,7 @@ def deliverable_page(ctx: Context, status: int = 200, **extra: Any) -> Response:
     assert ctx.user is not None
     actor = ctx.user.actor
     view = views.show_deliverable(ctx.app, deliverable_id, ctx.now, ctx.user.email)
-    check_may_see_view(actor, view)  # before anything of it is shown
+    check_may_see_view(ctx.app.definitions, actor, view)  # before anything of it is shown
     workflow = ctx.app.definitions.workflow(view["workflow"])
     forms = []
     for option in view["next"]:

@@ -15,24 +15,28 @@ from ..dates import show
 from ..engine import Option, in_cycle, options
 from ..errors import Denied
 from ..people import Actor
+from ..spec import Definitions
 from ..store import Deliverable, Transaction
 from ..views import chairs_for, deliverable_view, resolve_actor
 
 WORK_LIMIT = 200  # ASEC is responsible for much of the network: the page shows the nearest deadlines first
 
 
-def may_see(actor: Actor, row: Deliverable) -> bool:
-    return any(g.covers(row.member_state, row.city) for g in actor.grants)
+def may_see(defs: Definitions, actor: Actor, cycle: int, member_state: str | None, city: str | None) -> bool:
+    """Within the scope of the person's roles *in that cycle* (`engine.in_cycle`, as acting is): the
+    chairing state's NR sees the network's deliverables of the cycle it chairs, and a `chair` grant
+    of another year's Chair sees nothing of this one."""
+    return any(g.covers(member_state, city) for g in in_cycle(defs, actor, cycle).grants)
 
 
-def check_may_see(actor: Actor, row: Deliverable) -> None:
-    if not may_see(actor, row):
+def check_may_see(defs: Definitions, actor: Actor, row: Deliverable) -> None:
+    if not may_see(defs, actor, row.cycle, row.member_state, row.city):
         raise Denied(f"{actor.email} may not see {row.id}: it is outside their roles' scope", deliverable=row.id)
 
 
-def check_may_see_view(actor: Actor, view: dict[str, Any]) -> None:
+def check_may_see_view(defs: Definitions, actor: Actor, view: dict[str, Any]) -> None:
     """The same check on a deliverable's view (`views.show_deliverable`), before it is rendered."""
-    if not any(g.covers(view["member_state"], view["city"]) for g in actor.grants):
+    if not may_see(defs, actor, view["cycle"], view["member_state"], view["city"]):
         raise Denied(
             f"{actor.email} may not see {view['id']}: it is outside their roles' scope", deliverable=view["id"]
         )
