@@ -333,6 +333,7 @@ def test_export_and_import_keep_calendar_history_and_documents(ascn: Ascn, tmp_p
 def test_tampering_with_the_calendar_history_is_caught(ascn: Ascn) -> None:
     from sqlalchemy import text
 
+    from ascn_workflow.store.append_only import unprotect
     from ascn_workflow.store.migrate import make_engine
 
     a = _founded(ascn)
@@ -341,6 +342,7 @@ def test_tampering_with_the_calendar_history_is_caught(ascn: Ascn) -> None:
     assert a.json("audit", "verify")["problems"] == []
     engine = make_engine(a.app().config.database_url)
     with engine.begin() as c:
+        unprotect(c)  # as someone with the database owner's rights would (migration 0008)
         c.execute(text("UPDATE calendar_change SET reason = 'no reason' WHERE seq = 1"))
     engine.dispose()
     result = a.run("audit", "verify", "--json")
@@ -349,6 +351,7 @@ def test_tampering_with_the_calendar_history_is_caught(ascn: Ascn) -> None:
     assert {"deliverable_id": "calendar", "position": 1, "kind": "edited"}.items() <= problems[0].items()
     engine = make_engine(a.app().config.database_url)
     with engine.begin() as c:
+        unprotect(c)  # as someone with the database owner's rights would (migration 0008)
         c.execute(text("DELETE FROM calendar_change WHERE seq = 1"))
     engine.dispose()
     kinds = {p["kind"] for p in json.loads(a.run("audit", "verify", "--json").stdout)["problems"]}

@@ -1,44 +1,65 @@
-"""History is append-only in the database itself: triggers refuse UPDATE, DELETE (and TRUNCATE).
+"""The audit trail's tables are append-only in the database itself: triggers refuse UPDATE, DELETE
+(and TRUNCATE) of the history, the calendar changes and the people directory's changes (the three
+hash chains `ascn audit verify` checks; migration 0008 added the last two).
 
 Migrations are the one exception: the migration environment drops the triggers before it runs
-and puts them back afterwards (`migrations/env.py`), so a migration may rewrite history rows
-(0002 hashed the rows already stored). Anything done around them is still caught by `ascn audit verify`.
+and puts them back afterwards (`migrations/env.py`), so a migration may rewrite these rows
+(0002 hashed the history rows already stored). Anything done around them is still caught by
+`ascn audit verify`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-MESSAGE = "history is append-only"
-
-_SQLITE_CREATE = [
-    f"CREATE TRIGGER IF NOT EXISTS history_no_update BEFORE UPDATE ON history "
-    f"BEGIN SELECT RAISE(ABORT, '{MESSAGE}'); END",
-    f"CREATE TRIGGER IF NOT EXISTS history_no_delete BEFORE DELETE ON history "
-    f"BEGIN SELECT RAISE(ABORT, '{MESSAGE}'); END",
-]
-_SQLITE_DROP = ["DROP TRIGGER IF EXISTS history_no_update", "DROP TRIGGER IF EXISTS history_no_delete"]
-
-_PG_CREATE = [
-    "CREATE OR REPLACE FUNCTION ascn_history_append_only() RETURNS trigger LANGUAGE plpgsql AS "
-    f"$$ BEGIN RAISE EXCEPTION '{MESSAGE}' USING ERRCODE = '42501'; END $$",
-    "DROP TRIGGER IF EXISTS history_no_change ON history",
-    "CREATE TRIGGER history_no_change BEFORE UPDATE OR DELETE ON history "
-    "FOR EACH ROW EXECUTE FUNCTION ascn_history_append_only()",
-    "DROP TRIGGER IF EXISTS history_no_truncate ON history",
-    "CREATE TRIGGER history_no_truncate BEFORE TRUNCATE ON history "
-    "FOR EACH STATEMENT EXECUTE FUNCTION ascn_history_append_only()",
-]
-_PG_DROP = [
-    "DROP TRIGGER IF EXISTS history_no_change ON history",
-    "DROP TRIGGER IF EXISTS history_no_truncate ON history",
-]
+TABLES = ("history", "calendar_change", "directory_change")
 
 
-def _has_history(connection: Any) -> bool:
+def message(table: str) -> str:
+    return f"{table} is append-only"
+
+
+def _sqlite_create(table: str) -> list[str]:
+    return [
+        f"CREATE TRIGGER IF NOT EXISTS {table}_no_{verb} BEFORE {verb.upper()} ON {table} "
+        f"BEGIN SELECT RAISE(ABORT, '{message(table)}'); END"
+        for verb in ("update", "delete")
+    ]
+
+
+def _sqlite_drop(table: str) -> list[str]:
+    return [f"DROP TRIGGER IF EXISTS {table}_no_{verb}" for verb in ("update", "delete")]
+
+
+_PG_FUNCTION = (
+    "CREATE OR REPLACE FUNCTION ascn_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+    "$$ BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME USING ERRCODE = '42501'; END $$"
+)
+
+
+def _pg_create(table: str) -> list[str]:
+    return [
+        f"DROP TRIGGER IF EXISTS {table}_no_change ON {table}",
+        f"CREATE TRIGGER {table}_no_change BEFORE UPDATE OR DELETE ON {table} "
+        "FOR EACH ROW EXECUTE FUNCTION ascn_append_only()",
+        f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}",
+        f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+        "FOR EACH STATEMENT EXECUTE FUNCTION ascn_append_only()",
+    ]
+
+
+def _pg_drop(table: str) -> list[str]:
+    return [
+        f"DROP TRIGGER IF EXISTS {table}_no_change ON {table}",
+        f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}",
+    ]
+
+
+def _present(connection: Any) -> list[str]:
     from sqlalchemy import inspect
 
-    return bool(inspect(connection).has_table("history"))
+    inspector = inspect(connection)
+    return [table for table in TABLES if inspector.has_table(table)]
 
 
 def _run(connection: Any, statements: list[str]) -> None:
@@ -49,12 +70,17 @@ def _run(connection: Any, statements: list[str]) -> None:
 
 
 def protect(connection: Any) -> None:
-    """Install the triggers (idempotent) on a SQLAlchemy connection, if the history table exists."""
-    if _has_history(connection):
-        _run(connection, _PG_CREATE if connection.dialect.name == "postgresql" else _SQLITE_CREATE)
+    """Install the triggers (idempotent) on a SQLAlchemy connection, on those of the tables that exist."""
+    pg = connection.dialect.name == "postgresql"
+    present = _present(connection)
+    if pg and present:
+        _run(connection, [_PG_FUNCTION])
+    for table in present:
+        _run(connection, _pg_create(table) if pg else _sqlite_create(table))
 
 
 def unprotect(connection: Any) -> None:
     """Remove the triggers: for migrations only (and for tests that play an attacker with owner rights)."""
-    if _has_history(connection):
-        _run(connection, _PG_DROP if connection.dialect.name == "postgresql" else _SQLITE_DROP)
+    pg = connection.dialect.name == "postgresql"
+    for table in _present(connection):
+        _run(connection, _pg_drop(table) if pg else _sqlite_drop(table))
