@@ -77,3 +77,23 @@ def test_without_an_explicit_chair_the_chairing_states_nr_is_the_chair(ascn: Asc
     # Thailand's NR is no Chair in a cycle Singapore chairs.
     refused = a.run("calendar", "set", "scgw", "2018-05-30", "--reason", "x", actor=NR["TH"], now=REVISE_EARLY)
     assert refused.exit_code == 5
+
+
+def test_the_portal_follows_the_same_seat(ready: Ascn) -> None:
+    """On the web too, beside an explicit Chair the chairing state's NR sees no network deliverable
+    (403) while the Chair does; the NR's own deliverables stay theirs."""
+    from ascn_workflow.dates import parse_instant
+
+    from .portal import Clock, Portal, free_port
+    from .test_portal_attacks import signed_in
+
+    portal = Portal(ready, Clock(parse_instant("2018-03-21T10:00+08:00")), free_port())
+    portal.start()
+    try:
+        with signed_in(portal, NR["SG"]) as client:
+            assert client.get("/deliverables/2018/framework").status_code == 403
+            assert client.get("/deliverables/2018/nomination/sg").status_code == 200
+        with signed_in(portal, CHAIR) as client:
+            assert client.get("/deliverables/2018/framework").status_code == 200
+    finally:
+        portal.stop()

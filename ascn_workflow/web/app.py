@@ -278,18 +278,21 @@ def _actor_seeing(ctx: Context, deliverable_id: str) -> Any:
     with ctx.app.store.transaction(write=False) as db:
         actor = views.resolve_actor(db, ctx.user.email)
         row = db.deliverable(deliverable_id)
-    check_may_see(ctx.app.definitions, actor, row)
+        chairs = views.chairs_for(ctx.app.definitions, db, actor, row.cycle)
+    check_may_see(ctx.app.definitions, actor, row, chairs)
     return actor
 
 
 def deliverable_page(ctx: Context, status: int = 200, **extra: Any) -> Response:
-    from .work import check_may_see_view
+    from ..engine import WAIVING_ROLES, in_cycle
+    from .work import chairs_seen, check_may_see_view
 
     deliverable_id = ctx.request.path_params["id"]
     assert ctx.user is not None
     actor = ctx.user.actor
     view = views.show_deliverable(ctx.app, deliverable_id, ctx.now, ctx.user.email)
-    check_may_see_view(ctx.app.definitions, actor, view)  # before anything of it is shown
+    chairs = chairs_seen(ctx.app, actor, view["cycle"])
+    check_may_see_view(ctx.app.definitions, actor, view, chairs)  # before anything of it is shown
     workflow = ctx.app.definitions.workflow(view["workflow"])
     forms = []
     for option in view["next"]:
@@ -305,7 +308,8 @@ def deliverable_page(ctx: Context, status: int = 200, **extra: Any) -> Response:
                 "failing": [r for r in option["rules"] if not r["met"]],
             }
         )
-    may_waive = any(g.role in ("chair", "shepherd") for g in actor.grants)
+    acting = in_cycle(ctx.app.definitions, actor, view["cycle"], chairs)  # as the engine judges a waiver
+    may_waive = any(g.role in WAIVING_ROLES for g in acting.grants)
     return ctx.page(
         "deliverable.html.j2",
         status,

@@ -6,13 +6,13 @@ scope (`Grant.covers`) what they may see.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
 from ..app import App
 from ..dates import show
-from ..engine import Option, in_cycle, options
+from ..engine import Option, chairs_needed, in_cycle, options
 from ..errors import Denied
 from ..people import Actor
 from ..spec import Definitions
@@ -22,21 +22,36 @@ from ..views import chairs_for, deliverable_view, resolve_actor
 WORK_LIMIT = 200  # ASEC is responsible for much of the network: the page shows the nearest deadlines first
 
 
-def may_see(defs: Definitions, actor: Actor, cycle: int, member_state: str | None, city: str | None) -> bool:
+def may_see(
+    defs: Definitions,
+    actor: Actor,
+    cycle: int,
+    member_state: str | None,
+    city: str | None,
+    chairs: Collection[str] = (),
+) -> bool:
     """Within the scope of the person's roles *in that cycle* (`engine.in_cycle`, as acting is): the
-    chairing state's NR sees the network's deliverables of the cycle it chairs, and a `chair` grant
-    of another year's Chair sees nothing of this one."""
-    return any(g.covers(member_state, city) for g in in_cycle(defs, actor, cycle).grants)
+    cycle's Chair (`engine.chair_seat`; `chairs` as `in_cycle` takes them) sees the network's
+    deliverables of that cycle, and a `chair` grant of another year's Chair sees nothing of it."""
+    return any(g.covers(member_state, city) for g in in_cycle(defs, actor, cycle, chairs).grants)
 
 
-def check_may_see(defs: Definitions, actor: Actor, row: Deliverable) -> None:
-    if not may_see(defs, actor, row.cycle, row.member_state, row.city):
+def chairs_seen(app: App, actor: Actor, cycle: int) -> frozenset[str]:
+    """The directory's chair grants for a page's checks, read only when they can matter (as `views.chairs_for`)."""
+    if not chairs_needed(app.definitions, actor, cycle):
+        return frozenset()
+    with app.store.transaction(write=False) as db:
+        return db.chair_grants()
+
+
+def check_may_see(defs: Definitions, actor: Actor, row: Deliverable, chairs: Collection[str] = ()) -> None:
+    if not may_see(defs, actor, row.cycle, row.member_state, row.city, chairs):
         raise Denied(f"{actor.email} may not see {row.id}: it is outside their roles' scope", deliverable=row.id)
 
 
-def check_may_see_view(defs: Definitions, actor: Actor, view: dict[str, Any]) -> None:
+def check_may_see_view(defs: Definitions, actor: Actor, view: dict[str, Any], chairs: Collection[str] = ()) -> None:
     """The same check on a deliverable's view (`views.show_deliverable`), before it is rendered."""
-    if not may_see(defs, actor, view["cycle"], view["member_state"], view["city"]):
+    if not may_see(defs, actor, view["cycle"], view["member_state"], view["city"], chairs):
         raise Denied(
             f"{actor.email} may not see {view['id']}: it is outside their roles' scope", deliverable=view["id"]
         )
