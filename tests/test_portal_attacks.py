@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from email import policy
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -127,3 +128,82 @@ def test_a_cycles_chair_opens_its_network_deliverables_and_a_past_chair_does_not
     assert [(h["trigger"], h["actor"], h["role"], h["channel"]) for h in history] == [
         ("convene", NR["TH"], "chair", "web")
     ]
+
+
+def _signin_via(client: httpx.Client, portal: Portal, address: str, start: str) -> httpx.Response:
+    """Sign in from the page `start` redirects to, carrying its `next` as a person's browser would."""
+    form = client.get(start)
+    csrf = CSRF.search(form.text).group(1)  # type: ignore[union-attr]
+    nexts = re.findall(r'name="next" value="([^"]*)"', form.text)
+    data = {"email": address, "csrf": csrf, **({"next": nexts[0]} if nexts else {})}
+    assert client.post("/signin", data=data).status_code == 200
+    mails = [
+        email.message_from_bytes(p.read_bytes(), policy=policy.default)
+        for p in sorted(portal.outbox().glob("*.eml"), key=lambda p: p.stat().st_mtime_ns)
+    ]
+    text = [m for m in mails if address in str(m["To"])][-1].get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    link = re.search(r"http://\S+/signin/[A-Za-z0-9_-]+(?:\?next=\S+)?", text).group(0)  # type: ignore[union-attr]
+    path = "/" + link.split("://", 1)[1].split("/", 1)[1]  # the portal under test, whatever base_url says
+    confirm = client.get(path)
+    csrf = CSRF.search(confirm.text).group(1)  # type: ignore[union-attr]
+    nexts = re.findall(r'name="next" value="([^"]*)"', confirm.text)
+    return client.post(path.split("?")[0], data={"csrf": csrf, **({"next": nexts[0]} if nexts else {})})
+
+
+def test_signing_in_from_a_mailed_deliverable_link_returns_to_that_page(site: Portal) -> None:
+    """A reminder links to /deliverables/<id>; signed out, the portal sent the person to the
+    sign-in form with ?next=… and then dropped it, landing them on 'My work'."""
+    with httpx.Client(base_url=site.url) as client:
+        first = client.get("/deliverables/2018/nomination/th")
+        assert first.status_code == 303 and first.headers["location"] == "/?next=/deliverables/2018/nomination/th"
+        signed = _signin_via(client, site, NR["TH"], first.headers["location"])
+        assert signed.status_code == 303 and signed.headers["location"] == "/deliverables/2018/nomination/th"
+        assert client.get(signed.headers["location"]).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "//evil.example/x",
+        "https://evil.example/",
+        "/\\evil.example",
+        "/%2F%2Fevil.example",
+        "/deliverables/x?a=b",
+        "javascript:alert(1)",
+    ],
+)
+def test_next_never_leads_off_the_portal(site: Portal, target: str) -> None:
+    with httpx.Client(base_url=site.url) as client:
+        signed = _signin_via(client, site, NR["TH"], "/?next=" + quote(target, safe=""))
+        assert signed.status_code == 303 and signed.headers["location"] == "/"
+
+
+def test_the_chairing_states_nr_is_offered_the_waiver_as_the_engine_allows_it(ascn: Ascn) -> None:
+    """With no explicit Chair in the directory, Singapore's NR acts as Chair in 2018 and may waive a
+    rule (the CLI accepts it); the page offered the waiver only to a person holding a `chair`
+    grant, so on the web that Chair could not."""
+    ascn.ok("init")
+    people = f'[[people]]\nemail = "{ASEC}"\nname = "ASEC"\nrole = "asec"\n'
+    ascn.ok("people", "import", ascn.file("people.toml", people))
+    join(ascn, "SG", ["Singapore"], nr=NR["SG"], actor=ASEC)
+    plan = "2018/action-plan/singapore"
+    ascn.ok("advance", plan, "start", actor="csco@singapore.example", now="2018-05-22T10:00+08:00")
+    ascn.ok("advance", plan, "send_to_nr", actor="csco@singapore.example", now="2018-05-23T10:00+08:00")
+    ascn.ok("advance", plan, "approve", actor=NR["SG"], now="2018-05-24T10:00+08:00")
+    portal = Portal(ascn, Clock(parse_instant("2018-06-01T10:00+08:00")), free_port())
+    portal.start()
+    try:
+        with signed_in(portal, NR["SG"]) as client:
+            page = client.get(f"/deliverables/{plan}")
+            assert page.status_code == 200 and "Waive a rule" in page.text
+            csrf = CSRF.search(page.text).group(1)  # type: ignore[union-attr]
+            data = {"csrf": csrf, "trigger": "share", "waive": "annual-meeting-convened", "reason": "shared early"}
+            assert client.post(f"/deliverables/{plan}/advance", data=data).status_code == 303
+    finally:
+        portal.stop()
+    last = ascn.json("history", plan)[-1]
+    assert (last["trigger"], last["actor"], last["waivers"]) == (
+        "share",
+        NR["SG"],
+        {"annual-meeting-convened": "shared early"},
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -204,9 +205,19 @@ CSRF_MESSAGE = (
 # ---------------------------------------------------------------------------- sign-in
 
 
+# Where a person may be sent back to after signing in: one of the portal's own pages, as a path
+# only (no scheme, no host, no `//` or `\\`, no query), so `next` can never lead off the site.
+NEXT = re.compile(r"/(?:deliverables|nominate|status|calendar|framework)(?:/[A-Za-z0-9._~-]+)*")
+
+
+def safe_next(value: str | None) -> str:
+    """The page to return to after signing in, if it is one of the portal's; else "My work"."""
+    return value if value and NEXT.fullmatch(value) and "/../" not in value + "/" else "/"
+
+
 def home(ctx: Context) -> Response:
     if ctx.user is None:
-        return ctx.page("signin.html.j2", title="Sign in")
+        return ctx.page("signin.html.j2", title="Sign in", next=safe_next(ctx.request.query_params.get("next")))
     from .work import my_work, person_zone
 
     zone = person_zone(ctx.app, ctx.user.actor)
@@ -216,18 +227,24 @@ def home(ctx: Context) -> Response:
 
 def request_link(ctx: Context) -> Response:
     """The same answer whoever asks: no account discovery; at most a few mails per address per hour."""
+    back = safe_next(ctx.field("next"))
     try:
         email = check_email(ctx.field("email"), "E-mail")
     except BadInput:
         return ctx.page(
-            "signin.html.j2", 400, title="Sign in", error="Enter an e-mail address such as name@example.org."
+            "signin.html.j2",
+            400,
+            title="Sign in",
+            error="Enter an e-mail address such as name@example.org.",
+            next=back,
         )
     issued = accounts.issue_link(ctx.app, email, ctx.now)
     if issued is not None:
         from .signin_mail import send_signin
 
         token, name = issued
-        send_signin(ctx.app, email, name, f"{ctx.app.config.web.base_url}/signin/{token}", ctx.now)
+        link = f"{ctx.app.config.web.base_url}/signin/{token}" + (f"?next={quote(back)}" if back != "/" else "")
+        send_signin(ctx.app, email, name, link, ctx.now)
     return ctx.page(
         "signin_sent.html.j2", title="Check your mail", email=email, minutes=ctx.app.config.web.link_minutes
     )
@@ -237,7 +254,8 @@ def confirm_link(ctx: Context) -> Response:
     token = ctx.request.path_params["token"]
     if not accounts.link_is_open(ctx.app, token, ctx.now):
         return ctx.page("signin_dead.html.j2", 410, title="Link no longer valid")
-    return ctx.page("signin_confirm.html.j2", title="Sign in", token=token)
+    back = safe_next(ctx.request.query_params.get("next"))
+    return ctx.page("signin_confirm.html.j2", title="Sign in", token=token, next=back)
 
 
 def use_link(ctx: Context) -> Response:
@@ -246,7 +264,7 @@ def use_link(ctx: Context) -> Response:
     if found is None:
         return ctx.page("signin_dead.html.j2", 410, title="Link no longer valid")
     cookie, _user = found
-    response = ctx.redirect("/")
+    response = ctx.redirect(safe_next(ctx.field("next")))  # the page the mail or the visit began at
     response.set_cookie(
         SESSION_COOKIE,
         cookie,
