@@ -9,7 +9,7 @@ from .config import Config
 from .definitions import load
 from .errors import BadInput, NotFound, Unavailable
 from .spec import Definitions
-from .store import HEAD, Store
+from .store import HEAD, Store, Transaction
 
 if TYPE_CHECKING:
     from .mail import Mailer
@@ -45,8 +45,19 @@ class App:
             self.calendar_changed()
             self.__dict__["_calendar_seen"] = last
 
+    def definitions_in(self, tx: Transaction) -> Definitions:
+        """`definitions`, their milestones read in `tx` if not read yet: a command that reads in one
+        transaction (`show`) reads them in the same snapshot, on its one connection (on PostgreSQL
+        a connection and a schema check fewer)."""
+        found: Definitions | None = self.__dict__.get("_definitions")
+        if found is None:
+            from .stored_calendar import overlay
+
+            found = self.__dict__["_definitions"] = overlay(self.file_definitions, tx.milestones())
+        return found
+
     def _with_stored_calendar(self, defs: Definitions) -> Definitions:
-        from .calendar_changes import overlay
+        from .stored_calendar import overlay
 
         own = Store(self.config.database_url, check=self._check_schema)  # may run inside another transaction
         try:

@@ -11,7 +11,7 @@ is appended to the calendar's own hash chain (`calendar_change`), which `audit v
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
@@ -25,6 +25,7 @@ from .planning import PlannedReminder, Recipient
 from .rescheduling import Existing, ReminderPlan, moved, new_deadline, replan
 from .spec import Calendar, Definitions, Milestone
 from .store import CalendarChange, Deliverable, HistoryEntry, Message, MilestoneRecord, Transaction, after
+from .stored_calendar import overlay
 from .views import chairs_for, resolve_actor, zone_of
 
 if TYPE_CHECKING:
@@ -51,40 +52,6 @@ def records_of(calendar: Calendar) -> list[MilestoneRecord]:
         )
         for m in calendar.milestones.values()
     ]
-
-
-def overlay(defs: Definitions, records: Iterable[MilestoneRecord]) -> Definitions:
-    """The definitions with each cycle's stored milestones in place of its file's: the database wins.
-    A milestone that follows another (`same_as`) takes that one's last day, wherever it moved."""
-    by_cycle: dict[int, list[MilestoneRecord]] = {}
-    for record in records:
-        by_cycle.setdefault(record.cycle, []).append(record)
-    if not by_cycle:
-        return defs
-    calendars = dict(defs.calendars)
-    for cycle, stored in by_cycle.items():
-        base = calendars.get(cycle)
-        if base is None:
-            continue
-        milestones = dict(base.milestones)
-        for r in stored:
-            milestones[r.milestone] = Milestone(
-                r.milestone,
-                r.title,
-                date.fromisoformat(r.first_day),
-                date.fromisoformat(r.last_day),
-                r.zone,
-                r.same_as,
-                r.revision,
-            )
-        for r in stored:
-            target = milestones.get(r.same_as) if r.same_as else None
-            if target is not None:
-                milestones[r.milestone] = Milestone(
-                    r.milestone, r.title, target.end, target.end, target.zone, target.id, target.revision
-                )
-        calendars[cycle] = replace(base, milestones=milestones)
-    return replace(defs, calendars=calendars)
 
 
 def seed(defs: Definitions, tx: Transaction, cycle: int) -> int:

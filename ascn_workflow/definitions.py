@@ -8,6 +8,7 @@ Nothing here does I/O except `load`, which reads the files and hands their text 
 from __future__ import annotations
 
 import functools
+import os
 import re
 import tomllib
 from collections.abc import Mapping
@@ -133,18 +134,51 @@ def valid_zone(zone: object) -> bool:
     """A canonical IANA name only (`Asia/Singapore`, `UTC`): not the machine's own `localtime`,
     tzdata's `Factory` and `posixrules`, nor its `posix/` and `right/` trees, which ZoneInfo
     opens but which are no zone a person lives in (and would reach an .ics as its TZID)."""
-    return isinstance(zone, str) and zone in _iana_zones()
+    return isinstance(zone, str) and _iana_zone(zone)
 
 
 @functools.cache
-def _iana_zones() -> frozenset[str]:
+def _iana_zone(name: str) -> bool:
+    """`name in zoneinfo.available_timezones()` minus the names above, asked of the one file the
+    name points at: listing every zone file costs ~8 ms at each start, and the network names a
+    dozen zones (tests/test_definitions.py holds the answer to the full listing's)."""
+    if (
+        not name
+        or name in NOT_ZONES
+        or name.startswith(("posix/", "right/", "/"))
+        or name.endswith((".tab", ".zi"))
+        or os.path.normpath(name) != name
+        or name.split("/", 1)[0] == ".."
+    ):
+        return False
     import zoneinfo
 
-    return frozenset(
-        z
-        for z in zoneinfo.available_timezones()
-        if z not in NOT_ZONES and not z.startswith(("posix/", "right/")) and not z.endswith((".tab", ".zi"))
-    )
+    for root in zoneinfo.TZPATH:  # as available_timezones walks them: files, not through linked folders
+        path = os.path.join(root, name)
+        parents = [os.path.join(root, *name.split("/")[:depth]) for depth in range(1, name.count("/") + 1)]
+        if os.path.isfile(path) and not any(os.path.islink(parent) for parent in parents):
+            try:
+                with open(path, "rb") as file:
+                    if file.read(4) == b"TZif":
+                        return True
+            except OSError:
+                pass
+    return name in _tzdata_zones()
+
+
+@functools.cache
+def _tzdata_zones() -> frozenset[str]:
+    """The zones of the `tzdata` package, which available_timezones also lists (one small file)."""
+    from importlib.util import find_spec
+
+    spec = find_spec("tzdata")
+    if spec is None or not spec.submodule_search_locations:
+        return frozenset()
+    try:
+        text = Path(next(iter(spec.submodule_search_locations)), "zones").read_text()
+    except OSError:
+        return frozenset()
+    return frozenset(line.strip() for line in text.splitlines() if line.strip())
 
 
 NOT_ZONES = frozenset({"localtime", "Factory", "posixrules"})

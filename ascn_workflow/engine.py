@@ -15,7 +15,6 @@ from typing import Any
 from .dates import milestone_deadline, utc
 from .deliverable import Deliverable
 from .errors import BadInput, Denied, Refused
-from .machine import next_stage, triggers_from
 from .people import Actor, Grant
 from .rules import KINDS, RuleContext
 from .spec import Definitions, Transition, Workflow
@@ -193,7 +192,7 @@ def options(
     workflow = defs.workflow(snap.workflow)
     actor = in_cycle(defs, actor, snap.cycle, chairs) if actor is not None else None
     result = []
-    for trigger in triggers_from(workflow, snap.stage):
+    for trigger in workflow.triggers_from(snap.stage):
         transition = workflow.transition(trigger, snap.stage)
         assert transition is not None
         permitted = actor is not None and acting_role(actor, transition, snap) is not None
@@ -203,7 +202,7 @@ def options(
 
 
 def _allowed_text(workflow: Workflow, stage: str) -> str:
-    triggers = triggers_from(workflow, stage)
+    triggers = workflow.triggers_from(stage)
     return ", ".join(triggers) if triggers else "none (final stage)"
 
 
@@ -230,7 +229,7 @@ def fire(
             deliverable=snap.id,
             trigger=req.trigger,
             stage=snap.stage,
-            allowed=triggers_from(workflow, snap.stage),
+            allowed=list(workflow.triggers_from(snap.stage)),
         )
     role = _permitted_role(req, transition, snap)
     _check_request_fields(transition, snap, req)
@@ -250,8 +249,10 @@ def fire(
             trigger=req.trigger,
             rule=name,
             rules=list(unwaived),
-            allowed=triggers_from(workflow, snap.stage),
+            allowed=list(workflow.triggers_from(snap.stage)),
         )
+    from .machine import next_stage  # transitions is loaded by the commands that fire, not by `show`
+
     dest = next_stage(workflow, snap.stage, req.trigger)
     assert dest == transition.dest, "definitions and machine disagree"
     event = Event(

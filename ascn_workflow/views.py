@@ -170,8 +170,8 @@ def command_for(deliverable_id: str, workflow: str, member_state: str | None, tr
 
 
 def show_deliverable(app: App, deliverable_id: str, now: datetime, actor_email: str | None = None) -> dict[str, Any]:
-    defs = app.definitions
     with app.store.read() as tx:
+        defs = app.definitions_in(tx)
         row = tx.deliverable(deliverable_id)
         actor = resolve_actor(tx, actor_email) if actor_email else None
         view = deliverable_view(defs, row, now)

@@ -152,3 +152,50 @@ def test_only_canonical_iana_zones_are_valid() -> None:
         assert valid_zone(zone), zone
     for zone in ("localtime", "Factory", "posixrules", "right/UTC", "posix/Asia/Singapore", "Mars/Olympus", "", None):
         assert not valid_zone(zone), zone  # would otherwise reach an .ics as its TZID
+
+
+def test_the_zone_check_answers_as_the_full_listing_does() -> None:
+    """valid_zone asks the one file a name points at (start-up, issue 15); its answer is the full
+    listing's, less the names that are no zone a person lives in."""
+    import os
+    import zoneinfo
+
+    from ascn_workflow.definitions import NOT_ZONES, valid_zone
+
+    listed = {
+        z
+        for z in zoneinfo.available_timezones()
+        if z not in NOT_ZONES and not z.startswith(("posix/", "right/")) and not z.endswith((".tab", ".zi"))
+    }
+    assert len(listed) > 300
+    for zone in listed:
+        assert valid_zone(zone), zone
+    tricky = [
+        "Asia//Singapore",
+        "./UTC",
+        "Asia/../UTC",
+        "Asia/Singapore/",
+        "/usr/share/zoneinfo/UTC",
+        "../zoneinfo/UTC",
+    ]
+    tricky += ["asia/singapore", "Asia", "zone.tab", "tzdata.zi", "leapseconds", "posix/UTC", "Asia/Singapore\0"]
+    for root in zoneinfo.TZPATH:
+        if os.path.isdir(root):
+            tricky += [name for name in os.listdir(root) if name not in listed]
+    for zone in tricky:
+        assert valid_zone(zone) == (zone in listed), zone
+
+
+def test_plain_names_slug_as_python_slugify_does() -> None:
+    """A plain ASCII name skips the transliteration (start-up, issue 15): the same slug."""
+    from slugify import slugify as transliterate
+
+    from ascn_workflow.definitions import load
+    from ascn_workflow.spec import slugify
+
+    from .conftest import ROOT
+
+    names = [c.name for c in load(ROOT / "workflows").network.cities]
+    names += ["Bandar Seri Begawan", "  Kota--Kinabalu ", "-", "", "A 1 b-2", "Ha Noi\n", "O'Brien", "AT&T", "1,000"]
+    for name in names:
+        assert slugify(name) == re.sub(r"[^a-z0-9]+", "-", transliterate(name).lower()).strip("-"), name

@@ -176,3 +176,39 @@ def test_one_machine_per_workflow_with_one_token_whatever_the_firings(defs: Defi
     machine, token = machine_for(wf)
     assert machine_for(wf) == (machine, token)
     assert machine.models == [token]  # deliverables are never attached: memory does not grow with them
+
+
+def test_the_triggers_from_a_stage_are_the_machines() -> None:
+    """`show` lists the triggers from the spec, without building a transitions machine (start-up,
+    issue 15): the same triggers, in the same order, for every stage of every workflow."""
+    from ascn_workflow.definitions import load
+    from ascn_workflow.machine import triggers_from
+
+    from .conftest import ROOT
+
+    defs = load(ROOT / "workflows")
+    pairs = [(w, s.name) for w in defs.workflows.values() for s in w.stages]
+    assert len(pairs) > 40
+    for workflow, stage in pairs:
+        assert list(workflow.triggers_from(stage)) == triggers_from(workflow, stage), (workflow.name, stage)
+    assert any(len(w.triggers_from(s)) > 1 for w, s in pairs)
+
+
+def test_a_trigger_declared_again_for_a_stage_keeps_its_first_place() -> None:
+    from ascn_workflow.machine import triggers_from
+    from ascn_workflow.spec import Stage, Transition, Workflow
+
+    workflow = Workflow(
+        "w",
+        "W",
+        "network",
+        "a",
+        (Stage("a"), Stage("b"), Stage("c")),
+        (
+            Transition("go", ("a",), "b", ("asec",)),
+            Transition("stop", ("b",), "c", ("asec",)),
+            Transition("go", ("b",), "c", ("asec",)),
+        ),
+    )
+    assert workflow.triggers_from("b") == ("go", "stop")
+    assert list(workflow.triggers_from("b")) == triggers_from(workflow, "b")

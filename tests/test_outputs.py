@@ -638,3 +638,55 @@ def test_readme_sample_nomination_file_is_accepted_by_the_rules(sqlite_ready: As
     a = sqlite_ready
     a.ok("nominate", "TH", "--file", a.file("th-nomination.toml", sample), actor=ASEC, now="2018-02-20T10:00+07:00")
     assert a.json("show", "2018/nomination/th")["stage"] == "submitted"
+
+
+def _drawn_by_rich(title: str | None, columns: list[str], rows: list[list[Any]]) -> str:
+    import io
+
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    out = io.StringIO()
+    console = Console(file=out, width=160, soft_wrap=False, highlight=False, no_color=True, force_terminal=False)
+    t = Table(title=title, title_justify="left", show_lines=False)
+    for column in columns:
+        t.add_column(column, overflow="fold")
+    for row in rows:
+        t.add_row(*(Text("" if v is None else str(v)) for v in row))
+    console.print(t)
+    return out.getvalue()
+
+
+def test_tables_drawn_without_rich_are_the_tables_rich_draws() -> None:
+    """Output that is no terminal gets its tables drawn without importing rich (start-up, issue 15):
+    byte for byte what rich draws, and rich draws whatever the plain drawing would get wrong."""
+    import random
+
+    from ascn_workflow.cli.render import plain_table
+
+    rnd = random.Random(15)
+    alphabet = "abcXYZ019 -:;,./()@_'\"&ộĐưé[]\\\tกห★"
+    drawn = 0
+    for _ in range(3000):
+        n = rnd.randint(1, 6)
+        columns = ["".join(rnd.choice(alphabet) for _ in range(rnd.randint(1, 8))) for _ in range(n)]
+        rows = [
+            [
+                rnd.choice([None, 7, "".join(rnd.choice(alphabet) for _ in range(rnd.choice([0, 1, 5, 30, 90])))])
+                for _ in range(n)
+            ]
+            for _ in range(rnd.randint(0, 4))
+        ]
+        title = rnd.choice([None, "Next", "History", "x" * rnd.randint(1, 170)])
+        plain = plain_table(title, columns, rows)
+        if plain is not None:
+            drawn += 1
+            assert plain + "\n" == _drawn_by_rich(title, columns, rows), (title, columns, rows)
+    for width in range(150, 166):  # at the edge of the width rich draws at
+        rows = [["x" * (width - 8), "y"]]
+        plain = plain_table("T", ["a", "b"], rows)
+        assert (plain is None) == (width > 160), width
+        if plain is not None:
+            assert plain + "\n" == _drawn_by_rich("T", ["a", "b"], rows)
+    assert drawn > 50

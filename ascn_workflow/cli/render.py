@@ -45,6 +45,11 @@ STYLES = {"OVERDUE": "bold red"}
 
 def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     """A table for people: values are plain text (never rich markup), OVERDUE in red on a terminal."""
+    if not sys.stdout.isatty():
+        plain = plain_table(title, columns, rows)
+        if plain is not None:
+            click.echo(plain)
+            return
     from rich.table import Table
     from rich.text import Text
 
@@ -55,6 +60,46 @@ def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any
         cells = ["" if v is None else str(v) for v in row]
         t.add_row(*(Text(c, style=STYLES.get(c, "")) for c in cells))
     console().print(t)
+
+
+MARKUP = frozenset("[]:\\")
+WIDTH = 160  # the width rich draws at when the output is no terminal (`console`)
+
+
+def _simple(text: str) -> bool:
+    """Text rich draws as it is: one line, one column per character (ASCII and the Latin letters the
+    network's names use), nothing leading or trailing for it to trim or expand."""
+    return text == text.strip() and all(
+        ch.isprintable() and (" " <= ch < "\x7f" or "\xc0" <= ch <= "\u024f" or "\u1e00" <= ch <= "\u1eff")
+        for ch in text
+    )
+
+
+def plain_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str | None:
+    """The table as rich draws it for output that is no terminal (no colour, heavy head, width 160),
+    drawn here without importing rich (~18 ms of every `show`); None when rich would wrap, trim or
+    measure something, so that it draws those. tests/test_outputs.py holds both drawings equal."""
+    cells = [[str(c) for c in columns]] + [["" if v is None else str(v) for v in row] for row in rows]
+    if any(len(row) != len(columns) or not all(_simple(c) for c in row) for row in cells):
+        return None
+    if any(ch in MARKUP for text in (*cells[0], title or "") for ch in text):
+        return None  # rich reads a heading and the title as markup (`[b]`, `:smile:`)
+    widths = [max(len(row[i]) for row in cells) + 2 for i in range(len(columns))]
+    total = sum(widths) + len(widths) + 1
+    if not columns or total > WIDTH or (title is not None and (not _simple(title) or len(title) > total)):
+        return None
+
+    def rule(left: str, fill: str, cross: str, right: str) -> str:
+        return left + cross.join(fill * w for w in widths) + right
+
+    def line(row: list[str], edge: str) -> str:
+        return edge + edge.join(f" {c:<{w - 2}} " for c, w in zip(row, widths, strict=True)) + edge
+
+    lines = [] if title is None else [f"{title:<{total}}"]
+    lines += [rule("┏", "━", "┳", "┓"), line(cells[0], "┃"), rule("┡", "━", "╇", "┩")]
+    lines += [line(row, "│") for row in cells[1:]]
+    lines.append(rule("└", "─", "┴", "┘"))
+    return "\n".join(lines)
 
 
 def write_output(path: Path, data: bytes) -> None:

@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -125,6 +126,7 @@ class Dialect:
         self.pg = name == "postgresql"
         self._sql: dict[str, str] = {}
         self._decoders: dict[str, list[Callable[[Any], Any] | None]] = {}
+        self._encoders: dict[str, tuple[Callable[[Any], Any], tuple[tuple[int, Callable[[Any], Any]], ...]]] = {}
 
     def sql(self, text: str) -> str:
         found = self._sql.get(text)
@@ -175,8 +177,25 @@ class Dialect:
         )
 
     def values(self, table: Table[Any], record: Any) -> tuple[Any, ...]:
-        """The parameters of `insert(table)` for one record."""
-        return tuple(self.encode(c.kind, getattr(record, c.name)) for c in table.written)
+        """The parameters of `insert(table)` for one record (how to read and encode them worked out once per table)."""
+        plan = self._encoders.get(table.name)
+        if plan is None:
+            written = table.written
+            plan = self._encoders[table.name] = (
+                attrgetter(*(c.name for c in written))
+                if len(written) > 1
+                else lambda r: (getattr(r, written[0].name),),
+                tuple(
+                    (i, self.instant if c.kind == "instant" else self.json)
+                    for i, c in enumerate(written)
+                    if c.kind in ("instant", "json")
+                ),
+            )
+        read, encoders = plan
+        values = list(read(record))
+        for i, encode in encoders:
+            values[i] = encode(values[i])
+        return tuple(values)
 
 
 def columns(table: Table[Any], alias: str = "") -> str:
@@ -185,10 +204,19 @@ def columns(table: Table[Any], alias: str = "") -> str:
 
 
 def insert(table: Table[Any], rows: int = 1, conflict: str = "") -> str:
-    """`INSERT INTO table (…) VALUES (?, …)[, (…)]` for `rows` records."""
-    names = [c.name for c in table.written]
-    one = f"({', '.join('?' * len(names))})"
-    return f"INSERT INTO {table.name} ({', '.join(names)}) VALUES {', '.join([one] * rows)}{conflict}"
+    """`INSERT INTO table (…) VALUES (?, …)[, (…)]` for `rows` records (built once for each)."""
+    key = (table.name, rows, conflict)
+    found = _INSERTS.get(key)
+    if found is None:
+        names = [c.name for c in table.written]
+        one = f"({', '.join('?' * len(names))})"
+        found = _INSERTS[key] = (
+            f"INSERT INTO {table.name} ({', '.join(names)}) VALUES {', '.join([one] * rows)}{conflict}"
+        )
+    return found
+
+
+_INSERTS: dict[tuple[str, int, str], str] = {}
 
 
 def _in(values: Sequence[Any]) -> str:
