@@ -249,3 +249,65 @@ def test_config_errors(tmp_path: Path) -> None:
     bad.write_text("[mail]\nbackend = 'pigeon'\n")
     result = CliRunner().invoke(cli, ["--config", str(bad), "status"])
     assert result.exit_code == 2 and "pigeon" in result.stderr
+
+
+def test_the_command_map_names_the_modules_that_declare_each_command() -> None:
+    """`ascn show` imports the module declaring `show` alone (start-up, issue 15): the map says
+    which module declares each command, and nothing declares a command the map leaves out."""
+    import click
+
+    from ascn_workflow.cli import COMMANDS, cli
+
+    def declared_in(command: click.Command) -> set[str]:
+        found = {command.callback.__module__.rsplit(".", 1)[1]} if command.callback else set()
+        for sub in command.commands.values() if isinstance(command, click.Group) else ():
+            found |= declared_in(sub)
+        return found
+
+    names = cli.list_commands(click.Context(cli))
+    assert set(names) == set(COMMANDS) and "show" in names
+    for name in names:
+        assert declared_in(cli.commands[name]) == set(COMMANDS[name]), name
+
+
+def test_show_imports_only_what_it_needs(ready: Ascn, backend: str) -> None:
+    """What makes `ascn show` start quickly, held without timing anything: no rich when the output is
+    no terminal, no transitions, no SQLAlchemy, no mail or calendar libraries, no other commands."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: sys.stderr.write(' '.join(sorted(sys.modules)) + '\\n'))\n"
+        "from ascn_workflow.cli import main\n"
+        "main()\n"
+    )
+    env = {**__import__("os").environ, "ASCN_CONFIG": str(ready.config), "ASCN_NOW": "2018-02-20T09:00+08:00"}
+    done = subprocess.run(
+        [sys.executable, "-c", probe, "show", "2018/framework"], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "2018/framework" in done.stdout and "┃ trigger" in done.stdout
+    loaded = set(done.stderr.split())
+    heavy = {"rich", "transitions", "sqlalchemy", "jinja2", "icalendar", "slugify", "alembic"}
+    heavy |= {f"ascn_workflow.cli.{m}" for m in ("acting", "admin", "calendar_changes", "due_work", "serving")}
+    if backend == "sqlite":
+        heavy |= {"psycopg", "email.message"}  # psycopg reads its version with importlib.metadata, over email
+    assert loaded & heavy == set()
+    assert "ascn_workflow.cli.reading" in loaded
+
+
+def test_a_command_declared_by_two_modules_is_whole_after_either_was_loaded() -> None:
+    """In a fresh process (this one has loaded every command): after `show` loaded reading.py, which
+    declares the `calendar` group, `calendar` still has the `set` that calendar_changes.py adds."""
+    import subprocess
+    import sys
+
+    probe = (
+        "from click.testing import CliRunner\n"
+        "from ascn_workflow.cli import cli\n"
+        "import ascn_workflow.cli.reading\n"
+        "print(CliRunner().invoke(cli, ['calendar', '--help']).output)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert "  set " in done.stdout and "  history " in done.stdout, done.stdout

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -110,7 +111,57 @@ def _not_utf8(args: list[str]) -> str | None:
     return None
 
 
+# The module(s) declaring each command: `ascn show` imports reading.py alone, and the list of
+# commands (help, completion) imports them all. tests/test_cli.py holds this to what they declare.
+COMMANDS: dict[str, tuple[str, ...]] = {
+    "advance": ("acting",),
+    "audit": ("admin",),
+    "calendar": ("reading", "calendar_changes"),
+    "cycle": ("admin",),
+    "db": ("admin",),
+    "diagram": ("reading",),
+    "document": ("documents",),
+    "export": ("admin",),
+    "extend": ("calendar_changes",),
+    "framework": ("reading",),
+    "history": ("reading",),
+    "import": ("admin",),
+    "init": ("admin",),
+    "nominate": ("acting",),
+    "outbox": ("due_work",),
+    "people": ("admin",),
+    "project": ("admin",),
+    "report": ("reading",),
+    "scheduler": ("due_work",),
+    "serve": ("serving",),
+    "show": ("reading",),
+    "simulate": ("simulating",),
+    "status": ("reading",),
+    "tick": ("due_work",),
+    "workflows": ("admin",),
+}
+
+MODULES = tuple(sorted({module for modules in COMMANDS.values() for module in modules}))
+
+
+def _declare(modules: Iterable[str]) -> None:
+    from importlib import import_module
+
+    for module in modules:
+        import_module(f"{__name__}.{module}")  # registers its commands on `cli`
+
+
 class AscnGroup(click.Group):
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if self is cli:  # each module the command needs (`calendar`: two), or all for click's "Did you mean"
+            _declare(COMMANDS.get(cmd_name) or (() if cmd_name in self.commands else MODULES))
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        if self is cli:
+            _declare(MODULES)
+        return super().list_commands(ctx)
+
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if not args and ctx.parent is None and not ctx.resilient_parsing:  # `ascn` alone: the help, on stdout
             click.echo(ctx.get_help())
@@ -194,9 +245,6 @@ def cli(ctx: click.Context, config_path: Path | None, actor: str | None) -> None
     """
     explicit = config_path is not None
     ctx.obj = Invocation(config_path or Path("config.toml"), explicit, actor)
-
-
-from . import acting, admin, calendar_changes, documents, due_work, reading, serving, simulating  # noqa: E402,F401  (register the commands on `cli`)
 
 
 def main() -> None:
