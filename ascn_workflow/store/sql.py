@@ -355,19 +355,26 @@ class Store:
 
 
 def _revision(connection: Any, dialect: Dialect) -> str | None:
+    """The schema's Alembic revision in one statement, None when there is no ASCN schema: on
+    PostgreSQL outside any transaction (autocommit: one round trip, no BEGIN or ROLLBACK), as
+    every command pays for it when its connection opens."""
     if dialect.pg:
-        exists = connection.execute("SELECT to_regclass('alembic_version') IS NOT NULL").fetchone()[0]
-    else:
-        exists = connection.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
-        ).fetchone()
-    if not exists:
-        if dialect.pg:
-            connection.rollback()
-        return None
-    row = connection.execute("SELECT version_num FROM alembic_version").fetchone()
-    if dialect.pg:
-        connection.rollback()
+        import psycopg
+
+        connection.autocommit = True
+        try:
+            row = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+        except psycopg.errors.UndefinedTable:
+            return None
+        finally:
+            connection.autocommit = False
+        return str(row[0]) if row else None
+    try:
+        row = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+    except sqlite3.OperationalError as error:
+        if "no such table" in str(error):
+            return None
+        raise
     return str(row[0]) if row else None
 
 
