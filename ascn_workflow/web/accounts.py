@@ -1,21 +1,27 @@
 """Sign-in links, sessions and calendar feeds: the portal's secrets, kept as SHA-256 hashes only.
 
 Modelled on django-sesame: a link is random (256 bits), single-use, short-lived, found by its
-hash (a unique column) and compared with `hmac.compare_digest`, and never written to a log. A
-session is a row, so signing out ends it on the server whatever the browser keeps.
+hash (a unique column) and compared with `hmac.compare_digest`, and never written to a log. As
+sesame hashes the password and last login into its tokens, a link also carries a digest of the
+person's record as it was mailed (address, name, login, roles): once any of them changes, the
+link no longer works. A session is a row, so signing out ends it on the server whatever the
+browser keeps; it reads the person and their roles at every request, so a person removed (or
+moved to another address) is signed out and a role removed is gone at the next request.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ..app import App
 from ..people import Actor
-from ..store import Feed, SignIn, WebSession
+from ..store import Feed, Person, SignIn, Transaction, WebSession
 
 LINKS_PER_HOUR = 5  # sign-in mails per address per hour; more get the same answer and no mail
 
@@ -37,41 +43,66 @@ class SignedIn:
     actor: Actor  # their roles, read with the session: the pages decide what to show from it
 
 
+RANDOM_CHARS = 43  # new_token(): 32 random bytes in URL-safe base64
+
+
+def record_digest(salt: str, person: Person, actor: Actor | None) -> str:
+    """The person's record as a link was mailed for it (22 URL-safe characters), keyed by the link's
+    random part so that it tells nothing about the person on its own."""
+    grants = sorted((g.role, g.member_state or "", g.city or "") for g in actor.grants) if actor else []
+    record = json.dumps([person.email, person.name, person.login, grants], separators=(",", ":"))
+    mac = hmac.new(salt.encode("ascii"), record.encode("utf-8"), "sha256").digest()[:16]
+    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode("ascii")
+
+
 def issue_link(app: App, email: str, now: datetime) -> tuple[str, str] | None:
     """A fresh sign-in token and the person's name, for a known person under the rate limit; else None."""
     with app.store.transaction() as tx:
         person = tx.person(email)
         if person is None or tx.signin_links_since(email, now - timedelta(hours=1)) >= LINKS_PER_HOUR:
             return None
-        token = new_token()
+        random = new_token()
+        token = random + record_digest(random, person, tx.actor(person.email))
         expires = now + timedelta(minutes=app.config.web.link_minutes)
         tx.add_signin(SignIn(token_hash(token), person.email, now, expires))
     return token, person.name
 
 
-def _usable(link: SignIn | None, token: str, now: datetime) -> bool:
-    return (
-        link is not None
-        and hmac.compare_digest(link.token_hash, token_hash(token))
-        and link.used_at is None
-        and link.expires_at > now
-    )
+def _usable(tx: Transaction, token: str, now: datetime) -> tuple[SignIn, Person] | None:
+    """The link and its person, if the link is unused, unexpired, and the person's record is still
+    the one it was mailed for; else None."""
+    link = tx.signin(token_hash(token))
+    if (
+        link is None
+        or not hmac.compare_digest(link.token_hash, token_hash(token))
+        or link.used_at is not None
+        or link.expires_at <= now
+    ):
+        return None
+    person = tx.person(link.email)
+    if person is None:  # removed, or moved to another address: the link went to the old one
+        return None
+    random, digest = token[:RANDOM_CHARS], token[RANDOM_CHARS:]
+    if not hmac.compare_digest(digest, record_digest(random, person, tx.actor(person.email))):
+        return None
+    return link, person
 
 
 def link_is_open(app: App, token: str, now: datetime) -> bool:
     """Whether a link may still be used (the confirming page asks before `redeem` uses it)."""
     with app.store.transaction(write=False) as tx:
-        return _usable(tx.signin(token_hash(token)), token, now)
+        return _usable(tx, token, now) is not None
 
 
 def redeem(app: App, token: str, now: datetime) -> tuple[str, SignedIn] | None:
-    """Use a link once: a new session (its cookie value and who), or None if used, expired or unknown."""
+    """Use a link once: a new session (its cookie value and who), or None if used, expired, unknown
+    or mailed for a record that has changed since."""
     with app.store.transaction() as tx:
-        link = tx.signin(token_hash(token))
-        if link is None or link.id is None or not _usable(link, token, now) or not tx.use_signin(link.id, now):
+        found = _usable(tx, token, now)
+        if found is None:
             return None
-        person = tx.person(link.email)
-        if person is None:
+        link, person = found
+        if link.id is None or not tx.use_signin(link.id, now):
             return None
         cookie = new_token()
         signed = SignedIn(
