@@ -68,44 +68,60 @@ class Problem:
         }
 
 
-def verify_chain(deliverable_id: str, rows: Sequence[Mapping[str, Any]], expected_count: int) -> list[Problem]:
-    """Every break in one deliverable's chain; `expected_count` is its version minus one."""
+def walk_chain(
+    owner: str,
+    rows: Sequence[Mapping[str, Any]],
+    digest_of: Callable[[Mapping[str, Any], str], str],
+    label: Callable[[Mapping[str, Any]], str],
+) -> list[Problem]:
+    """The link checks every hash chain shares (history, calendar changes, the directory), in `seq`
+    order: each row against its own hash (edited), its `seq` against its place (deleted, inserted),
+    and its `prev_hash` against the row before it: the hash of a later row (reordered), of an
+    earlier one (inserted), or of none (deleted). `label` names a row in the messages."""
     problems: list[Problem] = []
     hashes = [str(r["hash"]) for r in rows]
 
     def add(position: int, kind: str, message: str) -> None:
-        problems.append(Problem(deliverable_id, position, kind, message))
+        problems.append(Problem(owner, position, kind, message))
 
     for i, row in enumerate(rows):
         position, previous = i + 1, (hashes[i - 1] if i else "")
-        if digest(row, str(row["prev_hash"])) != row["hash"]:
-            add(
-                position,
-                "edited",
-                f"row {row['seq']} ({row['trigger']}) does not match its hash: its content was changed",
-            )
+        if digest_of(row, str(row["prev_hash"])) != row["hash"]:
+            add(position, "edited", f"{label(row)} does not match its hash: its content was changed")
         if row["seq"] != position and not any(p.kind == "deleted" for p in problems):
             kind = "deleted" if row["seq"] > position else "inserted"
             add(position, kind, f"expected seq {position}, found {row['seq']}")
         if row["prev_hash"] == previous:
             continue
         if row["prev_hash"] in hashes[i + 1 :]:
-            add(position, "reordered", f"row {row['seq']} ({row['trigger']}) follows a row that now comes after it")
+            add(position, "reordered", f"{label(row)} follows a row that now comes after it")
         elif row["prev_hash"] in hashes[:i]:
-            add(position, "inserted", f"a row was inserted before row {row['seq']} ({row['trigger']})")
+            add(position, "inserted", f"a row was inserted before {label(row)}")
         elif not any(p.position == position for p in problems):
-            add(position, "deleted", f"the row before row {row['seq']} ({row['trigger']}) is missing")
+            add(position, "deleted", f"the row before {label(row)} is missing")
+    return problems
+
+
+def verify_chain(deliverable_id: str, rows: Sequence[Mapping[str, Any]], expected_count: int) -> list[Problem]:
+    """Every break in one deliverable's chain; `expected_count` is its version minus one."""
+    problems = walk_chain(deliverable_id, rows, digest, lambda r: f"row {r['seq']} ({r['trigger']})")
     if len(rows) < expected_count:
-        add(
-            len(rows) + 1,
-            "deleted",
-            f"{expected_count - len(rows)} row(s) missing at the end (version says {expected_count})",
+        problems.append(
+            Problem(
+                deliverable_id,
+                len(rows) + 1,
+                "deleted",
+                f"{expected_count - len(rows)} row(s) missing at the end (version says {expected_count})",
+            )
         )
     elif len(rows) > expected_count:
-        add(
-            expected_count + 1,
-            "inserted",
-            f"{len(rows) - expected_count} row(s) more than the version says ({expected_count})",
+        problems.append(
+            Problem(
+                deliverable_id,
+                expected_count + 1,
+                "inserted",
+                f"{len(rows) - expected_count} row(s) more than the version says ({expected_count})",
+            )
         )
     return problems
 
@@ -142,25 +158,7 @@ def change_digest(row: Mapping[str, Any], prev_hash: str) -> str:
 
 def verify_changes(rows: Sequence[Mapping[str, Any]]) -> list[Problem]:
     """Every break in the chain of calendar changes (in `seq` order), as for a deliverable's history."""
-    problems: list[Problem] = []
-    previous = ""
-    for i, row in enumerate(rows):
-        position = i + 1
-        if change_digest(row, str(row["prev_hash"])) != row["hash"]:
-            problems.append(
-                Problem("calendar", position, "edited", f"calendar change {row['seq']} does not match its hash")
-            )
-        if row["seq"] != position:
-            kind = "deleted" if row["seq"] > position else "inserted"
-            problems.append(
-                Problem("calendar", position, kind, f"expected calendar change {position}, found {row['seq']}")
-            )
-        elif row["prev_hash"] != previous:
-            problems.append(
-                Problem("calendar", position, "deleted", f"the change before {row['seq']} is missing or altered")
-            )
-        previous = str(row["hash"])
-    return problems
+    return walk_chain("calendar", rows, change_digest, lambda r: f"calendar change {r['seq']}")
 
 
 # ---------------------------------------------------------------------------- the people directory
@@ -187,20 +185,13 @@ def verify_directory(
 ) -> list[Problem]:
     """The directory's chain is intact, and it explains every stored role and name: a role nobody
     granted through a command (a Chair inserted by hand) or a name changed by hand is reported."""
-    problems: list[Problem] = []
+    problems = walk_chain(
+        DIRECTORY, changes, directory_digest, lambda c: f"change {c['seq']} ({c['role']} for {c['email']})"
+    )
 
     def add(position: int, kind: str, message: str) -> None:
         problems.append(Problem(DIRECTORY, position, kind, message))
 
-    previous = ""
-    for i, change in enumerate(changes, start=1):
-        if change["seq"] != i:
-            add(i, "deleted" if change["seq"] > i else "inserted", f"expected change {i}, found {change['seq']}")
-        if directory_digest(change, str(change["prev_hash"])) != change["hash"]:
-            add(i, "edited", f"change {change['seq']} ({change['role']} for {change['email']}) does not match its hash")
-        elif change["prev_hash"] != previous:
-            add(i, "deleted", f"the change before change {change['seq']} is missing or was replaced")
-        previous = str(change["hash"])
     granted = {(c["email"], c["role"], c["member_state"] or "", c["city"] or "") for c in changes}
     named = {c["email"]: c["name"] for c in changes}
     for email, role, member_state, city in sorted(set(roles) - granted):

@@ -1,0 +1,99 @@
+"""The three hash chains (history, calendar changes, the people directory) are walked by one
+function (`audit.walk_chain`): whatever it tells of one chain it tells of the others, so two rows
+swapped in the calendar's or the directory's chain are reported as reordered, as in a history."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from ascn_workflow.audit import change_digest, digest, directory_digest, verify_chain, verify_changes, verify_directory
+from ascn_workflow.store.append_only import unprotect
+from ascn_workflow.store.migrate import make_engine
+
+from .conftest import ASEC, Ascn, join
+
+Digest = Callable[[Mapping[str, Any], str], str]
+
+
+def _chain(rows: list[dict[str, Any]], digest_of: Digest) -> list[dict[str, Any]]:
+    prev, chained = "", []
+    for row in rows:
+        value = digest_of(row, prev)
+        chained.append({**row, "prev_hash": prev, "hash": value})
+        prev = value
+    return chained
+
+
+HISTORY = [
+    {
+        "deliverable_id": "2018/scgw", "seq": i, "trigger": t, "source": "a", "dest": "b", "actor": "x@y.example",
+        "role": "asec", "effective_at": f"2018-05-2{i}", "recorded_at": f"2018-05-2{i}", "note": None, "data": {},
+        "waivers": {},
+    }
+    for i, t in enumerate(["convene", "conclude", "report"], start=1)
+]  # fmt: skip
+CALENDAR = [
+    {
+        "seq": i, "cycle": 2018, "kind": "milestone", "target": "scgw", "actor": ASEC, "role": "asec",
+        "recorded_at": f"2018-05-1{i}", "reason": f"move {i}", "old_value": {}, "new_value": {}, "deliverables": [],
+        "told": [],
+    }
+    for i in (1, 2, 3)
+]  # fmt: skip
+DIRECTORY = [
+    {"seq": i, "at": "2018-01-01", "actor": "bootstrap", "email": f"p{i}@x.example", "name": f"P {i}",
+     "role": "asec", "member_state": "", "city": ""}
+    for i in (1, 2, 3)
+]  # fmt: skip
+
+CHAINS: dict[str, tuple[list[dict[str, Any]], Digest, Callable[[list[dict[str, Any]]], list[Any]]]] = {
+    "history": (HISTORY, digest, lambda rows: verify_chain("2018/scgw", rows, 3)),
+    "calendar": (CALENDAR, change_digest, verify_changes),
+    "directory": (
+        DIRECTORY,
+        directory_digest,
+        lambda rows: verify_directory(rows, [(r["email"], "asec", "", "") for r in rows], {}),
+    ),
+}
+
+
+@pytest.mark.parametrize("chain", sorted(CHAINS))
+def test_every_chain_reports_edits_deletions_and_reordering_alike(chain: str) -> None:
+    rows, digest_of, verify = CHAINS[chain]
+    good = _chain(rows, digest_of)
+    assert verify(good) == []
+    swapped = [good[0], {**good[2], "seq": 2}, {**good[1], "seq": 3}]  # seq renumbered, links not
+    assert ("reordered", 2) in {(p.kind, p.position) for p in verify(swapped)}
+    edited = [good[0], {**good[1], "actor": "someone@else.example"}, good[2]]
+    assert {(p.kind, p.position) for p in verify(edited)} == {("edited", 2)}
+    missing = [good[0], good[2]]
+    assert "deleted" in {p.kind for p in verify(missing)}
+
+
+def _swap(a: Ascn, table: str) -> None:
+    """Two rows' places exchanged, as someone with the database owner's rights could."""
+    engine = make_engine(a.app().config.database_url)
+    with engine.begin() as c:
+        unprotect(c)
+        c.execute(text(f"UPDATE {table} SET seq = 1000 WHERE seq = 1"))
+        c.execute(text(f"UPDATE {table} SET seq = 1 WHERE seq = 2"))
+        c.execute(text(f"UPDATE {table} SET seq = 2 WHERE seq = 1000"))
+    engine.dispose()
+
+
+@pytest.mark.parametrize(("table", "owner"), [("calendar_change", "calendar"), ("directory_change", "directory")])
+def test_audit_verify_names_two_swapped_changes_as_reordered(ready: Ascn, table: str, owner: str) -> None:
+    join(ready, "TH", ["Bangkok"])
+    ready.ok("calendar", "set", "scgw", "2018-05-29", "--reason", "venue", actor=ASEC, now="2018-05-14T10:00+08:00")
+    ready.ok("calendar", "set", "scgw", "2018-05-30", "--reason", "again", actor=ASEC, now="2018-05-15T10:00+08:00")
+    assert ready.json("audit", "verify")["problems"] == []
+    _swap(ready, table)
+    result = ready.run("audit", "verify", "--json")
+    assert result.exit_code == 7
+    problems = json.loads(result.stdout)["problems"]
+    assert ("reordered", 1) in {(p["kind"], p["position"]) for p in problems if p["deliverable_id"] == owner}
