@@ -88,7 +88,9 @@ class App:
 
     def _check_schema(self, found: str | None) -> None:
         if found is None:
-            raise NotFound(f"no ASCN database at {self.config.database_url}: run `ascn init` first")
+            from .config import shown_url
+
+            raise NotFound(f"no ASCN database at {shown_url(self.config.database_url)}: run `ascn init` first")
         if found != HEAD:
             from .store import is_known, newer_message
 

@@ -89,6 +89,15 @@ def _database_url(url: str, base: Path) -> str:
     return _resolve_sqlite(url, base)
 
 
+def shown_url(url: str) -> str:
+    """The database URL as it may be printed: a password in it (`USER:PASSWORD@HOST`) becomes `***`."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in userinfo:
+        return url
+    return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{host}"
+
+
 def load_config(path: Path | None, explicit: bool = False) -> Config:
     """Read `path`; a missing default file means defaults in the current folder, a missing named file is bad input."""
     doc: dict[str, Any] = {}

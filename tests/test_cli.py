@@ -311,3 +311,19 @@ def test_a_command_declared_by_two_modules_is_whole_after_either_was_loaded() ->
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert "  set " in done.stdout and "  history " in done.stdout, done.stdout
+
+
+def test_a_password_in_the_database_url_is_never_printed(tmp_path: Path, backend: str, db_url: str) -> None:
+    """`no ASCN database at URL` (and `ascn serve`'s banner) printed `postgresql://user:PASSWORD@…`."""
+    from ascn_workflow.config import shown_url
+
+    from .conftest import write_config
+
+    if backend == "postgresql":  # the test cluster trusts loopback: any password connects
+        db_url = db_url.replace("postgres@", "postgres:s3cret-pw@", 1)
+    a = Ascn(tmp_path, write_config(tmp_path, db_url))
+    result = a.run("status")
+    assert result.exit_code == 3 and "s3cret-pw" not in result.stderr, result.stderr
+    assert shown_url("postgresql+psycopg://ascn:s3cret-pw@db:5432/ascn") == "postgresql+psycopg://ascn:***@db:5432/ascn"
+    assert shown_url("postgresql+psycopg://ascn@db/ascn") == "postgresql+psycopg://ascn@db/ascn"
+    assert shown_url("sqlite:////tmp/a@b:c/ascn.db") == "sqlite:////tmp/a@b:c/ascn.db"

@@ -52,6 +52,26 @@ def test_serve_without_a_secret_is_one_clear_line(ascn: Ascn) -> None:
     assert "ASCN_WEB_SECRET" in result.stderr and "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("host", ["999.1.1.1", "example.invalid", "taken"])
+def test_serve_on_a_bad_address_or_a_taken_port_is_one_line(
+    ascn: Ascn, host: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """uvicorn said "ERROR: [Errno 98] …" and exited 3, which means "not found" to a script."""
+    import socket
+
+    ascn.ok("init")
+    monkeypatch.setenv("ASCN_WEB_SECRET", SECRET)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        args = ["--port", port] if host == "taken" else ["--host", host, "--port", port]
+        result = ascn.run("serve", *args)
+    assert result.exit_code == 2, result.output
+    assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith("ascn: "), result.stderr
+    assert ("already in use" if host == "taken" else host) in result.stderr
+
+
 def _serve(
     a: Ascn, port: int, *args: str, secret: str | None = SECRET, now: str | None = None
 ) -> subprocess.Popen[str]:

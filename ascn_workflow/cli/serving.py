@@ -6,6 +6,7 @@ import os
 
 import click
 
+from ..errors import BadInput
 from . import Invocation, cli
 from .options import pass_invocation
 from .render import line
@@ -31,6 +32,7 @@ def serve(invocation: Invocation, host: str, port: int, workers: int) -> None:
     """
     import uvicorn
 
+    from ..config import shown_url
     from ..web.serving import signing_secret
 
     app = invocation.app
@@ -40,10 +42,12 @@ def serve(invocation: Invocation, host: str, port: int, workers: int) -> None:
         pass
     if workers > 1 and config.database_url.startswith("sqlite"):
         line("ascn serve: several workers on the embedded SQLite file take turns writing; PostgreSQL suits them better")
+    _check_listen(host, port)
     if config.path is not None:
         os.environ["ASCN_CONFIG"] = str(config.path.resolve())
     line(
-        f"ascn serve: the portal for {config.database_url} on http://{host}:{port} (links in mail use {config.web.base_url})"
+        f"ascn serve: the portal for {shown_url(config.database_url)} on http://{host}:{port} "
+        f"(links in mail use {config.web.base_url})"
     )
     uvicorn.run(
         "ascn_workflow.web.serving:build",
@@ -56,3 +60,23 @@ def serve(invocation: Invocation, host: str, port: int, workers: int) -> None:
         proxy_headers=True,
         forwarded_allow_ips="127.0.0.1",
     )
+
+
+def _check_listen(host: str, port: int) -> None:
+    """An address that does not resolve or a port already taken is one line (exit 2), not uvicorn's
+    "ERROR: [Errno 98]" and its exit 3, which means "not found" here."""
+    import errno
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise BadInput(f"--host {host!r}: not an address this machine can listen on ({exc})") from None
+    family, kind, proto, _name, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            hint = " (another ascn serve?)" if exc.errno == errno.EADDRINUSE else ""
+            raise BadInput(f"cannot listen on {host}:{port}: {exc.strerror}{hint}") from None
