@@ -74,6 +74,6 @@ def did_you_mean(word: str, candidates: Iterable[str], cutoff: float = 0.6) -> s
     """' (did you mean 'x'?)' for the closest known name, or '' (difflib, as click does for commands)."""
     import difflib
 
-    known = {c.lower(): c for c in candidates if c.lower() != word.lower()}  # never the word itself
+    known = {c.lower(): c for c in candidates if c != word}  # never the word itself; `NOMINATION` finds `nomination`
     close = difflib.get_close_matches(word.lower(), list(known), n=1, cutoff=cutoff)
     return f" (did you mean {known[close[0]]!r}?)" if close else ""

@@ -118,6 +118,9 @@ def list_projects(
     app: App, now: datetime, *, city: str | None = None, cycle: int | None = None
 ) -> list[dict[str, Any]]:
     with app.store.read() as tx:
+        if city is not None and tx.city(city.lower()) is None:  # a typo is not found, as elsewhere, not "0 projects"
+            hint = did_you_mean(city, [c.slug for c in app.definitions.network.cities])
+            raise NotFound(f"{city!r} is not a city of the network{hint}", city=city)
         rows = tx.deliverables(cycle=cycle, workflow="project")
     return [
         {

@@ -16,7 +16,7 @@ from .dates import show
 from .effects import EFFECTS
 from .engine import Request, fire
 from .errors import BadInput, Denied, NotFound
-from .names import check_text
+from .names import check_text, forbidden_character
 from .nominations import parse_nomination
 from .opening import cycle_openings, nomination_opening
 from .outages import retrying
@@ -158,7 +158,7 @@ def _check_login(value: Any) -> str | None:
     if value is None or value == "":
         return None
     text = str(value).strip()
-    if not text or len(text) > 63 or any(ch.isspace() or ch in "\x00@" for ch in text):
+    if not text or len(text) > 63 or forbidden_character(text) or any(ch.isspace() or ch == "@" for ch in text):
         raise BadInput(f"--login {value!r} is not a user name")
     return text
 

@@ -90,3 +90,35 @@ def test_a_data_value_is_one_line_of_plain_text_like_a_reason(ready: Ascn, value
 def test_a_cycle_in_other_digits_is_bad_input(ready: Ascn, cycle: str) -> None:
     """`str.isdigit` accepts "²", which `int` refuses: that was "internal error: ValueError"."""
     one_line(ready.run("status", "--cycle", cycle), 2, "--cycle")
+
+
+@pytest.mark.parametrize("login", ["a\x1bb", "bell\x07", "rlo\u202e"])
+def test_a_login_with_a_control_or_invisible_character_is_refused(ready: Ascn, login: str) -> None:
+    """`people list` prints logins: an ESC in one was stored and drove the reader's terminal."""
+    before = ready.json("people", "list")
+    result = ready.run(
+        "people", "add", "--email", "it@asec.example", "--name", "IT", "--role", "asec", "--login", login, actor=ASEC
+    )
+    one_line(result, 2, "--login")
+    assert ready.json("people", "list") == before
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["project", "list", "--city", "bangkk"], "did you mean 'bangkok'"),
+        (["status", "--workflow", "NOMINATION"], "did you mean 'nomination'"),
+    ],
+)
+def test_a_mistyped_name_is_not_found_with_the_closest_one(ready: Ascn, args: list[str], needle: str) -> None:
+    """README: a mistyped city or workflow is exit 3 with the closest known name; `project list
+    --city bangkk` listed "0 projects" (exit 0), and an upper-case workflow got no suggestion."""
+    one_line(ready.run(*args), 3, needle)
+
+
+def test_the_schedulers_log_level_takes_any_case() -> None:
+    """`ascn scheduler --log-level debug` was refused: only 'DEBUG' was accepted."""
+    from ascn_workflow.cli import cli
+
+    option = next(p for p in cli.commands["scheduler"].params if p.name == "log_level")  # type: ignore[attr-defined]
+    assert option.type.convert("debug", option, None) == "DEBUG"

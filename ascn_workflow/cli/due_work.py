@@ -55,7 +55,7 @@ def tick(invocation: Invocation, as_json: bool) -> None:
 )
 @click.option(
     "--log-level",
-    type=click.Choice(["DEBUG", "INFO", "WARNING"]),
+    type=click.Choice(["DEBUG", "INFO", "WARNING"], case_sensitive=False),
     help="The scheduler's own log level (default INFO: one line per pass that did something).",
 )
 @click.option("-v", "--verbose", count=True, help="Each item of work and APScheduler's per-job lines too (-vv: more).")
