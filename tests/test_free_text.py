@@ -118,7 +118,11 @@ def test_a_mistyped_name_is_not_found_with_the_closest_one(ready: Ascn, args: li
 
 def test_the_schedulers_log_level_takes_any_case() -> None:
     """`ascn scheduler --log-level debug` was refused: only 'DEBUG' was accepted."""
+    import click
+
     from ascn_workflow.cli import cli
 
-    option = next(p for p in cli.commands["scheduler"].params if p.name == "log_level")  # type: ignore[attr-defined]
+    command = cli.get_command(click.Context(cli), "scheduler")  # commands are declared on demand
+    assert command is not None
+    option = next(p for p in command.params if p.name == "log_level")
     assert option.type.convert("debug", option, None) == "DEBUG"
