@@ -349,10 +349,16 @@ def timeline_svg(year: int, milestones: list[dict[str, Any]], framework: dict[st
 # ---------------------------------------------------------------------------- rendering
 
 
+MARKDOWN_PUNCTUATION = "\\`*[]"  # what makes emphasis, code or a link (`[x](javascript:…)`) out of a name
+
+
 def _markdown_text(value: Any) -> Any:
-    """Keep a value inside its Markdown table cell and out of any HTML a Markdown viewer passes through."""
+    """Keep a value inside its Markdown table cell and out of any HTML a Markdown viewer passes
+    through, and make no link, emphasis or code of it: a partner named `[x](javascript:…)` is text."""
     if not isinstance(value, str):
         return value
+    for ch in MARKDOWN_PUNCTUATION:
+        value = value.replace(ch, "\\" + ch)
     return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|").replace("\n", " ")
 
 

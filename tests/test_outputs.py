@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import email
 import json
+import re
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -21,7 +22,7 @@ from click.testing import CliRunner
 from ascn_workflow.cli import cli
 from ascn_workflow.definitions import load
 
-from .conftest import ASEC, NR, PEOPLE, SHEPHERD, WORKFLOWS, Ascn, write_config
+from .conftest import ASEC, NR, PEOPLE, SHEPHERD, WORKFLOWS, Ascn, join, write_config
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 OBSOLETE = {"align", "bgcolor", "border", "cellpadding", "cellspacing", "valign", "width", "height", "nowrap"}
@@ -690,3 +691,20 @@ def test_tables_drawn_without_rich_are_the_tables_rich_draws() -> None:
         if plain is not None:
             assert plain + "\n" == _drawn_by_rich("T", ["a", "b"], rows)
     assert drawn > 50
+
+
+def test_report_markdown_makes_no_link_or_emphasis_of_a_name(ready: Ascn) -> None:
+    """A Markdown viewer (CommonMark, here markdown-it) turned a partner named `[x](javascript:…)`
+    into a link in the report for the JCM, and `**…**` into bold: names are text in every format."""
+    from markdown_it import MarkdownIt
+
+    join(ready, "VN", ["Ha Noi", "Da Nang"], nr=NR["VN"])
+    partner = "Evil [click](javascript:alert(1)) **loud** `code` back\\slash"
+    ready.ok("advance", "2018/twinning/da-nang", "match", "--data", f"partner={partner}", actor=ASEC)
+    md = ready.ok("report", "annual", "2018", now="2018-03-01T10:00+07:00").output
+    assert "| Da Nang |" in md
+    html = MarkdownIt("commonmark").enable("table").render(md)
+    cell = re.search(r"<td>Evil.*?</td>", html)
+    assert cell is not None, html
+    assert not re.search(r"<a |<strong>|<code>", cell.group(0)), cell.group(0)
+    assert cell.group(0) == f"<td>{partner}</td>"  # the name itself, every character kept
