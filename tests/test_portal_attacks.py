@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from email import policy
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -20,7 +21,7 @@ import pytest
 
 from ascn_workflow.dates import parse_instant
 
-from .conftest import ASEC, CHAIR, NR, Ascn, join
+from .conftest import ASEC, CHAIR, NR, PEOPLE, Ascn, join
 from .portal import Clock, Portal, free_port
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -207,3 +208,27 @@ def test_the_chairing_states_nr_is_offered_the_waiver_as_the_engine_allows_it(as
         NR["SG"],
         {"annual-meeting-convened": "shared early"},
     )
+
+
+def test_a_known_address_is_answered_before_its_mail_is_delivered(smtp_ascn: Ascn, mail_server: Any) -> None:
+    """With `[mail] backend = "smtp"` the sign-in mail was delivered inside the request, so a known
+    address was answered an SMTP round trip later than an unknown one (up to mail.timeout_seconds
+    with a hung server): the time told who is in the directory. The answer now comes first."""
+    smtp_ascn.ok("people", "import", smtp_ascn.file("people.toml", PEOPLE))
+    mail_server.delay = 5.0  # the server takes its time over each message
+    portal = Portal(smtp_ascn, Clock(parse_instant("2018-02-10T09:00+08:00")), free_port())
+    portal.start()
+    try:
+        with httpx.Client(base_url=portal.url, timeout=60) as client:
+            csrf = CSRF.search(client.get("/").text).group(1)  # type: ignore[union-attr]
+            answer = client.post("/signin", data={"email": ASEC, "csrf": csrf})
+            assert answer.status_code == 200 and "Check your mail" in answer.text
+            assert mail_server.received == []  # answered while the server still works on the mail
+            assert mail_server.wait_for(lambda got: len(got) == 1, timeout=60)
+            link = re.search(r"/signin/[A-Za-z0-9_-]+", mail_server.received[0].text).group(0)  # type: ignore[union-attr]
+            confirm = client.get(link)
+            csrf = CSRF.search(confirm.text).group(1)  # type: ignore[union-attr]
+            assert client.post(link, data={"csrf": csrf}).status_code == 303
+            assert "My work" in client.get("/").text
+    finally:
+        portal.stop()

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import quote
 
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -239,15 +240,21 @@ def request_link(ctx: Context) -> Response:
             next=back,
         )
     issued = accounts.issue_link(ctx.app, email, ctx.now)
+    answer = ctx.page(
+        "signin_sent.html.j2", title="Check your mail", email=email, minutes=ctx.app.config.web.link_minutes
+    )
     if issued is not None:
         from .signin_mail import send_signin
 
         token, name = issued
         link = f"{ctx.app.config.web.base_url}/signin/{token}" + (f"?next={quote(back)}" if back != "/" else "")
-        send_signin(ctx.app, email, name, link, ctx.now)
-    return ctx.page(
-        "signin_sent.html.j2", title="Check your mail", email=email, minutes=ctx.app.config.web.link_minutes
-    )
+        if ctx.app.config.mail.backend == "smtp":
+            # After the answer: an SMTP round trip (up to mail.timeout_seconds) only for addresses in
+            # the directory would tell who is in it by the time the page takes.
+            answer.background = BackgroundTask(send_signin, ctx.app, email, name, link, ctx.now)
+        else:
+            send_signin(ctx.app, email, name, link, ctx.now)  # a file on this machine: as fast as no mail
+    return answer
 
 
 def confirm_link(ctx: Context) -> Response:
