@@ -232,3 +232,19 @@ def test_a_known_address_is_answered_before_its_mail_is_delivered(smtp_ascn: Asc
             assert "My work" in client.get("/").text
     finally:
         portal.stop()
+
+
+def test_a_post_larger_than_any_form_is_refused_before_it_is_parsed(site: Portal) -> None:
+    """Starlette's form parser held any urlencoded body in memory, for anyone, before the CSRF check."""
+    big = b"csrf=x&email=" + b"a" * (1024 * 1024)
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: sent chunked
+        for start in range(0, len(big), 65536):
+            yield big[start : start + 65536]
+
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    with httpx.Client(base_url=site.url) as client:
+        assert client.post("/signin", content=big, headers=form).status_code == 413
+        assert client.post("/signin", content=chunks(), headers=form).status_code == 413
+        csrf = CSRF.search(client.get("/").text).group(1)  # type: ignore[union-attr]
+        assert client.post("/signin", data={"email": ASEC, "csrf": csrf}).status_code == 200

@@ -21,7 +21,7 @@ from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -174,7 +174,13 @@ def endpoint(portal: Portal, handler: Handler, *, signed_in: bool = False) -> Ca
     """Run `handler` in the thread pool (the store is synchronous); check CSRF on every POST."""
 
     async def run(request: Request) -> Response:
-        form = await request.form(max_files=0, max_fields=200) if request.method == "POST" else None
+        form = None
+        if request.method == "POST":
+            body = await _bounded_body(request)
+            if body is None:
+                return HTMLResponse(TOO_LARGE, status_code=413)
+            request = _replaying(request, body)
+            form = await request.form(max_files=0, max_fields=200)
 
         def call() -> Response:
             ctx = Context(portal, request, form)
@@ -196,6 +202,41 @@ def endpoint(portal: Portal, handler: Handler, *, signed_in: bool = False) -> Ca
         return await run_in_threadpool(call)
 
     return run
+
+
+MAX_BODY = 256 * 1024  # the largest form (a nomination) is a few kilobytes; a note is at most 2,000 characters
+TOO_LARGE = "<!doctype html><title>Too large</title><p>This form is larger than the portal accepts.</p>"
+
+
+async def _bounded_body(request: Request) -> bytes | None:
+    """The request's body, or None past MAX_BODY: the form parser would hold any size in memory,
+    for anyone, before the CSRF check (a declared length is refused before anything is read)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY:
+        return None
+    body = bytearray()
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY:
+                return None
+    except ClientDisconnect:
+        return b""
+    return bytes(body)
+
+
+def _replaying(request: Request, body: bytes) -> Request:
+    """The same request, its body read once already (to bound it) and given again to the form parser."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return Request(request.scope, receive)
 
 
 CSRF_MESSAGE = (
