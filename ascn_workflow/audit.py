@@ -320,3 +320,33 @@ def verify_documents(
                 )
             )
     return problems
+
+
+def verify_endorsed_versions(
+    entries: Sequence[Mapping[str, Any]], versions: Sequence[tuple[int, Mapping[str, Any]]]
+) -> list[Problem]:
+    """Each document version a body endorsed (effect `record-document-version`: its SHA-256 and
+    title, in the history row, so under the history's hash) is still a row of its deliverable with
+    that title. Document rows are in no chain of their own: this covers the endorsed ones only."""
+    rows = {(str(v["deliverable_id"]), str(v["sha256"])): (number, v) for number, v in versions}
+    problems = []
+    for entry in entries:
+        data = entry.get("data") or {}
+        if "version" not in data or "version_title" not in data:
+            continue
+        deliverable_id, sha = str(entry["deliverable_id"]), str(data["version"])
+        owner, endorsed = f"{deliverable_id} document", f"{entry['trigger']} (history row {entry['seq']})"
+        found = rows.get((deliverable_id, sha))
+        if found is None:
+            problems.append(Problem(owner, 1, "deleted", f"{endorsed} endorsed version {sha[:12]}…, which has no row"))
+        elif found[1]["title"] != data["version_title"]:
+            number, row = found
+            problems.append(
+                Problem(
+                    owner,
+                    number,
+                    "edited",
+                    f"version {number} is titled {row['title']!r}; {endorsed} endorsed it as {data['version_title']!r}",
+                )
+            )
+    return problems

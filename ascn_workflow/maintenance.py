@@ -18,6 +18,7 @@ from .audit import (
     verify_changes,
     verify_directory,
     verify_documents,
+    verify_endorsed_versions,
     verify_milestones,
 )
 from .errors import BadInput, NotFound
@@ -78,6 +79,7 @@ def audit_verify(app: App) -> dict[str, Any]:
         [asdict(c) for c in calendar_changes],
     )
     problems += verify_documents(documents, lambda sha: _document_bytes(app, sha))
+    problems += verify_endorsed_versions([asdict(e) for e in entries], documents)
     for row in rows:
         problems += _replay(defs, row, chains.get(row.id, []))
     roles = [(r.email, r.role, r.member_state, r.city) for _, r in people]

@@ -97,3 +97,42 @@ def test_audit_verify_names_two_swapped_changes_as_reordered(ready: Ascn, table:
     assert result.exit_code == 7
     problems = json.loads(result.stdout)["problems"]
     assert ("reordered", 1) in {(p["kind"], p["position"]) for p in problems if p["deliverable_id"] == owner}
+
+
+def _endorsed(a: Ascn) -> Ascn:
+    a.ok("advance", "2018/framework", "circulate", actor=ASEC, now="2018-03-20T09:00+08:00")
+    a.ok("advance", "2018/scgw", "convene", actor=ASEC, now="2018-05-22T09:00+08:00")
+    a.ok("advance", "2018/framework", "revise", actor=ASEC, now="2018-05-25T18:00+08:00")
+    a.ok("advance", "2018/annual-meeting", "convene", actor=ASEC, now="2018-07-08T09:00+08:00")
+    path = a.file("fw.txt", "Framework draft\n")
+    a.ok(
+        "document", "add", "2018/framework", path, "--title", "ASCN Framework", actor=ASEC, now="2018-07-08T09:30+08:00"
+    )
+    a.ok("advance", "2018/framework", "endorse", actor=ASEC, now="2018-07-08T10:00+08:00")
+    later = a.file("fw2.txt", "Framework, after the meeting\n")
+    a.ok("document", "add", "2018/framework", later, actor=ASEC, now="2018-07-09T10:00+08:00")  # endorsed by none
+    return a
+
+
+@pytest.mark.parametrize(
+    ("statement", "kind", "position"),
+    [
+        ("UPDATE document SET title = 'A forged title' WHERE title = 'ASCN Framework'", "edited", 1),
+        ("DELETE FROM document WHERE title = 'ASCN Framework'", "deleted", 1),
+    ],
+)
+def test_audit_verify_checks_an_endorsed_documents_row_against_the_history(
+    ready: Ascn, statement: str, kind: str, position: int
+) -> None:
+    a = _endorsed(ready)
+    assert a.json("audit", "verify")["problems"] == []
+    engine = make_engine(a.app().config.database_url)
+    with engine.begin() as c:
+        c.execute(text(statement))
+    engine.dispose()
+    result = a.run("audit", "verify", "--json")
+    assert result.exit_code == 7, result.output
+    problems = json.loads(result.stdout)["problems"]
+    assert (kind, position) in {
+        (p["kind"], p["position"]) for p in problems if p["deliverable_id"] == "2018/framework document"
+    }
