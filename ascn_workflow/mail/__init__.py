@@ -16,6 +16,10 @@ class MailError(Exception):
 
 
 class Mailer(Protocol):
+    #: Whether sending a message again replaces it instead of delivering a second copy (a file
+    #: named by its Message-ID): the due pass may then claim and record messages in batches.
+    idempotent: bool
+
     def send(self, message_id: str, raw: bytes, sender: str, recipients: list[str]) -> str | None:
         """Deliver or raise MailError; a returned text is a warning (some recipients refused)."""
         ...

@@ -7,15 +7,13 @@ import hashlib
 import html
 from collections.abc import Sequence
 from datetime import datetime
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import format_datetime, formataddr
 from typing import Any
 
 from ..dates import show
 from ..planning import Recipient
 from ..spec import Definitions, Milestone
 from ..store import Deliverable
+from .compose import compose
 from .render import Rendered
 
 SENDER_NAME = "ASCN Secretariat"
@@ -107,19 +105,14 @@ def date_changed_message(
         f"<p>Your deadlines (your time zone, {html.escape(zone)}):</p><ul>{items}</ul>"
         f"<p>The attached calendar file updates the events already in your calendar.</p><p>{SENDER_NAME}</p></body></html>"
     )
-    msg = EmailMessage(policy=SMTP)
-    msg["From"] = formataddr((SENDER_NAME, sender))
-    msg["To"] = formataddr((recipient.name, recipient.email))
-    msg["Subject"] = full_subject
-    msg["Date"] = format_datetime(now)
-    msg["Message-ID"] = message_id
-    msg.set_content("\n".join(text))
-    msg.add_alternative(body, subtype="html")
-    msg.add_attachment(
-        _ics(defs, now, moves, zone, milestone, sender),
-        maintype="text",
-        subtype="calendar",
-        filename="dates.ics",
-        params={"method": "PUBLISH", "charset": "utf-8"},
+    raw = compose(
+        message_id=message_id,
+        sender=(SENDER_NAME, sender),
+        now=now,
+        subject=full_subject,
+        to=[(recipient.name, recipient.email)],
+        text="\n".join(text),
+        html=body,
+        calendar=("dates.ics", _ics(defs, now, moves, zone, milestone, sender)),
     )
-    return Rendered(message_id, full_subject, msg.as_string(), [recipient.email])
+    return Rendered(message_id, full_subject, raw, [recipient.email])

@@ -21,6 +21,8 @@ STALE_SECONDS = 3600  # a temporary file this old belongs to no writer still run
 
 
 class FileMailer:
+    idempotent = True  # a resend of a Message-ID overwrites its file (`file_name`)
+
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self._swept = False

@@ -1,7 +1,7 @@
 """Messages as the recipients see them: plain text and HTML from jinja2 templates, plus an .ics.
 
-Every address header is built from `email.headerregistry.Address` objects, never by joining
-strings: a display name such as `Jösé, evil@attacker.example` is then always quoted (or
+The MIME message itself is assembled by `compose.compose`, which builds every address header
+structurally: a display name such as `Jösé, evil@attacker.example` is always quoted (or
 RFC 2047-encoded as one phrase) and can never read as a second recipient.
 """
 
@@ -10,16 +10,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import format_datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from ..dates import local_date, show
 from ..planning import Recipient
+from .compose import compose
 
 SENDER_NAME = "ASCN Secretariat"
 
@@ -66,10 +63,6 @@ def _person(r: Recipient, deadline: datetime | None = None) -> dict[str, Any]:
     return person
 
 
-def _address(r: Recipient) -> Address:
-    return Address(r.name, addr_spec=r.email)
-
-
 def days_until(deadline: datetime, now: datetime, zone: str) -> int:
     """Whole days from the day `now` falls on to the deadline's day, both in `zone` (the reader's)."""
     return (local_date(deadline, zone) - local_date(now, zone)).days
@@ -77,16 +70,34 @@ def days_until(deadline: datetime, now: datetime, zone: str) -> int:
 
 def deadline_ics(deliverable: dict[str, Any], deadline: datetime, zone: str, now: datetime, sender: str) -> bytes:
     """The deadline as an iTIP PUBLISH: stable UID, SEQUENCE from the deliverable's version."""
+    return _deadline_ics(
+        deliverable["id"],
+        deliverable["stage"],
+        deliverable.get("version", 0),
+        deliverable["title"],
+        deadline,
+        zone,
+        now,
+        sender,
+    )
+
+
+@lru_cache(maxsize=256)
+def _deadline_ics(
+    deliverable_id: str, stage: str, version: int, title: str, deadline: datetime, zone: str, now: datetime, sender: str
+) -> bytes:
+    """Made once for everyone who gets the same file: the recipients of one deliverable who share
+    a zone (a pass sends them at the same `now`). The key holds everything the file says."""
     from ..calendar_feed import calendar_of, deadline_event, event_identity
 
-    identity = event_identity("deadline", f"{deliverable['id']}/{deliverable['stage']}", deliverable.get("version", 0))
+    identity = event_identity("deadline", f"{deliverable_id}/{stage}", version)
     event = deadline_event(
         uid=identity.uid,
         sequence=identity.sequence,
         deadline=deadline,
         zone=zone,
-        summary=f"Deadline: {deliverable['title']} ({deliverable['id']})",
-        description=f"{deliverable['id']} must leave stage {deliverable['stage']} by {show(deadline, zone)}.",
+        summary=f"Deadline: {title} ({deliverable_id})",
+        description=f"{deliverable_id} must leave stage {stage} by {show(deadline, zone)}.",
         now=now,
     )
     return calendar_of([event], organizer=(SENDER_NAME, sender))
@@ -103,27 +114,19 @@ def _message(
     html: str,
     ics: bytes | None,
 ) -> Rendered:
-    msg = EmailMessage(policy=SMTP)
-    msg["From"] = Address(SENDER_NAME, addr_spec=sender)
-    msg["To"] = [_address(r) for r in to]
-    if cc:
-        msg["Cc"] = [_address(r) for r in cc]
-    msg["Subject"] = subject
-    msg["Date"] = format_datetime(now)
-    msg["Message-ID"] = message_id
-    msg.set_content(text)
-    msg.add_alternative(html, subtype="html")
-    if ics is not None:
-        # RFC 6047 §2.4: the part names the iTIP method, as the VCALENDAR does; the text is UTF-8.
-        msg.add_attachment(
-            ics,
-            maintype="text",
-            subtype="calendar",
-            filename="deadline.ics",
-            params={"method": "PUBLISH", "charset": "utf-8"},
-        )
+    raw = compose(
+        message_id=message_id,
+        sender=(SENDER_NAME, sender),
+        now=now,
+        subject=subject,
+        to=[(r.name, r.email) for r in to],
+        cc=[(r.name, r.email) for r in cc],
+        text=text,
+        html=html,
+        calendar=("deadline.ics", ics) if ics is not None else None,
+    )
     recipients = list(dict.fromkeys(r.email for r in (*to, *cc)))
-    return Rendered(message_id, subject, msg.as_string(), recipients)
+    return Rendered(message_id, subject, raw, recipients)
 
 
 def reminder_message(

@@ -17,6 +17,8 @@ from . import MailError
 
 
 class SmtpMailer:
+    idempotent = False  # a message sent twice is delivered twice
+
     def __init__(self, config: MailConfig, timeout: float | None = None) -> None:
         self.config = config
         # Every network operation of a message (connect, each reply) waits at most this long: a
