@@ -27,7 +27,9 @@ from .mail import Mailer, MailError
 from .mail.render import Rendered, overdue_message, reminder_message
 from .outages import database_failure
 from .people import SCHEDULER
-from .reminding import ESCALATION_ROLES, expected_actions, recipients, replan
+from .planning import Recipient
+from .reminding import ESCALATION_ROLES, expected_actions, people_for, recipients, recipients_among, replan
+from .spec import Stage
 from .store import Deliverable, Message, Reminder, Transaction, after
 
 log = logging.getLogger("ascn.due")
@@ -207,10 +209,11 @@ def send_reminders(app: App, now: datetime, report: DueReport) -> None:
         queued: list[tuple[str, str, list[Reminder]]] = []
         skipped = 0
         with store.transaction() as tx:
-            for (deliverable, recipient), reminders in batches[start : start + BATCH]:
+            batch = _Batch(app, tx, batches[start : start + BATCH])
+            for (deliverable, recipient), reminders in batch.groups:
                 try:
                     with tx.savepoint():
-                        if _claim_and_queue(app, tx, deliverable, recipient, reminders, now, report):
+                        if _claim_and_queue(app, tx, batch, reminders, now, report):
                             queued.append((deliverable, recipient, reminders))
                         else:
                             skipped += len(reminders)
@@ -225,11 +228,33 @@ def send_reminders(app: App, now: datetime, report: DueReport) -> None:
             log.debug("reminder %s -> %s (%s days)", deliverable, recipient, min(r.offset_days for r in reminders))
 
 
+class _Batch:
+    """One transaction's groups of reminders, with their deliverables read in one query and the
+    people who may receive them in another, instead of two queries per message."""
+
+    def __init__(self, app: App, tx: Transaction, groups: list[tuple[tuple[str, str], list[Reminder]]]) -> None:
+        defs = app.definitions
+        self.groups = groups
+        self.defs = defs
+        self.rows = tx.deliverables_by_id(deliverable for (deliverable, _), _ in groups)
+        roles = {role for row in self.rows.values() for role in self._stage(row).responsible}
+        self._people = people_for(defs, tx, list(self.rows.values()), roles)
+        self._recipients: dict[str, list[Recipient]] = {}
+
+    def _stage(self, row: Deliverable) -> Stage:
+        return self.defs.workflow(row.workflow).stage(row.stage)
+
+    def recipients(self, row: Deliverable) -> list[Recipient]:
+        """Those responsible at the deliverable's stage, resolved once per deliverable."""
+        if row.id not in self._recipients:
+            self._recipients[row.id] = recipients_among(self.defs, row, self._stage(row).responsible, self._people)
+        return self._recipients[row.id]
+
+
 def _claim_and_queue(
     app: App,
     tx: Transaction,
-    deliverable: str,
-    recipient: str,
+    batch: _Batch,
     reminders: list[Reminder],
     now: datetime,
     report: DueReport,
@@ -241,16 +266,17 @@ def _claim_and_queue(
         if not tx.claim_reminders(ids, "skipped", None):
             raise _Lost
         return False
+    first = reminders[0]
     message_id = _message_id(
         "reminder",
-        deliverable,
-        reminders[0].entry_version,
-        recipient,
+        first.deliverable_id,
+        first.entry_version,
+        first.recipient,
         "-".join(str(r.offset_days) for r in reminders),
     )
     if not tx.claim_reminders(ids, "sent", message_id):
         raise _Lost  # another pass claimed some of them first: undo this group's savepoint
-    _queue_reminder(app, tx, reminders, message_id, now, report)
+    _queue_reminder(app, tx, batch, reminders, message_id, now, report)
     return True
 
 
@@ -259,12 +285,19 @@ class _Lost(Exception):
 
 
 def _queue_reminder(
-    app: App, tx: Transaction, reminders: list[Reminder], message_id: str, now: datetime, report: DueReport
+    app: App,
+    tx: Transaction,
+    batch: _Batch,
+    reminders: list[Reminder],
+    message_id: str,
+    now: datetime,
+    report: DueReport,
 ) -> None:
     defs = app.definitions
-    row = tx.deliverable(reminders[0].deliverable_id)
-    stage = defs.workflow(row.workflow).stage(row.stage)
-    person = next((r for r in recipients(defs, tx, row, stage.responsible) if r.email == reminders[0].recipient), None)
+    row = batch.rows.get(reminders[0].deliverable_id)
+    if row is None:  # gone since the reminders were read (cannot happen while deliverables are kept)
+        return
+    person = next((r for r in batch.recipients(row) if r.email == reminders[0].recipient), None)
     if person is None:  # the person lost the role since planning: nothing to send, the claim stands
         return
     with _isolated(tx, message_id, "reminder", row.id, [person.email], now, report):
@@ -342,37 +375,49 @@ def _queue(tx: Transaction, rendered: Rendered, kind: str, deliverable_id: str, 
 # ---------------------------------------------------------------------------- the outbox
 
 
+DURABLE_EVERY = 50  # delivery records between two commits that wait for the disk
+
+
 def deliver(app: App, now: datetime, mailer: Mailer, report: DueReport) -> None:
     """Send what the outbox holds; a failure is kept with its error and retried with backoff.
 
     Each message is claimed (under a lease) in a transaction that also records how the previous
     one went, and sent after that commits: a crash repeats at most the message in flight, and a
-    pass commits once per message. The mailer keeps one connection for the pass.
+    pass commits once per message. The mailer keeps one connection for the pass. A mailer whose
+    resend replaces the message (the file backend) takes `BATCH` messages per transaction: what
+    a crash makes it write again lands on the same file.
+
+    These commits do not wait for the disk (`durable=False`), except every `DURABLE_EVERY`th and
+    the last: a killed process loses none of them, and a power cut at most the record of the
+    last few dozen messages sent, which are then sent again with the same Message-ID. Waiting
+    for the disk at every message cost as much as the SMTP conversation itself.
     """
     store = app.store
     with store.read() as tx:
         messages = tx.messages_to_send(now)
+    step = BATCH if mailer.idempotent else 1
     budget = float(app.config.mail.pass_budget_seconds)
     started = time.monotonic()  # a duration, not a date: the domain's `now` stays the caller's
-    outcome: Recorded | None = None  # the last message's result, not yet stored
+    outcomes: list[Recorded] = []  # results of messages sent, not yet stored
     try:
-        for position, message in enumerate(messages):
+        for turn, first in enumerate(range(0, len(messages), step)):
             if time.monotonic() - started > budget:
-                report.deferred = len(messages) - position
+                report.deferred = len(messages) - first
                 log.warning("sending budget of %ss spent: %s messages wait for the next pass", budget, report.deferred)
                 break
-            with store.transaction() as tx:
-                if outcome is not None:
+            with store.transaction(durable=turn % DURABLE_EVERY == DURABLE_EVERY - 1) as tx:
+                for outcome in outcomes:
                     outcome(tx)
-                    outcome = None
-                claimed = tx.claim_message(message, now)
-            if claimed:
-                outcome = _send(app, mailer, message, now, report)
+                outcomes = []
+                claimed = [m for m in messages[first : first + step] if tx.claim_message(m, now)]
+            for message in claimed:
+                outcomes.append(_send(app, mailer, message, now, report))
     finally:
         mailer.close()
-        if outcome is not None:
+        if outcomes:
             with store.transaction() as tx:
-                outcome(tx)
+                for outcome in outcomes:
+                    outcome(tx)
 
 
 Recorded = Callable[[Transaction], None]

@@ -7,7 +7,7 @@ Planning is idempotent: one row per (stage entry, recipient, offset).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +16,7 @@ from .engine import in_cycle
 from .people import Actor, Grant
 from .planning import Recipient, plan_reminders
 from .spec import NETWORK_ROLES, Definitions
-from .store import Deliverable, Person, Transaction
+from .store import Deliverable, Person, PersonRole, Transaction
 from .views import command_for
 
 ESCALATION_ROLES = ("asec", "chair")
@@ -36,17 +36,35 @@ def _recipient(defs: Definitions, row: Deliverable, person: Person, grant: Grant
 
 
 def recipients(defs: Definitions, tx: Transaction, row: Deliverable, roles: Sequence[str]) -> list[Recipient]:
-    """The people holding `roles` in the deliverable's cycle and scope, one entry per person.
+    """The people holding `roles` in the deliverable's cycle and scope, one entry per person."""
+    return recipients_among(defs, row, roles, people_for(defs, tx, [row], roles))
+
+
+def people_for(
+    defs: Definitions, tx: Transaction, rows: Sequence[Deliverable], roles: Iterable[str]
+) -> list[tuple[Person, PersonRole]]:
+    """In one query, everyone who may hold `roles` for any of `rows` (and the chairing states' NRs,
+    who may be the Chair); `recipients_among` then picks each deliverable's own."""
+    wanted = set(roles) - {"scheduler"}
+    load = wanted | ({"nr"} if "chair" in wanted else set())
+    states = {s for row in rows for s in (row.member_state, defs.chair(row.cycle)) if s}
+    cities = {row.city for row in rows if row.city}
+    return tx.people_in_scope(sorted(load), sorted(NETWORK_ROLES), sorted(states), sorted(cities))
+
+
+def recipients_among(
+    defs: Definitions, row: Deliverable, roles: Sequence[str], people: Iterable[tuple[Person, PersonRole]]
+) -> list[Recipient]:
+    """The people holding `roles` in the deliverable's cycle and scope, from `people` (which may
+    hold others too, as `people_for` returns for a batch), one entry per person.
 
     The Chair is resolved for the cycle by `engine.chair_seat`, the rule permissions follow:
     whoever holds an explicit `chair` grant for the chairing member state, else that state's NR.
     """
     wanted = set(roles) - {"scheduler"}
-    load = wanted | ({"nr"} if "chair" in wanted else set())
     chair = defs.chair(row.cycle)
-    states = [s for s in (row.member_state, chair) if s]
     grants: dict[str, tuple[Person, list[Grant]]] = {}
-    for person, role in tx.people_in_scope(sorted(load), sorted(NETWORK_ROLES), states, row.city):
+    for person, role in people:
         grants.setdefault(person.email, (person, []))[1].append(
             Grant(role.role, role.member_state or None, role.city or None)
         )

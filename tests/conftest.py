@@ -164,17 +164,7 @@ def ready(request: pytest.FixtureRequest, tmp_path: Path, backend: str) -> Itera
     """2018 opened, with ASEC, the shepherd, the Chair and four NRs in the directory: a copy of a
     database built once per session (what `init` and `people import PEOPLE` make)."""
     if backend == "sqlite":
-        import sqlite3
-
-        source = sqlite3.connect(request.getfixturevalue("ready_sqlite"))
-        target = sqlite3.connect(tmp_path / "ascn.db")
-        source.backup(target)
-        target.execute("PRAGMA journal_mode=WAL")
-        target.close()
-        source.close()
-        a = Ascn(tmp_path, write_config(tmp_path))
-        a.file("people.toml", PEOPLE)
-        yield a
+        yield _sqlite_copy(request, tmp_path)
         return
     from .postgres import fresh_database
 
@@ -183,6 +173,26 @@ def ready(request: pytest.FixtureRequest, tmp_path: Path, backend: str) -> Itera
         a = Ascn(tmp_path, write_config(tmp_path, url))
         a.file("people.toml", PEOPLE)
         yield a
+
+
+@pytest.fixture
+def sqlite_ready(request: pytest.FixtureRequest, tmp_path: Path) -> Ascn:
+    """`ready`, on SQLite only: for tests that trace what sqlite3 runs, or that need no server."""
+    return _sqlite_copy(request, tmp_path)
+
+
+def _sqlite_copy(request: pytest.FixtureRequest, tmp_path: Path) -> Ascn:
+    import sqlite3
+
+    source = sqlite3.connect(request.getfixturevalue("ready_sqlite"))
+    target = sqlite3.connect(tmp_path / "ascn.db")
+    source.backup(target)
+    target.execute("PRAGMA journal_mode=WAL")
+    target.close()
+    source.close()
+    a = Ascn(tmp_path, write_config(tmp_path))
+    a.file("people.toml", PEOPLE)
+    return a
 
 
 def nomination(code: str, cities: list[str], nr: str | None = None, csco: bool = True) -> str:

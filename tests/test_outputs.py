@@ -22,7 +22,7 @@ from click.testing import CliRunner
 from ascn_workflow.cli import cli
 from ascn_workflow.definitions import load
 
-from .conftest import ASEC, NR, PEOPLE, SHEPHERD, WORKFLOWS, Ascn, join, write_config
+from .conftest import ASEC, NR, SHEPHERD, WORKFLOWS, Ascn, join, write_config
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 OBSOLETE = {"align", "bgcolor", "border", "cellpadding", "cellspacing", "valign", "width", "height", "nowrap"}
@@ -54,15 +54,6 @@ def html_problems(doc: Any, text: str) -> list[str]:
         if element.tag == "th" and element.get("scope") not in ("col", "row"):
             problems.append(f"<th> without scope: {element.text!r}")
     return problems
-
-
-@pytest.fixture
-def sqlite_ready(tmp_path: Path) -> Ascn:
-    """2018 opened on SQLite, with ASEC, the shepherd, the Chair and four NRs."""
-    a = Ascn(tmp_path, write_config(tmp_path))
-    a.ok("init")
-    a.ok("people", "import", a.file("people.toml", PEOPLE))
-    return a
 
 
 def hostile_nomination(code: str, city: str, nr: str) -> str:

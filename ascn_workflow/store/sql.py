@@ -300,15 +300,26 @@ class Store:
         return found
 
     @contextmanager
-    def transaction(self, *, write: bool = True) -> Iterator[Transaction]:
-        """One unit of work: committed when the block ends, rolled back on any error."""
+    def transaction(self, *, write: bool = True, durable: bool = True) -> Iterator[Transaction]:
+        """One unit of work: committed when the block ends, rolled back on any error.
+
+        `durable=False` commits without waiting for the disk (SQLite `synchronous=NORMAL` in WAL
+        mode, PostgreSQL `synchronous_commit = off`): the commit survives the process being
+        killed, and the database stays consistent, but a power cut or an operating-system crash
+        may undo it. Only for records that are safe to redo, such as the outbox's bookkeeping.
+        """
         connection, dialect = self._connection()
+        relaxed = write and not durable and not dialect.pg
         try:
             if dialect.pg:
                 import psycopg
 
                 connection.isolation_level = None if write else psycopg.IsolationLevel.REPEATABLE_READ
+                if write and not durable:
+                    connection.execute("SET LOCAL synchronous_commit TO OFF")
             else:
+                if relaxed:
+                    connection.execute("PRAGMA synchronous=NORMAL")  # only outside a transaction
                 connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             yield Transaction(connection, dialect)
             connection.commit() if write else connection.rollback()
@@ -320,6 +331,10 @@ class Store:
             if isinstance(error, Exception) and is_contention(error):
                 raise Conflict(BUSY) from None
             raise
+        finally:
+            if relaxed:
+                with suppress(Exception):
+                    connection.execute("PRAGMA synchronous=FULL")  # sqlite3's default, every other commit
 
     def read(self) -> Any:
         """A transaction that only reads, on one snapshot (SQLite `BEGIN`, PostgreSQL REPEATABLE READ)."""
@@ -432,6 +447,14 @@ class Transaction:
             hint = did_you_mean(deliverable_id, [r[0] for r in self.rows("SELECT id FROM deliverable")])
             raise NotFound(f"no deliverable {deliverable_id!r}{hint}", deliverable=deliverable_id)
         return found[0]
+
+    def deliverables_by_id(self, ids: Iterable[str]) -> dict[str, Deliverable]:
+        """The deliverables of `ids` that exist, by id, in one query."""
+        wanted = sorted(set(ids))
+        if not wanted:
+            return {}
+        rows = self._records(DELIVERABLE, f"{DELIVERABLE_SELECT} WHERE d.id IN {_in(wanted)}", wanted)
+        return {row.id: row for row in rows}
 
     def deliverables(
         self,
@@ -736,20 +759,27 @@ class Transaction:
         )
 
     def people_in_scope(
-        self, roles: Sequence[str], network_roles: Sequence[str], member_states: Sequence[str], city: str | None
+        self,
+        roles: Sequence[str],
+        network_roles: Sequence[str],
+        member_states: Sequence[str],
+        cities: Sequence[str],
     ) -> list[tuple[Person, PersonRole]]:
-        """People holding `roles` who could cover a deliverable: `network_roles`, the people of
-        `member_states`, the CSCOs of `city`. The query follows the deliverable, not the size of the
-        directory (indexes on person_role.member_state and .city, migration 0004)."""
+        """People holding `roles` who could cover some deliverables: `network_roles`, the people of
+        `member_states`, the CSCOs of `cities`. One query for a whole batch of deliverables; it
+        follows them, not the size of the directory (indexes on person_role.member_state and
+        .city, migration 0004)."""
         if not roles:
             return []
         network = list(network_roles) or [""]
         states = list(member_states) or [""]
+        places = list(cities) or [""]
         return self._people(
             f" WHERE r.role IN {_in(roles)} AND (r.role IN {_in(network)}"
-            f" OR (r.role <> 'csco' AND r.member_state IN {_in(states)}) OR (r.role = 'csco' AND r.city = ?))"
+            f" OR (r.role <> 'csco' AND r.member_state IN {_in(states)})"
+            f" OR (r.role = 'csco' AND r.city IN {_in(places)}))"
             " ORDER BY r.email, r.id",
-            [*roles, *network, *states, city or ""],
+            [*roles, *network, *states, *places],
         )
 
     def _people(self, tail: str, params: Sequence[Any]) -> list[tuple[Person, PersonRole]]:

@@ -1,0 +1,109 @@
+"""Issue 15: the due pass works in batches and keeps its guarantees.
+
+- A batch of reminders reads its deliverables in one query and the people who may receive them
+  in another, whatever the number of messages (SQL statements counted as sqlite3 runs them).
+- Delivery records are committed without waiting for the disk; every other commit on the same
+  connection (an advance after the pass) still waits for it.
+- The file backend claims messages in batches: a scheduler killed with SIGKILL in the middle of a
+  pass loses no message and writes none twice (a resend lands on the same file).
+"""
+
+from __future__ import annotations
+
+import email
+import os
+import signal
+import time
+from email import policy
+
+import pytest
+
+from ascn_workflow import services
+from ascn_workflow.due import BATCH, run_due_work
+
+from .conftest import ASEC, NR, Ascn, spawn_ascn, stored, utc
+
+STATES = ("BN", "KH", "ID", "LA", "MY", "MM", "PH", "SG", "TH", "VN")
+
+
+def _focal_points(a: Ascn, per_state: int) -> int:
+    """`per_state` focal points for each member state; returns how many reminders fall due by
+    16 February (each nomination's 14-day reminder: its NR, if any, and its focal points)."""
+    people = "".join(
+        f'[[people]]\nemail = "fp{i}@{code.lower()}.example"\nname = "FP {i} {code}"\nrole = "focal_point"\n'
+        f'member_state = "{code}"\n\n'
+        for code in STATES
+        for i in range(per_state)
+    )
+    a.ok("people", "import", a.file("focal.toml", people), now="2018-01-20T09:00+08:00", actor=ASEC)
+    return len(STATES) * per_state + len(NR)
+
+
+def test_a_batch_reads_its_deliverables_and_recipients_in_one_query_each(sqlite_ready: Ascn) -> None:
+    due = _focal_points(sqlite_ready, 6)  # 60 focal points and the NRs: more than one batch
+    app = sqlite_ready.app()
+    with app.store.read():
+        pass  # the connection is open (PRAGMAs, schema check): only the pass is traced
+    statements: list[str] = []
+    connection, _dialect = app.store._connection()
+    connection.set_trace_callback(statements.append)
+
+    report = run_due_work(app, utc("2018-02-16T12:00+08:00"))
+
+    assert len(report.reminders) == due and len(report.delivered) == due, report.failed
+    batches = -(-due // BATCH)
+    people = [s for s in statements if "FROM person p" in s]
+    deliverables = [s for s in statements if "FROM deliverable d" in s and "WHERE d.id" in s]
+    assert len(people) == batches, people  # not one per message
+    assert len(deliverables) == batches, deliverables
+    sent = {(m.deliverable_id, m.recipients[0]) for m in stored(app, "outbox")}
+    assert ("2018/nomination/th", NR["TH"]) in sent and ("2018/nomination/vn", "fp5@vn.example") in sent
+    assert ("2018/nomination/th", "fp0@vn.example") not in sent  # each message stays in its own scope
+
+
+def test_delivery_commits_do_not_wait_for_the_disk_and_an_advance_after_them_does(sqlite_ready: Ascn) -> None:
+    _focal_points(sqlite_ready, 2)
+    app = sqlite_ready.app()
+    with app.store.read():
+        pass
+    statements: list[str] = []
+    connection, _dialect = app.store._connection()
+    connection.set_trace_callback(statements.append)
+
+    run_due_work(app, utc("2018-02-16T12:00+08:00"))
+    relaxed = [i for i, s in enumerate(statements) if s == "PRAGMA synchronous=NORMAL"]
+    assert relaxed, "delivery records are committed without waiting for the disk"
+    assert all(statements[i + 1] == "BEGIN IMMEDIATE" for i in relaxed)
+    assert connection.execute("PRAGMA synchronous").fetchone() == (2,)  # FULL again for everything else
+
+    statements.clear()
+    services.advance(app, "2018/framework", "circulate", utc("2018-02-17T10:00+08:00"), ASEC)
+    assert statements[0] == "BEGIN IMMEDIATE" and statements[-1] == "COMMIT"
+    assert "PRAGMA synchronous=NORMAL" not in statements
+    assert connection.execute("PRAGMA synchronous").fetchone() == (2,)
+
+
+@pytest.mark.slow  # a scheduler process, killed and restarted
+def test_a_scheduler_killed_mid_pass_on_the_file_backend_loses_and_doubles_nothing(sqlite_ready: Ascn) -> None:
+    due = _focal_points(sqlite_ready, 50)
+    outbox = sqlite_ready.app().config.mail.outbox
+    first = spawn_ascn(
+        sqlite_ready, "scheduler", "--interval", "0.5", "--log-level", "WARNING", now="2018-02-16T12:00+08:00"
+    )
+    give_up = time.monotonic() + 240
+    while len(list(outbox.glob("*.eml"))) < 100:  # polling a real process's output, not a clock
+        assert time.monotonic() < give_up and first.poll() is None, "the scheduler wrote too little"
+        time.sleep(0.05)
+    os.kill(first.pid, signal.SIGKILL)  # no cleanup: a batch is claimed, part of it written
+    first.wait(timeout=30)
+    assert len(list(outbox.glob("*.eml"))) < due
+
+    # Restarted after the 10-minute lease on the claimed messages has run out.
+    second = spawn_ascn(sqlite_ready, "tick", now="2018-02-16T12:11+08:00")
+    assert second.wait(timeout=240) == 0, second.stderr.read()  # type: ignore[union-attr]
+
+    files = sorted(outbox.glob("*.eml"))
+    ids = [email.message_from_bytes(f.read_bytes(), policy=policy.default)["Message-ID"] for f in files]
+    assert len(files) == due and len(set(ids)) == due  # the killed write's temporary file is no message
+    assert {m.status for m in stored(sqlite_ready.app(), "outbox")} == {"sent"}
+    assert len(stored(sqlite_ready.app(), "outbox")) == due
