@@ -376,6 +376,7 @@ def _queue(tx: Transaction, rendered: Rendered, kind: str, deliverable_id: str, 
 
 
 DURABLE_EVERY = 50  # delivery records between two commits that wait for the disk
+PAGE = 500  # messages read from the outbox at a time
 
 
 def deliver(app: App, now: datetime, mailer: Mailer, report: DueReport) -> None:
@@ -393,25 +394,34 @@ def deliver(app: App, now: datetime, mailer: Mailer, report: DueReport) -> None:
     for the disk at every message cost as much as the SMTP conversation itself.
     """
     store = app.store
-    with store.read() as tx:
-        messages = tx.messages_to_send(now)
     step = BATCH if mailer.idempotent else 1
     budget = float(app.config.mail.pass_budget_seconds)
     started = time.monotonic()  # a duration, not a date: the domain's `now` stays the caller's
     outcomes: list[Recorded] = []  # results of messages sent, not yet stored
+    turn, after = 0, 0
     try:
-        for turn, first in enumerate(range(0, len(messages), step)):
-            if time.monotonic() - started > budget:
-                report.deferred = len(messages) - first
-                log.warning("sending budget of %ss spent: %s messages wait for the next pass", budget, report.deferred)
-                break
-            with store.transaction(durable=turn % DURABLE_EVERY == DURABLE_EVERY - 1) as tx:
-                for outcome in outcomes:
-                    outcome(tx)
-                outcomes = []
-                claimed = [m for m in messages[first : first + step] if tx.claim_message(m, now)]
-            for message in claimed:
-                outcomes.append(_send(app, mailer, message, now, report))
+        while True:
+            with store.read() as tx:
+                page = tx.messages_to_send(now, after=after, limit=PAGE)
+            for first in range(0, len(page), step):
+                if time.monotonic() - started > budget:
+                    with store.read() as tx:
+                        report.deferred = tx.count_sendable(now)  # those in flight hold a lease
+                    log.warning(
+                        "sending budget of %ss spent: %s messages wait for the next pass", budget, report.deferred
+                    )
+                    return
+                with store.transaction(durable=turn % DURABLE_EVERY == DURABLE_EVERY - 1) as tx:
+                    for outcome in outcomes:
+                        outcome(tx)
+                    outcomes = []
+                    claimed = [m for m in page[first : first + step] if tx.claim_message(m, now)]
+                turn += 1
+                for message in claimed:
+                    outcomes.append(_send(app, mailer, message, now, report))
+            if len(page) < PAGE:
+                return
+            after = page[-1].id or after
     finally:
         mailer.close()
         if outcomes:

@@ -15,9 +15,11 @@ import os
 import signal
 import time
 from email import policy
+from typing import Any
 
 import pytest
 
+from ascn_workflow import due as due_module
 from ascn_workflow import services
 from ascn_workflow.due import BATCH, run_due_work
 
@@ -107,3 +109,33 @@ def test_a_scheduler_killed_mid_pass_on_the_file_backend_loses_and_doubles_nothi
     assert len(files) == due and len(set(ids)) == due  # the killed write's temporary file is no message
     assert {m.status for m in stored(sqlite_ready.app(), "outbox")} == {"sent"}
     assert len(stored(sqlite_ready.app(), "outbox")) == due
+
+
+@pytest.mark.parametrize("mail", ["file", "smtp"])
+def test_the_outbox_is_read_a_page_at_a_time_and_every_message_goes_once(
+    sqlite_ready: Ascn, mail_server: Any, monkeypatch: pytest.MonkeyPatch, mail: str
+) -> None:
+    """A pass of 100,000 messages never holds them all: pages of `due.PAGE` (here 7, so that pages
+    end inside the file backend's batches and between the SMTP backend's single messages)."""
+    if mail == "smtp":
+        config = sqlite_ready.config
+        config.write_text(
+            config.read_text().replace('backend = "file"', 'backend = "smtp"')
+            + f'host = "127.0.0.1"\nport = {mail_server.port}\n'
+        )
+    due = _focal_points(sqlite_ready, 3)
+    monkeypatch.setattr(due_module, "PAGE", 7)
+    app = sqlite_ready.app()
+    reads: list[str] = []
+    connection, _dialect = app.store._connection()
+    connection.set_trace_callback(lambda s: reads.append(s) if "FROM outbox WHERE" in s else None)
+
+    report = run_due_work(app, utc("2018-02-16T12:00+08:00"))
+
+    assert len(report.delivered) == len(set(report.delivered)) == due, report.failed
+    assert len(reads) == due // 7 + 1  # every page, then the short last one
+    assert {m.status for m in stored(app, "outbox")} == {"sent"}
+    if mail == "smtp":
+        assert sorted(r.message_id for r in mail_server.received) == sorted(report.delivered)
+    else:
+        assert len(list(app.config.mail.outbox.glob("*.eml"))) == due

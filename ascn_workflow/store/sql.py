@@ -909,14 +909,22 @@ class Transaction:
     def queue_message(self, message: Message) -> None:
         self._insert(OUTBOX, [message])
 
-    def messages_to_send(self, now: datetime) -> list[Message]:
-        """Queued messages whose next attempt is due, and those whose sender died mid-send (lease over)."""
+    def messages_to_send(self, now: datetime, *, after: int = 0, limit: int | None = None) -> list[Message]:
+        """Queued messages whose next attempt is due, and those whose sender died mid-send (lease
+        over), in order; `after` and `limit` read them a page at a time (a page of 100,000
+        rendered messages would be a gigabyte)."""
         at = self.dialect.instant(now)
+        page = f" LIMIT {int(limit)}" if limit is not None else ""
         return self._records(
             OUTBOX,
-            f"SELECT {columns(OUTBOX)} FROM outbox WHERE {_SENDABLE} ORDER BY id",
-            (at, at),
+            f"SELECT {columns(OUTBOX)} FROM outbox WHERE {_SENDABLE} AND id > ? ORDER BY id{page}",
+            (at, at, after),
         )
+
+    def count_sendable(self, now: datetime) -> int:
+        at = self.dialect.instant(now)
+        found = self.one(f"SELECT COUNT(*) FROM outbox WHERE {_SENDABLE}", (at, at))
+        return int(found[0]) if found else 0
 
     def claim_message(self, message: Message, now: datetime) -> bool:
         at = self.dialect.instant(now)
