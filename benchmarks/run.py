@@ -329,9 +329,11 @@ def _checkpoint(db: sqlite3.Connection) -> None:
     db.execute("PRAGMA wal_checkpoint(RESTART)")
 
 
-def due_pass(config: Path, due: int = 1_000, smtp_port: int | None = None) -> dict[str, Any]:
-    """One pass with `due` reminders due, each its own message, on the last cycle's city deliverables
-    (2018 action plans at S, 2025 progress reviews at M and L), after a pass that clears other due work."""
+def plant_reminders(config: Path, due: int, *, offset_days: int = 14, add_people: bool = True) -> datetime:
+    """`due` reminders due at the returned instant, each its own message, on the last cycle's city
+    deliverables (2018 action plans at S, 2025 progress reviews at M and L), after a pass that
+    clears other due work. More recipients than one per deliverable are CSCOs added for the purpose
+    (`add_people`; a second planting with another offset reuses them)."""
     from sqlalchemy import insert, select
 
     from ascn_workflow.app import App
@@ -357,7 +359,6 @@ def due_pass(config: Path, due: int = 1_000, smtp_port: int | None = None) -> di
     now = min(r.deadline for r in rows) - timedelta(days=5)
     run_due_work(app, now)  # whatever else is due at that instant, untimed
     with engine.begin() as c:
-        per = -(-due // len(rows))  # recipients per deliverable so that `due` messages go out
         reminders, people, roles = [], [], []
         for i in range(due):
             did, city, state, deadline = rows[i % len(rows)]
@@ -372,22 +373,40 @@ def due_pass(config: Path, due: int = 1_000, smtp_port: int | None = None) -> di
                     entry_version=1,
                     stage="requested",
                     recipient=email,
-                    offset_days=14 if smtp_port is None else 13,  # a second pass: other reminders
+                    offset_days=offset_days,
                     due_at=now - timedelta(minutes=5),
                     deadline=deadline,
                     status="planned",
                 )
             )
-        if people and smtp_port is None:  # a second pass finds them there
+            if len(reminders) == 10_000:
+                c.execute(insert(ReminderRow), reminders)
+                reminders.clear()
+        if people and add_people:
             c.execute(insert(PersonRow), people)
             c.execute(insert(RoleRow), roles)
             _record_grants(c, roles, {p["email"]: p["name"] for p in people}, now)
-        c.execute(insert(ReminderRow), reminders)
+        if reminders:
+            c.execute(insert(ReminderRow), reminders)
+    engine.dispose()
+    return now
+
+
+def due_pass(config: Path, due: int = 1_000, smtp_port: int | None = None) -> dict[str, Any]:
+    """One pass with `due` reminders due (`plant_reminders`), timed in process, against its floor."""
+    from ascn_workflow.app import App
+    from ascn_workflow.config import load_config
+    from ascn_workflow.due import run_due_work
+
+    second = smtp_port is not None  # the SMTP pass follows the file pass: other reminders, the same people
+    now = plant_reminders(config, due, offset_days=13 if second else 14, add_people=not second)
+    app = App(load_config(config, explicit=True))
     start = time.perf_counter()
     report = run_due_work(app, now)
     elapsed = time.perf_counter() - start
     assert len(report.reminders) == due, (len(report.reminders), due)
     assert len(report.delivered) >= due
+    per = -(-due // len({r.split(" -> ")[0] for r in report.reminders}))
     result = {"due_pass_s": elapsed, "due_reminders": due, "recipients_per_deliverable": per}
     if smtp_port is not None:
         result.update(_smtp_floor(app, smtp_port, set(report.delivered)))

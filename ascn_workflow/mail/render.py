@@ -48,6 +48,7 @@ def _env():  # type: ignore[no-untyped-def]
         autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
         undefined=StrictUndefined,
         keep_trailing_newline=True,
+        auto_reload=False,  # compiled once per process: no stat of the template file per message
     )
 
 
