@@ -59,11 +59,16 @@ def trigger_stages(app: App) -> list[tuple[str, str]]:
 
 
 def run_due_work(app: App, now: datetime, mailer: Mailer | None = None) -> DueReport:
+    """Deadlines first, then overdue notices, then reminders, then the outbox is delivered."""
     report = DueReport()
     apply_deadlines(app, now, report)
     notify_overdue(app, now, report)
     send_reminders(app, now, report)
-    deliver(app, now, mailer or app.mailer, report)
+    if deliver(app, now, mailer or app.mailer, report):
+        with app.store.read() as tx:
+            report.deferred = tx.count_sendable(now)
+        budget = app.config.mail.pass_budget_seconds
+        log.warning("sending budget of %ss spent: %s messages wait for the next pass", budget, report.deferred)
     return report
 
 
@@ -193,10 +198,12 @@ BATCH = 50  # reminder messages claimed and queued per transaction
 def send_reminders(app: App, now: datetime, report: DueReport) -> None:
     """Reminders due now, one message per deliverable and recipient; none for a deadline already past.
 
-    Groups are claimed and their messages queued `BATCH` to a transaction, each group in a
-    savepoint of its own: a group another pass claimed first, or one that fails for a reason of
-    its own, is undone alone. Nothing is sent here, so a crash mid-batch only leaves the batch's
-    reminders planned for the next pass.
+    `BATCH` groups at a time: their deliverables and recipients are read (two queries), their
+    messages rendered with no lock held, then the groups are claimed and their messages queued in
+    one transaction, each group in a savepoint of its own: a group another pass claimed first,
+    or one that fails for a reason of its own, is undone alone (its rendering is dropped).
+    Nothing is sent here, so a crash mid-batch only leaves the batch's reminders planned for the
+    next pass.
     """
     store = app.store
     with store.read() as tx:
@@ -206,15 +213,22 @@ def send_reminders(app: App, now: datetime, report: DueReport) -> None:
         groups[(reminder.deliverable_id, reminder.recipient)].append(reminder)
     batches = list(groups.items())
     for start in range(0, len(batches), BATCH):
-        queued: list[tuple[str, str, list[Reminder]]] = []
+        with store.read() as tx:
+            batch = _Batch(app, tx, batches[start : start + BATCH])
+        drafts: list[tuple[tuple[str, str], list[Reminder], _Draft]] = []
+        for (deliverable, recipient), reminders in batch.groups:
+            try:
+                drafts.append(((deliverable, recipient), reminders, _draft(app, batch, reminders, now)))
+            except Exception as error:
+                _item_failed(error, f"{deliverable} -> {recipient}: reminder not queued", report)
+        done: list[tuple[str, str, list[Reminder]]] = []
         skipped = 0
         with store.transaction() as tx:
-            batch = _Batch(app, tx, batches[start : start + BATCH])
-            for (deliverable, recipient), reminders in batch.groups:
+            for (deliverable, recipient), reminders, draft in drafts:
                 try:
                     with tx.savepoint():
-                        if _claim_and_queue(app, tx, batch, reminders, now, report):
-                            queued.append((deliverable, recipient, reminders))
+                        if _claim_and_queue(tx, reminders, draft, now, report):
+                            done.append((deliverable, recipient, reminders))
                         else:
                             skipped += len(reminders)
                 except _Lost:
@@ -223,7 +237,7 @@ def send_reminders(app: App, now: datetime, report: DueReport) -> None:
                     _item_failed(error, f"{deliverable} -> {recipient}: reminder not queued", report)
                     continue
         report.skipped_reminders += skipped
-        for deliverable, recipient, reminders in queued:
+        for deliverable, recipient, reminders in done:
             report.reminders.append(f"{deliverable} -> {recipient}")
             log.debug("reminder %s -> %s (%s days)", deliverable, recipient, min(r.offset_days for r in reminders))
 
@@ -251,21 +265,19 @@ class _Batch:
         return self._recipients[row.id]
 
 
-def _claim_and_queue(
-    app: App,
-    tx: Transaction,
-    batch: _Batch,
-    reminders: list[Reminder],
-    now: datetime,
-    report: DueReport,
-) -> bool:
-    """Claim one group and queue its message (True), or skip it when its deadline has passed (False).
-    Raises _Lost when another pass claimed any of them first."""
-    ids = [r.id for r in reminders if r.id is not None]
-    if reminders[0].deadline <= now:
-        if not tx.claim_reminders(ids, "skipped", None):
-            raise _Lost
-        return False
+@dataclass
+class _Draft:
+    """One group's message, made before any lock is taken: what to claim, and what to queue."""
+
+    message_id: str
+    deliverable_id: str
+    late: bool = False  # its deadline has passed: the group is skipped, not sent
+    person: Recipient | None = None  # None: nobody holds the role any more (nothing to send)
+    rendered: Rendered | None = None
+    failure: str | None = None  # the message could not be rendered, and why
+
+
+def _draft(app: App, batch: _Batch, reminders: list[Reminder], now: datetime) -> _Draft:
     first = reminders[0]
     message_id = _message_id(
         "reminder",
@@ -274,44 +286,57 @@ def _claim_and_queue(
         first.recipient,
         "-".join(str(r.offset_days) for r in reminders),
     )
-    if not tx.claim_reminders(ids, "sent", message_id):
+    draft = _Draft(message_id, first.deliverable_id)
+    if first.deadline <= now:
+        draft.late = True
+        return draft
+    row = batch.rows.get(first.deliverable_id)
+    if row is None:  # gone since the reminders were read (cannot happen while deliverables are kept)
+        return draft
+    draft.person = next((r for r in batch.recipients(row) if r.email == first.recipient), None)
+    if draft.person is None:  # the person lost the role since planning: nothing to send, the claim stands
+        return draft
+    try:
+        draft.rendered = reminder_message(
+            message_id=message_id,
+            sender=app.config.mail.sender,
+            now=now,
+            deliverable=_view(app, row),
+            recipient=draft.person,
+            deadline=first.deadline,
+            host_zone=_host_zone(app, row.cycle),
+            expected=expected_actions(app.definitions, row, draft.person.role, draft.person.email),
+        )
+    except Exception as error:
+        draft.failure = f"cannot render the message: {type(error).__name__}: {error}"
+    return draft
+
+
+def _claim_and_queue(
+    tx: Transaction, reminders: list[Reminder], draft: _Draft, now: datetime, report: DueReport
+) -> bool:
+    """Claim one group and queue its message (True), or skip it when its deadline has passed (False).
+    Raises _Lost when another pass claimed any of them first."""
+    ids = [r.id for r in reminders if r.id is not None]
+    if draft.late:
+        if not tx.claim_reminders(ids, "skipped", None):
+            raise _Lost
+        return False
+    if not tx.claim_reminders(ids, "sent", draft.message_id):
         raise _Lost  # another pass claimed some of them first: undo this group's savepoint
-    _queue_reminder(app, tx, batch, reminders, message_id, now, report)
+    if draft.person is None:
+        return True
+    if draft.failure is not None:
+        _unrenderable(
+            tx, draft.message_id, "reminder", draft.deliverable_id, [draft.person.email], now, report, draft.failure
+        )
+    elif draft.rendered is not None:
+        _queue(tx, draft.rendered, "reminder", draft.deliverable_id, now)
     return True
 
 
 class _Lost(Exception):
     """A claim lost to another pass: its savepoint is rolled back and the work is theirs."""
-
-
-def _queue_reminder(
-    app: App,
-    tx: Transaction,
-    batch: _Batch,
-    reminders: list[Reminder],
-    message_id: str,
-    now: datetime,
-    report: DueReport,
-) -> None:
-    defs = app.definitions
-    row = batch.rows.get(reminders[0].deliverable_id)
-    if row is None:  # gone since the reminders were read (cannot happen while deliverables are kept)
-        return
-    person = next((r for r in batch.recipients(row) if r.email == reminders[0].recipient), None)
-    if person is None:  # the person lost the role since planning: nothing to send, the claim stands
-        return
-    with _isolated(tx, message_id, "reminder", row.id, [person.email], now, report):
-        rendered = reminder_message(
-            message_id=message_id,
-            sender=app.config.mail.sender,
-            now=now,
-            deliverable=_view(app, row),
-            recipient=person,
-            deadline=reminders[0].deadline,
-            host_zone=_host_zone(app, row.cycle),
-            expected=expected_actions(defs, row, person.role, person.email),
-        )
-        _queue(tx, rendered, "reminder", row.id, now)
 
 
 @dataclass
@@ -337,24 +362,38 @@ def _isolated(
     except Exception as error:
         if database_failure(error) is not None:
             raise
-        reason = f"cannot render the message: {type(error).__name__}: {error}"
         held.failed = True
-        tx.queue_message(
-            Message(
-                message_id=message_id,
-                kind=kind,
-                deliverable_id=deliverable_id,
-                recipients=recipients,
-                subject=f"[ASCN] {kind}: {deliverable_id} (not rendered)",
-                raw="",
-                created_at=now,
-                next_attempt_at=now,
-                status="failed",
-                last_error=reason,
-            )
+        reason = f"cannot render the message: {type(error).__name__}: {error}"
+        _unrenderable(tx, message_id, kind, deliverable_id, recipients, now, report, reason)
+
+
+def _unrenderable(
+    tx: Transaction,
+    message_id: str,
+    kind: str,
+    deliverable_id: str,
+    recipients: list[str],
+    now: datetime,
+    report: DueReport,
+    reason: str,
+) -> None:
+    """Stored as failed, with its reason (`ascn outbox list`), in the transaction of its claim."""
+    tx.queue_message(
+        Message(
+            message_id=message_id,
+            kind=kind,
+            deliverable_id=deliverable_id,
+            recipients=recipients,
+            subject=f"[ASCN] {kind}: {deliverable_id} (not rendered)",
+            raw="",
+            created_at=now,
+            next_attempt_at=now,
+            status="failed",
+            last_error=reason,
         )
-        report.failed.append(f"{message_id}: {reason}")
-        log.warning("%s for %s not sent: %s", kind, deliverable_id, reason)
+    )
+    report.failed.append(f"{message_id}: {reason}")
+    log.warning("%s for %s not sent: %s", kind, deliverable_id, reason)
 
 
 def _queue(tx: Transaction, rendered: Rendered, kind: str, deliverable_id: str, now: datetime) -> None:
@@ -379,8 +418,9 @@ DURABLE_EVERY = 50  # delivery records between two commits that wait for the dis
 PAGE = 500  # messages read from the outbox at a time
 
 
-def deliver(app: App, now: datetime, mailer: Mailer, report: DueReport) -> None:
+def deliver(app: App, now: datetime, mailer: Mailer, report: DueReport) -> bool:
     """Send what the outbox holds; a failure is kept with its error and retried with backoff.
+    Returns True when the pass's sending budget ran out with messages left.
 
     Each message is claimed (under a lease) in a transaction that also records how the previous
     one went, and sent after that commits: a crash repeats at most the message in flight, and a
@@ -392,6 +432,8 @@ def deliver(app: App, now: datetime, mailer: Mailer, report: DueReport) -> None:
     the last: a killed process loses none of them, and a power cut at most the record of the
     last few dozen messages sent, which are then sent again with the same Message-ID. Waiting
     for the disk at every message cost as much as the SMTP conversation itself.
+
+    The outbox is read a page at a time (`PAGE`).
     """
     store = app.store
     step = BATCH if mailer.idempotent else 1
@@ -405,12 +447,7 @@ def deliver(app: App, now: datetime, mailer: Mailer, report: DueReport) -> None:
                 page = tx.messages_to_send(now, after=after, limit=PAGE)
             for first in range(0, len(page), step):
                 if time.monotonic() - started > budget:
-                    with store.read() as tx:
-                        report.deferred = tx.count_sendable(now)  # those in flight hold a lease
-                    log.warning(
-                        "sending budget of %ss spent: %s messages wait for the next pass", budget, report.deferred
-                    )
-                    return
+                    return True
                 with store.transaction(durable=turn % DURABLE_EVERY == DURABLE_EVERY - 1) as tx:
                     for outcome in outcomes:
                         outcome(tx)
@@ -420,7 +457,7 @@ def deliver(app: App, now: datetime, mailer: Mailer, report: DueReport) -> None:
                 for message in claimed:
                     outcomes.append(_send(app, mailer, message, now, report))
             if len(page) < PAGE:
-                return
+                return False
             after = page[-1].id or after
     finally:
         mailer.close()

@@ -58,6 +58,13 @@ def test_a_batch_reads_its_deliverables_and_recipients_in_one_query_each(sqlite_
     deliverables = [s for s in statements if "FROM deliverable d" in s and "WHERE d.id" in s]
     assert len(people) == batches, people  # not one per message
     assert len(deliverables) == batches, deliverables
+    # Each batch is read (and rendered) before its write transaction, which only claims and queues:
+    # other writers (an officer's advance, the portal) wait for no rendering.
+    writes = [t for t in "\n".join(statements).split("BEGIN IMMEDIATE")[1:] if "UPDATE reminder" in t]
+    assert len(writes) == batches
+    for write in writes:
+        inside = write.split("COMMIT")[0]
+        assert "FROM person" not in inside and "FROM deliverable" not in inside, inside[:500]
     sent = {(m.deliverable_id, m.recipients[0]) for m in stored(app, "outbox")}
     assert ("2018/nomination/th", NR["TH"]) in sent and ("2018/nomination/vn", "fp5@vn.example") in sent
     assert ("2018/nomination/th", "fp0@vn.example") not in sent  # each message stays in its own scope
