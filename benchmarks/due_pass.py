@@ -126,8 +126,12 @@ def split(profile: Path, messages: int) -> dict[str, float]:
     stats: dict[Any, Any] = pstats.Stats(str(profile)).stats  # type: ignore[attr-defined]
 
     def cumulative(*wanted: tuple[str, str]) -> float:
-        return sum(
-            v[3] for (file, _line, name), v in stats.items() if any(file.endswith(f) and name == n for f, n in wanted)
+        return float(
+            sum(
+                v[3]
+                for (file, _line, name), v in stats.items()
+                if any(file.endswith(f) and name == n for f, n in wanted)
+            )
         )
 
     total = cumulative(("due.py", "run_due_work"))
