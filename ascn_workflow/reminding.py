@@ -62,7 +62,6 @@ def recipients_among(
     whoever holds an explicit `chair` grant for the chairing member state, else that state's NR.
     """
     wanted = set(roles) - {"scheduler"}
-    chair = defs.chair(row.cycle)
     grants: dict[str, tuple[Person, list[Grant]]] = {}
     for person, role in people:
         grants.setdefault(person.email, (person, []))[1].append(
