@@ -21,7 +21,7 @@ from .audit import (
     verify_endorsed_versions,
     verify_milestones,
 )
-from .errors import BadInput, NotFound
+from .errors import BadInput
 from .export_check import check_export
 from .opening import PROJECT_FIELDS
 from .spec import Definitions
@@ -163,11 +163,12 @@ def _to_column_names(document: dict[str, Any]) -> None:
 
 def import_all(app: App, path: Path) -> dict[str, Any]:
     """Restore an export into an empty database, in one transaction."""
+    from .input_files import read_text
+
+    text = read_text(path, "export")  # a regular file only: a FIFO or /dev/zero would never end
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise NotFound(f"export file {path} not found") from None
-    except (OSError, ValueError) as exc:
+        document = json.loads(text)
+    except (ValueError, RecursionError) as exc:
         raise BadInput(f"{path}: not an ascn export ({exc})") from None
     if not isinstance(document, dict) or document.get("format") != EXPORT_FORMAT:
         raise BadInput(f"{path}: not an ascn export")

@@ -29,12 +29,9 @@ from .views import chairs_for, deliverable_view, history_view, is_overdue, resol
 
 
 def read_file(path: Path, what: str) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise NotFound(f"{what} file {path} not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BadInput(f"{what} file {path}: {exc}") from None
+    from .input_files import read_text
+
+    return read_text(path, what)  # a regular file only: a FIFO or /dev/zero would never end
 
 
 # ---------------------------------------------------------------------------- init and people

@@ -20,6 +20,7 @@ from .config import Config
 from .dates import at_local, show, utc
 from .due import DueReport, run_due_work
 from .errors import AscnError, BadInput
+from .input_files import read_text
 from .nominations import nomination_from_doc
 from .people import people_from_doc
 from .spec import Definitions
@@ -136,9 +137,7 @@ class StepFailed(AscnError):
 
 def load_scenario(path: Path, defs: Definitions) -> Scenario:
     try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BadInput(f"scenario {path} not found") from None
+        doc = tomllib.loads(read_text(path, "scenario"))
     except tomllib.TOMLDecodeError as exc:
         raise BadInput(f"{path}: {exc}") from None
     cycle = doc.get("cycle")

@@ -133,6 +133,29 @@ def spawn(config: Path, *args: str | bytes, **kw: object) -> subprocess.Complete
     )
 
 
+@pytest.mark.parametrize("source", ["fifo", "/dev/zero", "folder"])
+def test_a_named_file_that_is_a_pipe_a_device_or_a_folder_is_one_line(ready: Ascn, source: str) -> None:
+    """`nominate --file`, `people import`, `import` and `simulate --scenario` read whatever they were
+    given: a FIFO blocked the command for good, /dev/zero never ended (memory ran out)."""
+    path = ready.folder / source
+    if source == "fifo":
+        os.mkfifo(path)
+    elif source == "folder":
+        path.mkdir()
+    else:
+        path = Path(source)
+    before = ready.json("show", "2018/nomination/th")
+    commands = [
+        ["nominate", "TH", "--file", str(path)],
+        ["people", "import", str(path)],
+        ["import", str(path)],
+        ["simulate", "--scenario", str(path), "--db", str(ready.folder / "sim" / "ascn.db")],
+    ]
+    for args in commands:
+        one_line(spawn(ready.config, *args), 2, str(path))
+    assert ready.json("show", "2018/nomination/th") == before
+
+
 @pytest.mark.slow
 def test_a_non_utf8_argument_is_one_line_of_bad_input(ready: Ascn) -> None:
     one_line(spawn(ready.config, "show", b"2018/nomination/\xff"), 2, "not valid UTF-8")
