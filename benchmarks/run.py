@@ -218,7 +218,13 @@ def _timed_process(args: list[str], env: dict[str, str] | None = None) -> float:
 def cold_starts(config: Path, runs: int, folder: Path) -> dict[str, Any]:
     """Each process timed from start to exit. The package is compiled to bytecode first, as pip does
     when it installs the wheel (a source checkout under PYTHONDONTWRITEBYTECODE=1 would otherwise
-    compile every module at every start), and each command runs once untimed to warm the disk cache."""
+    compile every module at every start), and each command runs once untimed to warm the disk cache.
+
+    The three commands take turns, run after run, so that the baseline and each command see the
+    same load (this machine is shared; a block of baselines then a block of `show` measured the
+    load's drift as much as the code); each figure is the median of its runs. The CPU time of each
+    process (user + system, from the kernel) is reported beside the wall time: it moves less with
+    the load."""
     import compileall
 
     import ascn_workflow
@@ -228,18 +234,35 @@ def cold_starts(config: Path, runs: int, folder: Path) -> dict[str, Any]:
     minimal.write_text(MINIMAL_CLICK)
     ascn = [sys.executable, "-m", "ascn_workflow"]
     env = {**os.environ, "ASCN_CONFIG": str(config), "ASCN_NOW": NOW.isoformat()}
-    for warm in ([sys.executable, str(minimal), "--help"], [*ascn, "--help"], [*ascn, "show", "2018/framework"]):
-        _timed_process(warm, env)
-    baseline = _median(lambda: _timed_process([sys.executable, str(minimal), "--help"]), runs)
-    help_s = _median(lambda: _timed_process([*ascn, "--help"], env), runs)
-    show_s = _median(lambda: _timed_process([*ascn, "show", "2018/framework"], env), runs)
-    return {
-        "baseline_click_s": baseline,
-        "ascn_help_s": help_s,
-        "ascn_show_s": show_s,
-        "help_ratio": help_s / baseline,
-        "show_ratio": show_s / baseline,
+    commands = {
+        "baseline_click": [sys.executable, str(minimal), "--help"],
+        "ascn_help": [*ascn, "--help"],
+        "ascn_show": [*ascn, "show", "2018/framework"],
     }
+    for warm in commands.values():
+        _timed_process(warm, env)
+    wall: dict[str, list[float]] = {name: [] for name in commands}
+    cpu: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(runs):
+        for name, args in commands.items():
+            used = _children_cpu()
+            wall[name].append(_timed_process(args, env))
+            cpu[name].append(_children_cpu() - used)
+    medians = {f"{name}_s": statistics.median(times) for name, times in wall.items()}
+    cpu_medians = {name: statistics.median(times) for name, times in cpu.items()}
+    return {
+        **medians,
+        "help_ratio": medians["ascn_help_s"] / medians["baseline_click_s"],
+        "show_ratio": medians["ascn_show_s"] / medians["baseline_click_s"],
+        "show_cpu_ratio": cpu_medians["ascn_show"] / cpu_medians["baseline_click"],
+    }
+
+
+def _children_cpu() -> float:
+    import resource
+
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
 
 
 def status_times(config: Path, runs: int) -> dict[str, Any]:
