@@ -300,6 +300,30 @@ def verify_milestones(
     return problems
 
 
+DOCUMENT_FIELDS = ("deliverable_id", "sha256", "title", "filename", "size", "added_by", "added_at")
+
+
+def document_digest(row: Mapping[str, Any], prev_hash: str) -> str:
+    """The hash of one document row (migration 0009), chained per deliverable like its history."""
+    content = json.dumps(
+        {k: _plain(row[k]) for k in DOCUMENT_FIELDS}, sort_keys=True, ensure_ascii=False, separators=(",", ":")
+    )
+    return hashlib.sha256(f"document\n{prev_hash}\n{content}".encode()).hexdigest()
+
+
+def verify_document_chains(versions: Sequence[tuple[int, Mapping[str, Any]]]) -> list[Problem]:
+    """Each deliverable's document rows (in the order added; `versions` as for `verify_documents`)
+    against their chain: a title, file name, size, author or instant edited, a row deleted before
+    the last, or one inserted."""
+    chains: dict[str, list[Mapping[str, Any]]] = {}
+    for number, v in versions:
+        chains.setdefault(str(v["deliverable_id"]), []).append({**v, "seq": number})
+    problems = []
+    for deliverable_id, rows in chains.items():
+        problems += walk_chain(f"{deliverable_id} document", rows, document_digest, lambda r: f"version {r['seq']}")
+    return problems
+
+
 def verify_documents(
     versions: Sequence[tuple[int, Mapping[str, Any]]], read: Callable[[str], bytes | None]
 ) -> list[Problem]:

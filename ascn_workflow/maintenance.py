@@ -17,6 +17,7 @@ from .audit import (
     verify_chain,
     verify_changes,
     verify_directory,
+    verify_document_chains,
     verify_documents,
     verify_endorsed_versions,
     verify_milestones,
@@ -80,6 +81,7 @@ def audit_verify(app: App) -> dict[str, Any]:
     )
     problems += verify_documents(documents, lambda sha: _document_bytes(app, sha))
     problems += verify_endorsed_versions([asdict(e) for e in entries], documents)
+    problems += verify_document_chains(documents)
     for row in rows:
         problems += _replay(defs, row, chains.get(row.id, []))
     roles = [(r.email, r.role, r.member_state, r.city) for _, r in people]

@@ -136,3 +136,51 @@ def test_audit_verify_checks_an_endorsed_documents_row_against_the_history(
     assert (kind, position) in {
         (p["kind"], p["position"]) for p in problems if p["deliverable_id"] == "2018/framework document"
     }
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE document SET filename = 'other.txt' WHERE filename = 'fw2.txt'",
+        "UPDATE document SET title = 'Forged' WHERE filename = 'fw2.txt'",
+        "UPDATE document SET added_by = 'someone@else.example' WHERE filename = 'fw2.txt'",
+    ],
+)
+def test_audit_verify_catches_any_document_row_edited(ready: Ascn, statement: str) -> None:
+    """Migration 0009 chains each deliverable's document rows: an unendorsed version's file name,
+    title or author edited in the database is caught too."""
+    a = _endorsed(ready)
+    engine = make_engine(a.app().config.database_url)
+    with engine.begin() as c:
+        c.execute(text(statement))
+    engine.dispose()
+    result = a.run("audit", "verify", "--json")
+    assert result.exit_code == 7, result.output
+    problems = json.loads(result.stdout)["problems"]
+    assert [(p["deliverable_id"], p["kind"], p["position"]) for p in problems] == [
+        ("2018/framework document", "edited", 2)
+    ]
+
+
+def test_db_upgrade_to_0009_chains_the_documents_already_stored(ready: Ascn) -> None:
+    from alembic import command
+
+    from ascn_workflow.store import migrate
+
+    a = _endorsed(ready)
+    url = a.app().config.database_url
+    engine = make_engine(url)
+    with engine.begin() as c:  # the database as 0008 left it: document rows without a chain
+        command.downgrade(migrate._config(c), "0008")
+    engine.dispose()
+    assert a.run("status").exit_code == 2
+    a.ok("db", "upgrade")
+    assert a.json("audit", "verify")["problems"] == []
+    engine = make_engine(url)
+    with engine.begin() as c:
+        c.execute(text("UPDATE document SET filename = 'other.txt' WHERE filename = 'fw.txt'"))
+    engine.dispose()
+    problems = json.loads(a.run("audit", "verify", "--json").stdout)["problems"]
+    assert ("2018/framework document", "edited", 1) in {
+        (p["deliverable_id"], p["kind"], p["position"]) for p in problems
+    }

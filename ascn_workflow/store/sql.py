@@ -1038,7 +1038,17 @@ class Transaction:
         )
 
     def add_document(self, document: DocumentVersion) -> bool:
-        """Record a version; False when the deliverable has these bytes already (kept as first added)."""
+        """Record a version; False when the deliverable has these bytes already (kept as first added).
+        Each row is chained to the deliverable's previous one by hash, as its history is; the
+        deliverable's row is taken first, so racing adds cannot fork the chain."""
+        from ..audit import document_digest
+
+        self.execute("UPDATE deliverable SET version = version WHERE id = ?", (document.deliverable_id,))
+        last = self.one(
+            "SELECT hash FROM document WHERE deliverable_id = ? ORDER BY id DESC LIMIT 1", (document.deliverable_id,)
+        )
+        placed = replace(document, prev_hash=str(last[0]) if last else "")
+        document = replace(placed, hash=document_digest(asdict(placed), placed.prev_hash))
         return self._insert(DOCUMENT, [document], " ON CONFLICT DO NOTHING") == 1
 
     def message(self, message_id: str) -> Message | None:

@@ -183,7 +183,8 @@ class CalendarChange:
 
 @dataclass(frozen=True, slots=True)
 class DocumentVersion:
-    """One version of a deliverable's document: the file lives at `[documents] dir`/<sha256[:2]>/<sha256>."""
+    """One version of a deliverable's document: the file lives at `[documents] dir`/<sha256[:2]>/<sha256>.
+    Append-only, chained by hash per deliverable like its history (migration 0009)."""
 
     deliverable_id: str
     sha256: str
@@ -192,6 +193,8 @@ class DocumentVersion:
     size: int
     added_by: str
     added_at: datetime
+    prev_hash: str = ""
+    hash: str = ""
     id: int | None = None
 
 
