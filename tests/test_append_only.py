@@ -1,8 +1,10 @@
-"""The three hash chains are append-only in the database itself (migration 0008): an UPDATE or
-DELETE of a calendar change or a directory change is refused as one of history is, on SQLite and
-PostgreSQL, and a database made before 0008 gets the triggers from `ascn db upgrade`."""
+"""The hash chains are append-only in the database itself (migrations 0008, 0010): an UPDATE or
+DELETE of a calendar change, a directory change or a document row is refused as one of history
+is, on SQLite and PostgreSQL, and a database made before 0008 gets the triggers from `ascn db upgrade`."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -19,12 +21,23 @@ ATTEMPTS = [
     ("directory_change", "UPDATE directory_change SET actor = 'forged@x.example' WHERE seq = 1"),
     ("directory_change", "DELETE FROM directory_change WHERE seq = 2"),
     ("history", "DELETE FROM history WHERE seq = 1"),
+    ("document", "UPDATE document SET title = 'Forged'"),
+    ("document", "DELETE FROM document"),
+]
+
+
+CHAINS = [
+    ("calendar", "history"),
+    ("people", "list"),
+    ("history", "2018/framework"),
+    ("document", "list", "2018/framework"),
 ]
 
 
 def _moved(a: Ascn) -> Ascn:
     a.ok("calendar", "set", "scgw", "2018-05-29", "--reason", "venue", actor=ASEC, now="2018-05-14T10:00+08:00")
     a.ok("advance", "2018/framework", "circulate", actor=ASEC, now="2018-05-14T11:00+08:00")
+    a.ok("document", "add", "2018/framework", a.file("fw.txt", "Framework draft\n"), actor=ASEC)
     return a
 
 
@@ -40,9 +53,13 @@ def _refused(a: Ascn, table: str, statement: str) -> None:
 @pytest.mark.parametrize(("table", "statement"), ATTEMPTS)
 def test_the_chains_refuse_update_and_delete_in_the_database(ready: Ascn, table: str, statement: str) -> None:
     a = _moved(ready)
-    before = (a.json("calendar", "history"), a.json("people", "list"), a.json("history", "2018/framework"))
+
+    def state() -> tuple[Any, ...]:
+        return tuple(a.json(*args) for args in CHAINS)
+
+    before = state()
     _refused(a, table, statement)
-    assert (a.json("calendar", "history"), a.json("people", "list"), a.json("history", "2018/framework")) == before
+    assert state() == before
     assert a.json("audit", "verify")["problems"] == []
 
 

@@ -128,6 +128,7 @@ def test_audit_verify_checks_an_endorsed_documents_row_against_the_history(
     assert a.json("audit", "verify")["problems"] == []
     engine = make_engine(a.app().config.database_url)
     with engine.begin() as c:
+        unprotect(c)  # as the database owner could
         c.execute(text(statement))
     engine.dispose()
     result = a.run("audit", "verify", "--json")
@@ -152,6 +153,7 @@ def test_audit_verify_catches_any_document_row_edited(ready: Ascn, statement: st
     a = _endorsed(ready)
     engine = make_engine(a.app().config.database_url)
     with engine.begin() as c:
+        unprotect(c)  # as the database owner could
         c.execute(text(statement))
     engine.dispose()
     result = a.run("audit", "verify", "--json")
@@ -178,6 +180,7 @@ def test_db_upgrade_to_0009_chains_the_documents_already_stored(ready: Ascn) -> 
     assert a.json("audit", "verify")["problems"] == []
     engine = make_engine(url)
     with engine.begin() as c:
+        unprotect(c)  # as the database owner could
         c.execute(text("UPDATE document SET filename = 'other.txt' WHERE filename = 'fw.txt'"))
     engine.dispose()
     problems = json.loads(a.run("audit", "verify", "--json").stdout)["problems"]

@@ -467,6 +467,7 @@ def test_a_move_that_leaves_a_lapsed_deadline_past_keeps_it_lapsed_and_notifies_
 def test_audit_catches_a_milestone_or_document_edited_in_the_database(ascn: Ascn) -> None:
     from sqlalchemy import text
 
+    from ascn_workflow.store.append_only import unprotect
     from ascn_workflow.store.migrate import make_engine
 
     a = _founded(ascn)
@@ -477,6 +478,7 @@ def test_audit_catches_a_milestone_or_document_edited_in_the_database(ascn: Ascn
     def problems_after(*statements: str) -> list[dict[str, Any]]:
         engine = make_engine(a.app().config.database_url)
         with engine.begin() as c:
+            unprotect(c)  # document rows are append-only (migration 0010): as the database owner would
             for statement in statements:
                 c.execute(text(statement))
         engine.dispose()

@@ -1,6 +1,7 @@
 """The audit trail's tables are append-only in the database itself: triggers refuse UPDATE, DELETE
-(and TRUNCATE) of the history, the calendar changes and the people directory's changes (the three
-hash chains `ascn audit verify` checks; migration 0008 added the last two).
+(and TRUNCATE) of the history, the calendar changes, the people directory's changes and the
+document rows (the hash chains `ascn audit verify` checks; migration 0008 added the calendar's and
+the directory's, 0010 the documents').
 
 Migrations are the one exception: the migration environment drops the triggers before it runs
 and puts them back afterwards (`migrations/env.py`), so a migration may rewrite these rows
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-TABLES = ("history", "calendar_change", "directory_change")
+TABLES = ("history", "calendar_change", "directory_change", "document")
 
 
 def message(table: str) -> str:
