@@ -248,3 +248,17 @@ def test_a_post_larger_than_any_form_is_refused_before_it_is_parsed(site: Portal
         assert client.post("/signin", content=chunks(), headers=form).status_code == 413
         csrf = CSRF.search(client.get("/").text).group(1)  # type: ignore[union-attr]
         assert client.post("/signin", data={"email": ASEC, "csrf": csrf}).status_code == 200
+
+
+def test_signing_out_after_the_session_ended_is_not_a_refusal(site: Portal) -> None:
+    """A page left open past `session_hours` offered "Sign out"; pressing it said the form had
+    expired or came from another site (403), though the person was signed out already."""
+    with signed_in(site, ASEC) as client:
+        csrf = CSRF.search(client.get("/").text).group(1)  # type: ignore[union-attr]
+        site.clock.forward(hours=13)  # past session_hours (12)
+        answer = client.post("/signout", data={"csrf": csrf})
+        assert answer.status_code == 303 and answer.headers["location"] == "/"
+        assert "Sign in" in client.get("/").text
+    with signed_in(site, ASEC) as client:  # a live session still needs the token to end
+        assert client.post("/signout", data={"csrf": "forged"}).status_code == 403
+        assert "My work" in client.get("/").text

@@ -184,6 +184,8 @@ def endpoint(portal: Portal, handler: Handler, *, signed_in: bool = False) -> Ca
 
         def call() -> Response:
             ctx = Context(portal, request, form)
+            if request.method == "POST" and handler is sign_out and ctx.user is None:
+                return sign_out(ctx)  # a session that already ended: nothing to protect, nothing to refuse
             if request.method == "POST" and not ctx.csrf_ok():
                 return ctx.page("error.html.j2", 403, title="Refused", message=CSRF_MESSAGE)
             if signed_in and ctx.user is None:
