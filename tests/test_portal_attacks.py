@@ -86,15 +86,16 @@ def test_typed_fields_are_checked_as_on_the_command_line(site: Portal, fields: d
 
 
 def test_a_form_token_that_is_not_ascii_is_refused_not_a_crash(site: Portal) -> None:
-    with httpx.Client(base_url=site.url) as client:
+    body = b"csrf=%ff%fe&email=x%40y.example&trigger=circulate"
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    with httpx.Client(base_url=site.url) as client:  # signed out: the sign-in form's token
         client.get("/")
-        for path in ("/signin", "/signout"):
-            answer = client.post(
-                path,
-                content=b"csrf=%ff%fe&email=x%40y.example",
-                headers={"content-type": "application/x-www-form-urlencoded"},
-            )
-            assert answer.status_code == 403, (path, answer.status_code)
+        assert client.post("/signin", content=body, headers=form).status_code == 403
+    with signed_in(site, ASEC) as client:  # signed in: the session's token
+        for path in ("/signout", "/deliverables/2018/framework/advance"):
+            assert client.post(path, content=body, headers=form).status_code == 403, path
+        assert "My work" in client.get("/").text
+    assert site.ascn.json("history", "2018/framework") == []
 
 
 def test_a_cycle_in_other_digits_is_a_bad_request(site: Portal) -> None:
