@@ -223,6 +223,9 @@ def _in(values: Sequence[Any]) -> str:
     return f"({', '.join('?' * len(values))})"
 
 
+PEOPLE_SELECT = (
+    f"SELECT {columns(PERSON, 'p')}, {columns(PERSON_ROLE, 'r')} FROM person p JOIN person_role r ON r.email = p.email"
+)
 DELIVERABLE_SELECT = (
     f"SELECT {columns(DELIVERABLE, 'd')}, c.zone FROM deliverable d LEFT JOIN city c ON c.slug = d.city"
 )
@@ -766,29 +769,34 @@ class Transaction:
         cities: Sequence[str],
     ) -> list[tuple[Person, PersonRole]]:
         """People holding `roles` who could cover some deliverables: `network_roles`, the people of
-        `member_states`, the CSCOs of `cities`. One query for a whole batch of deliverables; it
-        follows them, not the size of the directory (indexes on person_role.member_state and
-        .city, migration 0004)."""
-        if not roles:
+        `member_states`, the CSCOs of `cities`. One query for a whole batch of deliverables, of
+        three branches each answered by an index of its own (migration 0009), so that it follows
+        the deliverables, not the size of the directory."""
+        network = sorted(set(roles) & set(network_roles))
+        local = sorted(set(roles) - set(network_roles) - {"csco"})
+        branches: list[tuple[str, list[Any]]] = []
+        if network:
+            branches.append((f"r.role IN {_in(network)}", network))
+        if local and member_states:
+            branches.append(
+                (f"r.role IN {_in(local)} AND r.member_state IN {_in(member_states)}", [*local, *member_states])
+            )
+        if "csco" in roles and cities:
+            branches.append((f"r.role = 'csco' AND r.city IN {_in(cities)}", list(cities)))
+        if not branches:
             return []
-        network = list(network_roles) or [""]
-        states = list(member_states) or [""]
-        places = list(cities) or [""]
-        return self._people(
-            f" WHERE r.role IN {_in(roles)} AND (r.role IN {_in(network)}"
-            f" OR (r.role <> 'csco' AND r.member_state IN {_in(states)})"
-            f" OR (r.role = 'csco' AND r.city IN {_in(places)}))"
-            " ORDER BY r.email, r.id",
-            [*roles, *network, *states, *places],
+        width = len(PERSON.names)
+        order = [width + PERSON_ROLE.names.index(name) + 1 for name in ("email", "id")]  # a union orders by position
+        text = " UNION ALL ".join(f"{PEOPLE_SELECT} WHERE {where}" for where, _ in branches)
+        return self._decode_people(
+            self.rows(f"{text} ORDER BY {order[0]}, {order[1]}", [p for _, params in branches for p in params])
         )
 
     def _people(self, tail: str, params: Sequence[Any]) -> list[tuple[Person, PersonRole]]:
-        rows = self.rows(
-            f"SELECT {columns(PERSON, 'p')}, {columns(PERSON_ROLE, 'r')} FROM person p "
-            f"JOIN person_role r ON r.email = p.email{tail}",
-            params,
-        )
-        width = len(PERSON.columns)
+        return self._decode_people(self.rows(f"{PEOPLE_SELECT}{tail}", params))
+
+    def _decode_people(self, rows: list[tuple[Any, ...]]) -> list[tuple[Person, PersonRole]]:
+        width = len(PERSON.names)
         decode = self.dialect.decode
         return [(decode(PERSON, r[:width]), decode(PERSON_ROLE, r[width:])) for r in rows]
 
