@@ -28,7 +28,15 @@ from .mail.render import Rendered, overdue_message, reminder_message
 from .outages import database_failure
 from .people import SCHEDULER
 from .planning import Recipient
-from .reminding import ESCALATION_ROLES, expected_actions, people_for, recipients, recipients_among, replan
+from .reminding import (
+    ESCALATION_ROLES,
+    Scopes,
+    expected_actions,
+    people_for,
+    recipients,
+    recipients_among,
+    replan,
+)
 from .spec import Stage
 from .store import Deliverable, Message, Reminder, Transaction, after
 
@@ -252,7 +260,7 @@ class _Batch:
         self.defs = defs
         self.rows = tx.deliverables_by_id(deliverable for (deliverable, _), _ in groups)
         roles = {role for row in self.rows.values() for role in self._stage(row).responsible}
-        self._people = people_for(defs, tx, list(self.rows.values()), roles)
+        self._people = Scopes(people_for(defs, tx, list(self.rows.values()), roles))
         self._recipients: dict[str, list[Recipient]] = {}
 
     def _stage(self, row: Deliverable) -> Stage:
@@ -261,7 +269,8 @@ class _Batch:
     def recipients(self, row: Deliverable) -> list[Recipient]:
         """Those responsible at the deliverable's stage, resolved once per deliverable."""
         if row.id not in self._recipients:
-            self._recipients[row.id] = recipients_among(self.defs, row, self._stage(row).responsible, self._people)
+            people = self._people.of(self.defs, row)
+            self._recipients[row.id] = recipients_among(self.defs, row, self._stage(row).responsible, people)
         return self._recipients[row.id]
 
 

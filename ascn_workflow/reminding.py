@@ -52,6 +52,37 @@ def people_for(
     return tx.people_in_scope(sorted(load), sorted(NETWORK_ROLES), sorted(states), sorted(cities))
 
 
+class Scopes:
+    """The people `people_for` read for a batch, indexed by the scope each grant covers (as
+    `Grant.covers` decides), so that each deliverable's recipients are picked among the people of
+    its own scope rather than among everyone the batch read: 50 deliverables a batch, each
+    against the whole batch, made the pick quadratic."""
+
+    def __init__(self, people: Sequence[tuple[Person, PersonRole]]) -> None:
+        self._rows: dict[str, list[tuple[Person, PersonRole]]] = {}
+        self._network: set[str] = set()
+        self._states: dict[str, set[str]] = {}
+        self._cities: dict[str, set[str]] = {}
+        for person, role in people:
+            email = person.email
+            self._rows.setdefault(email, []).append((person, role))  # in the query's order
+            if role.role in NETWORK_ROLES:
+                self._network.add(email)
+            elif role.role == "csco":
+                self._cities.setdefault(role.city, set()).add(email)
+            else:
+                self._states.setdefault(role.member_state, set()).add(email)
+        self._order = {email: n for n, email in enumerate(self._rows)}
+
+    def of(self, defs: Definitions, row: Deliverable) -> list[tuple[Person, PersonRole]]:
+        """Everyone who may cover `row` (the chairing state's people too), with all their grants."""
+        emails = set(self._network)
+        for state in (row.member_state, defs.chair(row.cycle)):
+            emails |= self._states.get(state or "", set())
+        emails |= self._cities.get(row.city or "", set())
+        return [pair for email in sorted(emails, key=self._order.__getitem__) for pair in self._rows[email]]
+
+
 def recipients_among(
     defs: Definitions, row: Deliverable, roles: Sequence[str], people: Iterable[tuple[Person, PersonRole]]
 ) -> list[Recipient]:

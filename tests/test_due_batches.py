@@ -23,7 +23,7 @@ from ascn_workflow import due as due_module
 from ascn_workflow import services
 from ascn_workflow.due import BATCH, run_due_work
 
-from .conftest import ASEC, NR, Ascn, spawn_ascn, stored, utc
+from .conftest import ASEC, CHAIR, NR, Ascn, join, spawn_ascn, stored, utc
 
 STATES = ("BN", "KH", "ID", "LA", "MY", "MM", "PH", "SG", "TH", "VN")
 
@@ -146,3 +146,41 @@ def test_the_outbox_is_read_a_page_at_a_time_and_every_message_goes_once(
         assert sorted(r.message_id for r in mail_server.received) == sorted(report.delivered)
     else:
         assert len(list(app.config.mail.outbox.glob("*.eml"))) == due
+
+
+@pytest.mark.parametrize("chair", ["explicit", "the chairing state's NR"])
+def test_each_deliverable_of_a_batch_gets_the_recipients_it_would_get_alone(sqlite_ready: Ascn, chair: str) -> None:
+    """`reminding.Scopes` picks each deliverable's people out of the batch's by scope; the answer
+    is the one-deliverable query's, for every role, the Chair included: an explicit grant for
+    2018's chairing state, or without one (the grant removed from the table) Singapore's NR."""
+    from ascn_workflow.reminding import Scopes, people_for, recipients, recipients_among
+
+    _focal_points(sqlite_ready, 2)
+    for code, city in (("TH", "Bangkok"), ("VN", "Ha Noi")):
+        join(
+            sqlite_ready,
+            code,
+            [city],
+            nr=NR[code],
+            submitted="2018-02-20T10:00+08:00",
+            accepted="2018-02-21T10:00+08:00",
+        )
+    app = sqlite_ready.app()
+    if chair != "explicit":
+        with app.store.transaction() as tx:
+            tx.execute("DELETE FROM person_role WHERE role = 'chair'")
+    with app.store.read() as tx:
+        seat = {r.email for r in recipients(app.definitions, tx, tx.deliverable("2018/framework"), ["chair"])}
+    assert seat == ({CHAIR} if chair == "explicit" else {NR["SG"]})
+    roles = ("csco", "nr", "focal_point", "chair", "asec", "shepherd")
+    with app.store.read() as tx:
+        rows = tx.deliverables(cycle=2018)
+        scopes = Scopes(people_for(app.definitions, tx, rows, roles))
+        for row in rows:
+            for role in roles:
+                alone = recipients(app.definitions, tx, row, [role])
+                assert recipients_among(app.definitions, row, [role], scopes.of(app.definitions, row)) == alone, (
+                    row.id,
+                    role,
+                )
+    assert any(r.workflow == "action-plan" for r in rows)  # CSCOs' own deliverables are among them
