@@ -1,7 +1,7 @@
 """One due pass of many reminders at a given size, as the scheduler runs it, against its floor.
 
     python benchmarks/due_pass.py --size L --due 100000 [--db-url postgresql+psycopg://…]
-        [--profile 10000] [--folder DIR] [--json FILE]
+        [--profile 10000] [--keep-profile FILE] [--json FILE]
 
 Builds the network of the size (`benchmarks/run.py`'s builder), plants `--due` reminders due at
 one instant on the last cycle's city deliverables (each its own message: 10 recipients per
@@ -167,6 +167,7 @@ def main() -> None:
     parser.add_argument("--floor-sample", type=int, default=20_000, help="messages the floor loop sends")
     parser.add_argument("--db-url", help="benchmark on this PostgreSQL server (a fresh database there)")
     parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument("--keep-profile", type=Path, help="keep the profiled pass's cProfile data here")
     args = parser.parse_args()
     results: dict[str, Any] = {"size": args.size, "due": args.due, "machine": machine()}
     with fresh_database(args.db_url) as db_url, tempfile.TemporaryDirectory(prefix="ascn-due-") as tmp:
@@ -195,8 +196,8 @@ def main() -> None:
                 profiled = tick(config, later, profile=out)
                 assert len(profiled["report"]["delivered"]) == args.profile
                 results.update(split(out, args.profile))
-                if os.environ.get("ASCN_KEEP_PROFILE"):
-                    Path(os.environ["ASCN_KEEP_PROFILE"]).write_bytes(out.read_bytes())
+                if args.keep_profile:
+                    args.keep_profile.write_bytes(out.read_bytes())
     print(json.dumps(results, indent=2))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
