@@ -770,7 +770,7 @@ class Transaction:
     ) -> list[tuple[Person, PersonRole]]:
         """People holding `roles` who could cover some deliverables: `network_roles`, the people of
         `member_states`, the CSCOs of `cities`. One query for a whole batch of deliverables, of
-        three branches each answered by an index of its own (migration 0010), so that it follows
+        three branches each answered by an index of its own (migration 0011), so that it follows
         the deliverables, not the size of the directory."""
         network = sorted(set(roles) & set(network_roles))
         local = sorted(set(roles) - set(network_roles) - {"csco"})

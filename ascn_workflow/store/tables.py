@@ -320,7 +320,7 @@ PERSON_ROLE = Table(
     generated=True,
     unique=(("email", "role", "member_state", "city"),),
     indexed=("email", "role", "member_state", "city"),  # member_state and city: migration 0004
-    indexes=(  # who may receive a batch's messages, one indexed branch per scope: migration 0010
+    indexes=(  # who may receive a batch's messages, one indexed branch per scope: migration 0011
         Index("ix_person_role_role_member_state", ("role", "member_state")),
         Index("ix_person_role_role_city", ("role", "city")),
     ),

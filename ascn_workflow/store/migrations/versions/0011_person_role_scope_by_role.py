@@ -5,8 +5,8 @@ roles; a member state's people; a city's CSCOs), each answered by one of these i
 the planner knows of the table: with the single-column ones it read every CSCO through the role
 index, at L (10,000 cities) most of a due pass.
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-11-29 18:50:00
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0010"
-down_revision = "0009"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
