@@ -59,14 +59,18 @@ def deadline_uid(deliverable_id: str, stage: str) -> str:
 # ---------------------------------------------------------------------------- rows
 
 
-def entries(app: App, cycle: int, now: datetime, email: str | None = None) -> list[dict[str, Any]]:
-    """Milestones (unless `email` is given) and deadlines, in time order."""
+def entries(
+    app: App, cycle: int, now: datetime, email: str | None = None, *, milestones: bool | None = None
+) -> list[dict[str, Any]]:
+    """Milestones and deadlines, in time order: a person's deadlines only when `email` is given,
+    and the milestones unless `email` is given (`milestones` says otherwise: a person's feed
+    carries them, so that it is never empty and a subscribed calendar never breaks)."""
     from .views import zone_of
 
     defs = app.definitions
     calendar = defs.calendar(cycle)
     rows: list[dict[str, Any]] = []
-    if email is None:
+    if milestones if milestones is not None else email is None:
         for m in calendar.milestones.values():
             identity = event_identity("milestone", f"{cycle}/{m.id}", m.revision)  # `calendar set` raises it
             rows.append(

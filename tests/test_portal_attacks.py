@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from email import policy
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 import pytest
@@ -263,3 +263,22 @@ def test_signing_out_after_the_session_ended_is_not_a_refusal(site: Portal) -> N
     with signed_in(site, ASEC) as client:  # a live session still needs the token to end
         assert client.post("/signout", data={"csrf": "forged"}).status_code == 403
         assert "My work" in client.get("/").text
+
+
+def test_a_feed_of_someone_with_no_deadline_left_still_answers_with_the_years_milestones(site: Portal) -> None:
+    """A subscribed feed must not break when its owner has nothing due: it answers 200 with the
+    cycle's milestones (an empty VCALENDAR is not allowed by RFC 5545, and a 404 makes calendar
+    apps report the subscription broken)."""
+    import vobject
+
+    with signed_in(site, CHAIR) as client:  # the Chair answers for no deliverable at a stage now
+        csrf = CSRF.search(client.get("/calendar").text).group(1)  # type: ignore[union-attr]
+        page = client.post("/calendar", data={"csrf": csrf})
+        url = re.search(r'<code class="feed">([^<]+)</code>', page.text).group(1)  # type: ignore[union-attr]
+    assert site.ascn.run("calendar", "--for", CHAIR, "--ics", "x.ics", now="2018-03-05T10:00+08:00").exit_code == 3
+    feed = httpx.get(site.url + urlsplit(url).path)  # the address names the configured base URL
+    assert feed.status_code == 200 and feed.headers["content-type"].startswith("text/calendar")
+    events = vobject.readOne(feed.text).vevent_list
+    uids = {e.uid.value for e in events}
+    assert any(u.startswith("milestone/2018/") for u in uids)
+    assert not [u for u in uids if u.endswith("/deadline@ascn-workflow")]

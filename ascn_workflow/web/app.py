@@ -582,7 +582,7 @@ def calendar_feed(ctx: Context) -> Response:
     if email is None:
         raise NotFound("no such calendar feed (it may have been replaced by a newer one)")
     cycle = ctx.app.config.cycle
-    rows = feed.entries(ctx.app, cycle, ctx.now, email)
+    rows = feed.entries(ctx.app, cycle, ctx.now, email, milestones=True)  # never empty: a 404 breaks a subscription
     return Response(feed.to_ics(rows, cycle, ctx.now), media_type="text/calendar; charset=utf-8")
 
 
