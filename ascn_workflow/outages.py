@@ -12,10 +12,12 @@ leaves nothing half-applied: the message says so, because it is what the user ne
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import TypeVar
+from urllib.parse import unquote, urlsplit
 
-from .errors import AscnError, Conflict, Unavailable
+from .errors import AscnError, Conflict, NotFound, Unavailable
 
 ROLLED_BACK = "nothing was half-applied (the step in progress was rolled back)"
 # (what the driver says, lowercased) -> (error class, one line). First match wins.
@@ -85,6 +87,44 @@ PATTERNS: tuple[tuple[str, type[AscnError], str], ...] = (
     ),
 )
 DRIVERS = ("sqlite3", "psycopg", "sqlalchemy")
+MISSING_DATABASE = re.compile(r'database "(?P<name>[^"]*)" does not exist')
+
+
+def connect_failure(reason: str, url: str | None = None) -> AscnError:
+    """The one wording of a PostgreSQL connection that could not be opened, whichever command (or
+    SQLAlchemy, for `init` and `db upgrade`) tried: psycopg says it over several lines, the first of
+    which says what happened. A database that does not exist is not found (exit 3) and says how to
+    create it; the rest cannot be used now (exit 1)."""
+    text = " ".join(line.strip() for line in reason.strip().splitlines() if line.strip()) or "no reason given"
+    lowered = text.lower()
+    missing = MISSING_DATABASE.search(text)
+    if missing is not None:
+        return NotFound(_missing_database(missing.group("name"), url))
+    if "connection refused" in lowered:
+        return Unavailable("cannot connect to the database: the server refused the connection (is it running?)")
+    detail = re.sub(r"^connection failed:\s*", "", text)
+    detail = re.sub(r"^connection to server at .*?failed:\s*(FATAL:\s*)?", "", detail)
+    return Unavailable(f"cannot connect to the database: {detail}")
+
+
+def _missing_database(name: str, url: str | None) -> str:
+    """Where the database should be and the `createdb` that makes it (README, Running on PostgreSQL)."""
+    command = ["createdb"]
+    where = ""
+    if url is not None:
+        parts = urlsplit(url)
+        if parts.hostname:
+            command += ["-h", parts.hostname]
+            where = f" on {parts.hostname}" + (f":{parts.port}" if parts.port else "")
+        if parts.port:
+            command += ["-p", str(parts.port)]
+        if parts.username:
+            command += ["-O", unquote(parts.username)]  # owned by the user ascn connects as
+    command.append(name)
+    return (
+        f'the PostgreSQL database "{name}"{where} does not exist: create it once on the server '
+        f"(`{' '.join(command)}`, as a user allowed to create databases), then run `ascn init`"
+    )
 
 
 def _driver_error(error: BaseException) -> BaseException | None:
@@ -99,6 +139,9 @@ def known_failure(error: BaseException) -> AscnError | None:
     """The one line for a database failure this module recognises by what the driver says."""
     raised = _driver_error(error)
     lowered = str(raised).lower() if raised is not None else ""
+    full = "too many clients" in lowered or "connection slots" in lowered
+    if raised is not None and lowered.startswith("connection failed:") and not full:  # psycopg never connected
+        return connect_failure(str(raised))
     for needle, kind, message in PATTERNS:
         if raised is not None and needle in lowered:
             return kind(message)

@@ -141,3 +141,35 @@ def test_no_free_connection_is_retried_for_a_bounded_time(pg: tuple[Ascn, str, s
     out, err = waiting.communicate(timeout=120)
     assert waiting.returncode == 0, err
     assert len(json.loads(out)) == 15
+
+
+COMMANDS = [["status"], ["init"], ["db", "current"], ["db", "upgrade"], ["show", "2018/framework"], ["tick"]]
+
+
+def _one_line(a: Ascn, args: list[str], code: int) -> str:
+    result = a.run(*args, actor=ASEC)
+    stderr = result.stderr
+    assert result.exit_code == code, (args, result.exit_code, stderr)
+    assert len(stderr.strip().splitlines()) == 1 and "\t" not in stderr, stderr
+    assert "Traceback" not in stderr and "internal error" not in stderr and "half-applied" not in stderr, stderr
+    return stderr
+
+
+def test_an_unreachable_server_is_the_same_line_for_every_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ASCN_CONNECT_RETRY_SECONDS", "1")
+    a = Ascn(tmp_path, write_config(tmp_path, "postgresql+psycopg://nobody@127.0.0.1:1/x"))  # nothing listens on 1
+    lines = {_one_line(a, args, 1) for args in COMMANDS}
+    assert lines == {"ascn: cannot connect to the database: the server refused the connection (is it running?)\n"}
+
+
+def test_a_database_that_does_not_exist_says_how_to_create_it(tmp_path: Path, postgres_admin_url: str) -> None:
+    name = f"ascn_missing_{uuid.uuid4().hex[:8]}"
+    url = postgres_admin_url.rsplit("/", 1)[0] + f"/{name}"
+    a = Ascn(tmp_path, write_config(tmp_path, url))
+    lines = {_one_line(a, args, 3) for args in COMMANDS}
+    assert len(lines) == 1, lines
+    line = lines.pop()
+    assert f'database "{name}"' in line and "does not exist" in line and "ascn init" in line
+    assert f"-O postgres {name}`" in line and line.count("createdb -h ") == 1

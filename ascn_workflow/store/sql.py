@@ -259,7 +259,9 @@ def _connect(url: str) -> tuple[Any, Dialect]:
                     f"the database server has no free connections ({reason}); tried for "
                     f"{connect_retry_seconds():g}s: try again later or raise its max_connections"
                 ) from None
-            raise Unavailable(f"cannot connect to the database: {reason}") from None
+            from ..outages import connect_failure
+
+            raise connect_failure(str(error), url) from None
     return connection, Dialect("postgresql")
 
 
@@ -352,10 +354,11 @@ class Store:
 
     def revision(self) -> str | None:
         """The database's Alembic revision, None when it has no ASCN schema (or no database file)."""
-        try:
-            connection, dialect = _connect(self.url)
-        except NotFound:
-            return None
+        if self.url.startswith("sqlite"):
+            path = sqlite_path(self.url)
+            if path is None or not Path(path).exists():
+                return None
+        connection, dialect = _connect(self.url)  # a PostgreSQL database that does not exist: NotFound
         try:
             return _revision(connection, dialect)
         finally:
@@ -369,6 +372,8 @@ class Store:
         from .migrate import upgrade
 
         self.close()
+        if not self.url.startswith("sqlite"):  # a server that cannot be reached says so as every command does
+            _connect(self.url)[0].close()
         upgrade(self.url)
 
 
