@@ -230,3 +230,13 @@ def test_a_database_that_cannot_grow_is_one_line_and_keeps_what_it_had(sqlite_as
     result = spawn(sqlite_ascn.config, "advance", "2018/framework", "circulate", preexec_fn=small_files)
     one_line(result, 1, "nothing was half-applied")
     assert sqlite_ascn.json("show", "2018/framework")["stage"] == "drafting"
+
+
+def test_a_database_url_naming_a_folder_is_one_line_of_bad_configuration(tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    config = write_config(tmp_path, f"sqlite:///{folder}")
+    for args in (["status"], ["init"], ["db", "current"], ["db", "upgrade"], ["show", "2018/framework"]):
+        line = one_line(run(config, *args), 2, "not a database file")
+        assert str(folder) in line and "ascn init" not in line and "writable" not in line
+    assert list(folder.iterdir()) == []  # nothing created in it

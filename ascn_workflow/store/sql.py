@@ -96,6 +96,16 @@ def sqlite_path(url: str) -> str | None:
     return url[len("sqlite:///") :].split("?", 1)[0] or None
 
 
+def refuse_folder(url: str) -> None:
+    """A `sqlite:///` URL naming a folder is a configuration mistake (exit 2), not a missing database."""
+    path = sqlite_path(url)
+    if url.startswith("sqlite") and path is not None and Path(path).is_dir():
+        raise BadInput(
+            f"[database] url names the folder {path}, not a database file: "
+            f'name a file in it, e.g. url = "sqlite:///{Path(path) / "ascn.db"}"'
+        )
+
+
 def is_contention(error: BaseException) -> bool:
     """The one contention check: SQLite's busy timeout ran out, or PostgreSQL gave up a
     serialization failure, deadlock or lock wait."""
@@ -234,6 +244,7 @@ DELIVERABLE_SELECT = (
 def _connect(url: str) -> tuple[Any, Dialect]:
     """A DB-API connection and its dialect; a missing SQLite file is never created by connecting."""
     if url.startswith("sqlite"):
+        refuse_folder(url)
         path = sqlite_path(url)
         if path is None or not Path(path).is_file():
             raise NotFound(f"no ASCN database at {url}: run `ascn init` first")
@@ -354,6 +365,7 @@ class Store:
 
     def revision(self) -> str | None:
         """The database's Alembic revision, None when it has no ASCN schema (or no database file)."""
+        refuse_folder(self.url)
         if self.url.startswith("sqlite"):
             path = sqlite_path(self.url)
             if path is None or not Path(path).exists():
@@ -372,6 +384,7 @@ class Store:
         from .migrate import upgrade
 
         self.close()
+        refuse_folder(self.url)
         if not self.url.startswith("sqlite"):  # a server that cannot be reached says so as every command does
             _connect(self.url)[0].close()
         upgrade(self.url)
