@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
 
-from .conftest import ASEC, Ascn, join, spawn_ascn
+from .conftest import ASEC, Ascn, join, spawn_ascn, write_config
 
 RACERS = 10
 
@@ -75,3 +76,18 @@ def test_racing_cycle_opens_and_people_adds_are_idempotent_or_conflicts(ready: A
     fp = [p for p in ready.json("people", "list", "--member-state", "KH") if p["email"] == "fp@kh.example"]
     assert len(fp) == 1
     assert ready.json("audit", "verify")["problems"] == []
+
+
+@pytest.mark.slow
+def test_racing_inits_on_a_fresh_database_all_succeed_or_conflict(tmp_path: Path, db_url: str, backend: str) -> None:
+    """`init` is idempotent: ten at once on a fresh database. On SQLite the schema is created under
+    one write lock, so the others wait and find it (all exit 0); PostgreSQL's losers may exit 6."""
+    a = Ascn(tmp_path, write_config(tmp_path, db_url))
+    results = _finish([spawn_ascn(a, "init", "--json", now="2018-01-15T09:00+08:00") for _ in range(RACERS)])
+    if backend == "sqlite":
+        assert [code for code, _, _ in results] == [0] * RACERS, [err for _, _, err in results]
+    assert any(code == 0 for code, _, _ in results)
+    opened = [json.loads(out)["opened"] for code, out, _ in results if code == 0]
+    assert sorted(set().union(*opened)) == sorted(d["id"] for d in a.json("status"))  # each opened once
+    a.ok("init")  # and again: nothing to do
+    assert a.ok("audit", "verify").exit_code == 0

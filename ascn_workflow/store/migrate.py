@@ -55,11 +55,30 @@ def upgrade(url: str, revision: str = "head") -> None:
     from alembic import command
 
     engine = make_engine(url)
+    if url.startswith("sqlite"):
+        _one_writer(engine)
     try:
         with engine.begin() as connection:
             command.upgrade(_config(connection), revision)
     finally:
         engine.dispose()
+
+
+def _one_writer(engine: Engine) -> None:
+    """On SQLite, migrate in one transaction that holds the write lock from its start (`BEGIN
+    IMMEDIATE`): sqlite3 would otherwise run each CREATE TABLE outside any transaction, so two
+    `ascn init` on a fresh file both created tables and the second failed ("table cycle already
+    exists"). Now the second waits for the lock (the busy timeout), then finds the schema at head
+    and does nothing."""
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def _no_implicit_transactions(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # the BEGIN below is the only one
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def script_head() -> str:
