@@ -258,7 +258,8 @@ def test_signing_out_after_the_session_ended_is_not_a_refusal(site: Portal) -> N
         csrf = CSRF.search(client.get("/").text).group(1)  # type: ignore[union-attr]
         site.clock.forward(hours=13)  # past session_hours (12)
         answer = client.post("/signout", data={"csrf": csrf})
-        assert answer.status_code == 303 and answer.headers["location"] == "/"
+        assert answer.status_code == 303, re.findall(r"<p>[^<]*</p>", answer.text)[:3]
+        assert answer.headers["location"] == "/"
         assert "Sign in" in client.get("/").text
     with signed_in(site, ASEC) as client:  # a live session still needs the token to end
         assert client.post("/signout", data={"csrf": "forged"}).status_code == 403
@@ -282,3 +283,35 @@ def test_a_feed_of_someone_with_no_deadline_left_still_answers_with_the_years_mi
     uids = {e.uid.value for e in events}
     assert any(u.startswith("milestone/2018/") for u in uids)
     assert not [u for u in uids if u.endswith("/deadline@ascn-workflow")]
+
+
+def test_a_later_cycles_nomination_can_be_made_on_the_web(site: Portal) -> None:
+    """The form nominated for `[calendar] cycle` only, so in 2019 Viet Nam's NR could add a city on
+    the command line (`nominate --cycle 2019`) but not on the web. The cycle is a field now,
+    checked as the CLI's --cycle is: a year with a calendar."""
+    site.clock.set("2019-02-10T10:00+07:00")
+    with signed_in(site, NR["VN"]) as client:
+        assert client.get("/nominate/vn?cycle=%C2%B2").status_code == 400
+        assert client.get("/nominate/vn?cycle=2099").status_code == 404
+        assert client.get("/nominate?cycle=2019").headers["location"] == "/nominate/vn?cycle=2019"
+        page = client.get("/nominate/vn?cycle=2019")
+        assert (
+            page.status_code == 200 and 'name="cycle" value="2019"' in page.text and "2019/nomination/vn" in page.text
+        )
+        csrf = CSRF.search(page.text).group(1)  # type: ignore[union-attr]
+        fields = {
+            "csrf": csrf,
+            "cycle": "2019",
+            "city1_name": "Ho Chi Minh City",
+            "nr_name": "NR VN",
+            "nr_email": NR["VN"],
+        }
+        fields |= {"city1_csco_name": "Tran Van B", "city1_csco_email": "csco@hcmc.example"}
+        assert client.post("/nominate/vn", data={**fields, "cycle": "2O19"}).status_code == 400
+        assert site.ascn.run("show", "2019/nomination/vn").exit_code == 3  # nothing opened by the refusal
+        answer = client.post("/nominate/vn", data=fields)
+        assert answer.status_code == 303, re.findall(r"<p>[^<]*</p>", answer.text)[:3]
+        assert answer.headers["location"].startswith("/deliverables/2019/nomination/vn")
+    submitted = site.ascn.json("history", "2019/nomination/vn")[-1]
+    assert (submitted["trigger"], submitted["actor"], submitted["channel"]) == ("submit", NR["VN"], "web")
+    assert [c["name"] for c in submitted["data"]["cities"]] == ["Ho Chi Minh City"]

@@ -442,6 +442,15 @@ def diagram(ctx: Context) -> Response:
 # ---------------------------------------------------------------------------- nomination
 
 
+def _cycle(text: str | None, default: int) -> int:
+    """A `cycle` parameter or field: a year in ASCII digits (not "²", which isdigit() accepts), else `default`."""
+    if not text:
+        return default
+    if not (text.isascii() and text.isdigit()):
+        raise BadInput(f"cycle must be a year, not {text!r}")
+    return int(text)
+
+
 def _nominating_states(ctx: Context) -> list[str]:
     assert ctx.user is not None
     actor = ctx.user.actor
@@ -452,10 +461,14 @@ def _nominating_states(ctx: Context) -> list[str]:
 
 def nominate_index(ctx: Context) -> Response:
     states = _nominating_states(ctx)
+    cycle = _cycle(ctx.request.query_params.get("cycle"), ctx.app.config.cycle)
+    suffix = "" if cycle == ctx.app.config.cycle else f"?cycle={cycle}"  # a later cycle's, kept to the form
     if len(states) == 1:
-        return ctx.redirect(f"/nominate/{states[0].lower()}")
+        return ctx.redirect(f"/nominate/{states[0].lower()}{suffix}")
     network = ctx.app.definitions.network
-    return ctx.page("nominate_index.html.j2", title="Nominate", states=[network.member_state(s) for s in states])
+    return ctx.page(
+        "nominate_index.html.j2", title="Nominate", states=[network.member_state(s) for s in states], suffix=suffix
+    )
 
 
 CITY_ROWS = 4
@@ -468,12 +481,15 @@ def nominate_form(ctx: Context, status: int = 200, **extra: Any) -> Response:
     if code not in _nominating_states(ctx):
         raise Denied(f"{ctx.user.email if ctx.user else 'you'} may not nominate for {code}")
     state = ctx.app.definitions.network.member_state(code)
-    deliverable_id = f"{ctx.app.config.cycle}/nomination/{code.lower()}"
+    cycle = extra.pop("cycle", None) or _cycle(ctx.request.query_params.get("cycle"), ctx.app.config.cycle)
+    ctx.app.definitions.calendar(cycle)  # a cycle with no calendar: not found, as `nominate --cycle` says
+    deliverable_id = f"{cycle}/nomination/{code.lower()}"
     return ctx.page(
         "nominate.html.j2",
         status,
         title=f"Nomination: {state.name}",
         state=state,
+        cycle=cycle,
         deliverable_id=deliverable_id,
         rows=range(1, CITY_ROWS + 1),
         kept=extra.pop("kept", None),
@@ -502,7 +518,9 @@ def nominate(ctx: Context) -> Response:
             city["csco"] = {"name": ctx.field(f"city{i}_csco_name"), "email": ctx.field(f"city{i}_csco_email")}
         doc["cities"].append(city)
     waive = ctx.field("waive")
+    cycle = ctx.app.config.cycle
     try:
+        cycle = _cycle(ctx.field("cycle") or None, cycle)  # a later cycle's nomination, as `nominate --cycle`
         if waive and not ctx.field("reason"):
             raise BadInput("a waiver needs a reason")
         nomination = nomination_from_doc(doc, code, ctx.app.definitions.network, "nomination")
@@ -513,11 +531,13 @@ def nominate(ctx: Context) -> Response:
             ctx.now,
             ctx.user.email,
             waivers={waive: ctx.field("reason")} if waive else {},
+            cycle=cycle,
             channel="web",
             recorded_by=ctx.user.email,
         )
     except AscnError as error:
-        return nominate_form(ctx, STATUS.get(error.kind, 400), refusal=_refusal(error), kept=ctx.form)
+        shown = cycle if cycle in ctx.app.definitions.calendars else ctx.app.config.cycle
+        return nominate_form(ctx, STATUS.get(error.kind, 400), refusal=_refusal(error), kept=ctx.form, cycle=shown)
     return ctx.redirect(f"/deliverables/{result['id']}?done=submit")
 
 
@@ -540,10 +560,7 @@ def status_page(ctx: Context) -> Response:
     stage = ctx.request.query_params.get("stage") or None
     member_state = ctx.request.query_params.get("member_state") or None
     overdue = ctx.request.query_params.get("overdue") == "yes"
-    cycle_text = ctx.request.query_params.get("cycle") or str(ctx.app.config.cycle)
-    if not (cycle_text.isascii() and cycle_text.isdigit()):  # not "²", which isdigit() accepts
-        raise BadInput(f"cycle must be a year, not {cycle_text!r}")
-    cycle = int(cycle_text)
+    cycle = _cycle(ctx.request.query_params.get("cycle"), ctx.app.config.cycle)
     rows = views.status(
         ctx.app, ctx.now, cycle=cycle, workflow=workflow, stage=stage, member_state=member_state, overdue=overdue
     )
