@@ -59,6 +59,13 @@ def test_the_message_reads_back_whole_with_its_text_html_and_calendar() -> None:
     assert raw.count("MIME-Version") == 1
 
 
+def test_a_long_message_id_stays_on_its_header_line() -> None:
+    long_id = "<date-changed.1527472800.19c34871cf01.csco=yangon.example.org@ascn-workflow>"
+    raw = _compose(message_id=long_id)
+    assert f"\r\nMessage-ID: {long_id}\r\n" in raw
+    assert _parse(raw)["Message-ID"] == long_id
+
+
 def test_every_line_is_short_seven_bit_and_ends_in_crlf() -> None:
     raw = _compose(to=[("Nguyễn Thị Minh Khai, Ủy ban Nhân dân Thành phố Hồ Chí Minh", "cs@vn.example")])
     assert raw.isascii()

@@ -62,7 +62,8 @@ def _addresses(people: Sequence[tuple[str, str]]) -> str:
 def _header(name: str, value: str) -> str:
     """`Name: value` CRLF, folded at 78; a non-ASCII value as RFC 2047 words. Cached: one
     deliverable's recipients share a subject, and every message its sender."""
-    if value.isascii() and len(name) + len(value) + 2 <= 78:
+    unfoldable = " " not in value and len(value) <= 990  # a Message-ID: a fold could only put it on a line alone
+    if value.isascii() and (len(name) + len(value) + 2 <= 78 or unfoldable):
         return f"{name}: {value}{CRLF}"
     if value.isascii():
         return _WIRE.fold(name, value)
