@@ -48,8 +48,14 @@ def digest(row: Mapping[str, Any], prev_hash: str) -> str:
         value = row.get(key, default)
         if value != default:
             fields[key] = value
-    content = json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
-    return hashlib.sha256(f"{prev_hash}\n{content}".encode()).hexdigest()
+    return chain_hash("", fields, prev_hash)
+
+
+def chain_hash(tag: str, fields: Mapping[str, Any], prev_hash: str) -> str:
+    """sha256 of `tag`, the previous hash and the fields' canonical JSON: one link of any chain
+    (`tag` keeps chains of different things apart; the history's and the directory's have none)."""
+    content = json.dumps(dict(fields), sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(f"{tag}{prev_hash}\n{content}".encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -146,14 +152,7 @@ CHANGE_FIELDS = (
 
 def change_digest(row: Mapping[str, Any], prev_hash: str) -> str:
     """The hash of one calendar change (a moved milestone or an extension), chained like the history."""
-    content = json.dumps(
-        {k: _plain(row[k]) for k in CHANGE_FIELDS},
-        sort_keys=True,
-        ensure_ascii=False,
-        separators=(",", ":"),
-        default=str,
-    )
-    return hashlib.sha256(f"calendar\n{prev_hash}\n{content}".encode()).hexdigest()
+    return chain_hash("calendar\n", {k: _plain(row[k]) for k in CHANGE_FIELDS}, prev_hash)
 
 
 def verify_changes(rows: Sequence[Mapping[str, Any]]) -> list[Problem]:
@@ -170,14 +169,7 @@ Grant = tuple[str, str, str, str]  # (email, role, member_state or "", city or "
 
 def directory_digest(change: Mapping[str, Any], prev_hash: str) -> str:
     """The hash of one directory change: sha256 of the previous hash and the change's canonical JSON."""
-    content = json.dumps(
-        {k: _plain(change[k]) for k in DIRECTORY_FIELDS},
-        sort_keys=True,
-        ensure_ascii=False,
-        separators=(",", ":"),
-        default=str,
-    )
-    return hashlib.sha256(f"{prev_hash}\n{content}".encode()).hexdigest()
+    return chain_hash("", {k: _plain(change[k]) for k in DIRECTORY_FIELDS}, prev_hash)
 
 
 def verify_directory(
@@ -305,10 +297,7 @@ DOCUMENT_FIELDS = ("deliverable_id", "sha256", "title", "filename", "size", "add
 
 def document_digest(row: Mapping[str, Any], prev_hash: str) -> str:
     """The hash of one document row (migration 0009), chained per deliverable like its history."""
-    content = json.dumps(
-        {k: _plain(row[k]) for k in DOCUMENT_FIELDS}, sort_keys=True, ensure_ascii=False, separators=(",", ":")
-    )
-    return hashlib.sha256(f"document\n{prev_hash}\n{content}".encode()).hexdigest()
+    return chain_hash("document\n", {k: _plain(row[k]) for k in DOCUMENT_FIELDS}, prev_hash)
 
 
 def verify_document_chains(versions: Sequence[tuple[int, Mapping[str, Any]]]) -> list[Problem]:
