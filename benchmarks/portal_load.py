@@ -71,7 +71,9 @@ def link_for(outbox: Path, address: str) -> str:
 
 async def sign_in(client: Any, outbox: Path, address: str) -> None:
     page = await client.get("/")
-    await client.post("/signin", data={"email": address, "csrf": CSRF.search(page.text).group(1)})  # type: ignore[union-attr]
+    asked = await client.post("/signin", data={"email": address, "csrf": CSRF.search(page.text).group(1)})  # type: ignore[union-attr]
+    if asked.status_code != 200:
+        raise RuntimeError(f"asking a sign-in link for {address} answered {asked.status_code}")
     link = link_for(outbox, address)
     confirm = await client.get(link)
     done = await client.post(link, data={"csrf": CSRF.search(confirm.text).group(1)})  # type: ignore[union-attr]
@@ -231,12 +233,16 @@ def main() -> None:
             [sys.executable, "-m", "ascn_workflow", "serve", "--port", str(port), "--workers", str(args.workers)],
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=(folder / "serve.log").open("wb"),
         )
         try:
             url = f"http://127.0.0.1:{port}"
             _wait(url, server)
             result = asyncio.run(run_load(url, folder / "outbox", who, args.seconds, args.think))
+        except Exception:
+            log = (folder / "serve.log").read_text(errors="replace").splitlines()
+            print("ascn serve's last lines:", *log[-20:], sep="\n", file=sys.stderr)
+            raise
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=60)

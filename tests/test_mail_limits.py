@@ -9,6 +9,7 @@ import os
 import resource
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,12 +36,25 @@ def test_a_write_that_fails_midway_leaves_no_temporary_file(tmp_path: Path) -> N
 def test_temporary_files_left_by_a_killed_writer_are_swept(tmp_path: Path) -> None:
     outbox = tmp_path / "outbox"
     outbox.mkdir()
-    (outbox / ".ascn-killed.tmp").write_bytes(b"")  # what a full disk or kill -9 left behind
+    killed = outbox / ".ascn-killed.tmp"
+    killed.write_bytes(b"")  # what a full disk or kill -9 left behind, an hour and more ago
+    os.utime(killed, (time.time() - 3601, time.time() - 3601))
     old = outbox / "tmpabc123.tmp"
     old.write_bytes(b"half a message")
     os.utime(old, (0, 0))
     FileMailer(outbox).send("<m@ascn-workflow>", b"Subject: x\r\n\r\nbody\r\n", "s@a.example", ["r@b.example"])
     assert sorted(p.name for p in outbox.iterdir()) == ["m_ascn-workflow.eml"]
+
+
+def test_another_writers_message_in_flight_is_left_alone(tmp_path: Path) -> None:
+    """The portal's workers and the scheduler share the outbox: one's sweep must not delete the
+    temporary file another has just created and not yet written (its rename would then fail)."""
+    outbox = tmp_path / "outbox"
+    outbox.mkdir()
+    in_flight = outbox / ".ascn-in-flight.tmp"
+    in_flight.write_bytes(b"")  # the other writer's mkstemp, before its first write
+    FileMailer(outbox).send("<m@ascn-workflow>", b"Subject: x\r\n\r\nbody\r\n", "s@a.example", ["r@b.example"])
+    assert sorted(p.name for p in outbox.iterdir()) == [".ascn-in-flight.tmp", "m_ascn-workflow.eml"]
 
 
 @pytest.fixture

@@ -55,12 +55,15 @@ class FileMailer:
         """Nothing is kept open between messages."""
 
     def _sweep(self) -> None:
-        """Temporary files left by a process killed mid-write (kill -9, power loss), once per mailer."""
+        """Temporary files left by a process killed mid-write (kill -9, power loss), once per mailer.
+
+        Only old ones: the portal's workers and the scheduler write to the same folder, and a
+        younger file (even an empty one, just created) may be another writer's message in flight."""
         if self._swept:
             return
         self._swept = True
         cutoff = time.time() - STALE_SECONDS
         for old in self.folder.glob(f"*{TEMP_SUFFIX}"):
             with contextlib.suppress(OSError):
-                if old.stat().st_mtime < cutoff or old.stat().st_size == 0:
+                if old.stat().st_mtime < cutoff:
                     old.unlink()
