@@ -138,15 +138,15 @@ def split(profile: Path, messages: int) -> dict[str, float]:
     parts = {
         "render": cumulative(("mail/render.py", "reminder_message"), ("mail/render.py", "overdue_message")),
         "recipients": cumulative(
-            ("reminding.py", "people_for"), ("reminding.py", "recipients_among"), ("sql.py", "deliverables_by_id")
+            ("reminding.py", "people_for"), ("reminding.py", "recipients_among"), ("tx_work.py", "deliverables_by_id")
         ),
         "claim and queue": cumulative(
-            ("sql.py", "claim_reminders"),
-            ("sql.py", "queue_message"),
-            ("sql.py", "claim_message"),
-            ("sql.py", "finish_message"),
-            ("sql.py", "due_reminders"),
-            ("sql.py", "messages_to_send"),
+            ("tx_mail.py", "claim_reminders"),
+            ("tx_mail.py", "queue_message"),
+            ("tx_mail.py", "claim_message"),
+            ("tx_mail.py", "finish_message"),
+            ("tx_mail.py", "due_reminders"),
+            ("tx_mail.py", "messages_to_send"),
         ),
         "send": cumulative(("due.py", "_send")),
         "commit": cumulative(

@@ -7,7 +7,7 @@ Nothing outside this package imports SQLAlchemy, sqlmodel or a table (tests/test
 """
 
 from .migrate import HEAD, is_known, newer_message
-from .sql import Store, Transaction, backoff, sqlite_path
+from .sql import Store, Transaction, sqlite_path
 from .tables import (
     CalendarChange,
     City,
@@ -24,6 +24,7 @@ from .tables import (
     WebSession,
     after,
 )
+from .tx_mail import backoff
 
 __all__ = [
     "HEAD",

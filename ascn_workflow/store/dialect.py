@@ -1,0 +1,162 @@
+"""What differs between SQLite and PostgreSQL, and the statements derived from store/tables.py's declarations.
+
+Everything here is plain text and DB-API values; the area modules (tx_*.py) build on it."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .tables import (
+    DELIVERABLE,
+    PERSON,
+    PERSON_ROLE,
+    Table,
+)
+
+if TYPE_CHECKING:
+    pass
+
+
+R = TypeVar("R")
+
+BUSY = "the database is busy with another change; try again"
+
+
+def is_contention(error: BaseException) -> bool:
+    """The one contention check: SQLite's busy timeout ran out, or PostgreSQL gave up a
+    serialization failure, deadlock or lock wait."""
+    code = getattr(error, "sqlstate", None)
+    return code in ("40001", "40P01", "55P03") or (
+        isinstance(error, sqlite3.OperationalError) and "database is locked" in str(error).lower()
+    )
+
+
+def is_integrity(error: BaseException) -> bool:
+    return isinstance(error, sqlite3.IntegrityError) or str(getattr(error, "sqlstate", "") or "").startswith("23")
+
+
+def decode_instant(value: str | datetime | None) -> datetime | None:
+    """SQLite hands back text in UTC; psycopg an aware datetime (timestamptz)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Dialect:
+    """What differs between the backends, and the statements derived from the declarations."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.pg = name == "postgresql"
+        self._sql: dict[str, str] = {}
+        self._decoders: dict[str, list[Callable[[Any], Any] | None]] = {}
+        self._encoders: dict[str, tuple[Callable[[Any], Any], tuple[tuple[int, Callable[[Any], Any]], ...]]] = {}
+
+    def sql(self, text: str) -> str:
+        found = self._sql.get(text)
+        if found is None:
+            found = self._sql[text] = text.replace("?", "%s") if self.pg else text
+        return found
+
+    def instant(self, value: datetime | None) -> Any:
+        if value is None or self.pg:
+            return value
+        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+    def json(self, value: Any) -> Any:
+        if self.pg:
+            from psycopg.types.json import Json
+
+            return Json(value)
+        return json.dumps(value)
+
+    def load_json(self, value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) else value
+
+    def encode(self, kind: str, value: Any) -> Any:
+        if kind == "instant":
+            return self.instant(value)
+        if kind == "json":
+            return self.json(value)
+        return value
+
+    def _decoder(self, kind: str) -> Callable[[Any], Any] | None:
+        if kind == "instant":
+            return decode_instant
+        if kind == "json":
+            return self.load_json
+        if kind == "boolean" and not self.pg:
+            return bool
+        return None
+
+    def decode(self, table: Table[R], row: Sequence[Any]) -> R:
+        """A record from a row of `columns(table)` (and, if selected, its joined fields in declaration order)."""
+        decoders = self._decoders.get(table.name)
+        if decoders is None:
+            decoders = self._decoders[table.name] = [self._decoder(c.kind) for c in table.columns] + [None] * len(
+                table.joined
+            )
+        return table.record(
+            *[v if d is None or v is None else d(v) for d, v in zip(decoders[: len(row)], row, strict=True)]
+        )
+
+    def values(self, table: Table[Any], record: Any) -> tuple[Any, ...]:
+        """The parameters of `insert(table)` for one record (how to read and encode them worked out once per table)."""
+        plan = self._encoders.get(table.name)
+        if plan is None:
+            written = table.written
+            plan = self._encoders[table.name] = (
+                attrgetter(*(c.name for c in written))
+                if len(written) > 1
+                else lambda r: (getattr(r, written[0].name),),
+                tuple(
+                    (i, self.instant if c.kind == "instant" else self.json)
+                    for i, c in enumerate(written)
+                    if c.kind in ("instant", "json")
+                ),
+            )
+        read, encoders = plan
+        values = list(read(record))
+        for i, encode in encoders:
+            values[i] = encode(values[i])
+        return tuple(values)
+
+
+def columns(table: Table[Any], alias: str = "") -> str:
+    prefix = f"{alias}." if alias else ""
+    return ", ".join(prefix + name for name in table.names)
+
+
+def insert(table: Table[Any], rows: int = 1, conflict: str = "") -> str:
+    """`INSERT INTO table (…) VALUES (?, …)[, (…)]` for `rows` records (built once for each)."""
+    key = (table.name, rows, conflict)
+    found = _INSERTS.get(key)
+    if found is None:
+        names = [c.name for c in table.written]
+        one = f"({', '.join('?' * len(names))})"
+        found = _INSERTS[key] = (
+            f"INSERT INTO {table.name} ({', '.join(names)}) VALUES {', '.join([one] * rows)}{conflict}"
+        )
+    return found
+
+
+_INSERTS: dict[tuple[str, int, str], str] = {}
+
+
+def in_list(values: Sequence[Any]) -> str:
+    return f"({', '.join('?' * len(values))})"
+
+
+PEOPLE_SELECT = (
+    f"SELECT {columns(PERSON, 'p')}, {columns(PERSON_ROLE, 'r')} FROM person p JOIN person_role r ON r.email = p.email"
+)
+DELIVERABLE_SELECT = (
+    f"SELECT {columns(DELIVERABLE, 'd')}, c.zone FROM deliverable d LEFT JOIN city c ON c.slug = d.city"
+)
