@@ -32,6 +32,8 @@ def test_benchmark_smoke(tmp_path: Path) -> None:
         "advances_per_s",
         "sqlite3_limit_per_s",
         "advance_ratio",
+        "sqlite3_guarded_per_s",
+        "advance_guarded_ratio",
         "due_pass_s",
         "scheduler_idle_peak_rss_mb",
         "due_pass_over_floor",
