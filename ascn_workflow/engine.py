@@ -248,6 +248,7 @@ def fire(
             deliverable=snap.id,
             trigger=req.trigger,
             rule=name,
+            reason=reason,
             rules=list(unwaived),
             allowed=list(workflow.triggers_from(snap.stage)),
         )

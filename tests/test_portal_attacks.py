@@ -188,10 +188,13 @@ def test_the_chairing_states_nr_is_offered_the_waiver_as_the_engine_allows_it(as
     people = f'[[people]]\nemail = "{ASEC}"\nname = "ASEC"\nrole = "asec"\n'
     ascn.ok("people", "import", ascn.file("people.toml", people))
     join(ascn, "SG", ["Singapore"], nr=NR["SG"], actor=ASEC)
+    join(ascn, "TH", ["Bangkok"], nr=NR["TH"], actor=ASEC)
+    for state, city in (("SG", "singapore"), ("TH", "bangkok")):
+        plan = f"2018/action-plan/{city}"
+        ascn.ok("advance", plan, "start", actor=f"csco@{city}.example", now="2018-05-22T10:00+08:00")
+        ascn.ok("advance", plan, "send_to_nr", actor=f"csco@{city}.example", now="2018-05-23T10:00+08:00")
+        ascn.ok("advance", plan, "approve", actor=NR[state], now="2018-05-24T10:00+08:00")
     plan = "2018/action-plan/singapore"
-    ascn.ok("advance", plan, "start", actor="csco@singapore.example", now="2018-05-22T10:00+08:00")
-    ascn.ok("advance", plan, "send_to_nr", actor="csco@singapore.example", now="2018-05-23T10:00+08:00")
-    ascn.ok("advance", plan, "approve", actor=NR["SG"], now="2018-05-24T10:00+08:00")
     portal = Portal(ascn, Clock(parse_instant("2018-06-01T10:00+08:00")), free_port())
     portal.start()
     try:
@@ -199,8 +202,26 @@ def test_the_chairing_states_nr_is_offered_the_waiver_as_the_engine_allows_it(as
             page = client.get(f"/deliverables/{plan}")
             assert page.status_code == 200 and "Waive a rule" in page.text
             csrf = CSRF.search(page.text).group(1)  # type: ignore[union-attr]
+            refused = client.post(f"/deliverables/{plan}/advance", data={"csrf": csrf, "trigger": "share"})
+            alert = _alert(refused.text)
+            assert refused.status_code == 409, refused.text
+            assert "share is refused by rule annual-meeting-convened" in alert and "You may waive it" in alert
+            assert "--" not in alert  # the page's words, not the command line's `--waive NAME --reason TEXT`
             data = {"csrf": csrf, "trigger": "share", "waive": "annual-meeting-convened", "reason": "shared early"}
             assert client.post(f"/deliverables/{plan}/advance", data=data).status_code == 303
+        with signed_in(portal, ASEC) as client:  # may share, may not waive: told who may, offered no form
+            page = client.get("/deliverables/2018/action-plan/bangkok")
+            assert page.status_code == 200 and "Waive a rule" not in page.text
+            csrf = CSRF.search(page.text).group(1)  # type: ignore[union-attr]
+            refused = client.post(
+                "/deliverables/2018/action-plan/bangkok/advance", data={"csrf": csrf, "trigger": "share"}
+            )
+            alert = _alert(refused.text)
+            assert refused.status_code == 409 and "The Chair or the shepherd may waive it" in alert
+            assert "--" not in alert and "Waive a rule" not in refused.text
+            bad_note = {"csrf": csrf, "trigger": "share", "note": "early\x1b[2J"}
+            refused = client.post("/deliverables/2018/action-plan/bangkok/advance", data=bad_note)
+            assert refused.status_code == 400 and "Note: the text contains" in _alert(refused.text)
     finally:
         portal.stop()
     last = ascn.json("history", plan)[-1]
@@ -209,6 +230,16 @@ def test_the_chairing_states_nr_is_offered_the_waiver_as_the_engine_allows_it(as
         NR["SG"],
         {"annual-meeting-convened": "shared early"},
     )
+
+
+def _alert(page: str) -> str:
+    """The text of the page's alert (the refusal), read with an HTML parser as a browser would."""
+    import html5lib
+
+    tree = html5lib.parse(page, namespaceHTMLElements=False)
+    alerts = [" ".join("".join(e.itertext()).split()) for e in tree.iter() if e.get("role") == "alert"]
+    assert len(alerts) == 1, alerts
+    return alerts[0]
 
 
 def test_a_known_address_is_answered_before_its_mail_is_delivered(smtp_ascn: Ascn, mail_server: Any) -> None:

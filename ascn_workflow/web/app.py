@@ -30,7 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .. import services, views
 from ..app import App
 from ..errors import AscnError, BadInput, Denied, NotFound
-from ..names import check_data, check_email
+from ..names import check_data, check_email, check_text
 from . import accounts
 from .accounts import SignedIn
 from .render import TEMPLATES, render
@@ -397,10 +397,12 @@ def advance(ctx: Context) -> Response:
     trigger = ctx.field("trigger")
     typed = {k[len("data_") :]: ctx.field(k) for k in (ctx.form or {}) if k.startswith("data_") and ctx.field(k)}
     waive = ctx.field("waive")
-    waivers = {waive: ctx.field("reason")} if waive else {}
     try:
         if waive and not ctx.field("reason"):
             raise BadInput("a waiver needs a reason")
+        # the checks `advance` makes of --note and --reason, named as the form names the fields
+        note = check_text(ctx.field("note"), "Note", multiline=True) if ctx.field("note") else None
+        waivers = {waive: check_text(ctx.field("reason"), "Reason for the waiver")} if waive else {}
         data = check_data(typed, "data")  # the checks of `--data`: one line of text, no command-only field
         services.advance(
             ctx.app,
@@ -408,7 +410,7 @@ def advance(ctx: Context) -> Response:
             trigger,
             ctx.now,
             ctx.user.email,
-            note=ctx.field("note") or None,
+            note=note,
             data=data,
             waivers=waivers,
             channel="web",
@@ -424,7 +426,17 @@ def advance(ctx: Context) -> Response:
 
 
 def _refusal(error: AscnError) -> dict[str, Any]:
-    return {"kind": error.kind, "rule": error.context.get("rule"), "message": error.message}
+    """What a page says of a refusal. A rule's refusal is put in the portal's words: the engine's
+    message ends with the command line's `--waive NAME --reason TEXT`; the page says who may waive
+    it and, to them, offers the form."""
+    rule = error.context.get("rule")
+    message = error.message
+    if rule is not None and "reason" in error.context:
+        rules = error.context.get("rules")
+        others = [str(r) for r in rules if r != rule] if isinstance(rules, list) else []
+        also = f" (also not met: {', '.join(others)})" if others else ""
+        message = f"{error.context.get('trigger')} is refused by rule {rule}: {error.context['reason']}{also}."
+    return {"kind": error.kind, "rule": rule, "message": message}
 
 
 def diagram(ctx: Context) -> Response:
