@@ -14,7 +14,7 @@ from . import calendar_changes, reminding
 from .app import App
 from .dates import show
 from .effects import EFFECTS
-from .engine import Request, fire
+from .engine import Request, fire, in_cycle
 from .errors import BadInput, Denied, NotFound
 from .names import check_text, forbidden_character
 from .nominations import parse_nomination
@@ -105,22 +105,29 @@ def _check_city(tx: Transaction, entry: PersonEntry) -> PersonEntry:
 BOOTSTRAP = "bootstrap"  # who granted the first ASEC officer's role, before the directory had one
 
 
-def directory_authority(tx: Transaction, actor_email: str | None, entries: Sequence[PersonEntry]) -> str:
+def directory_authority(app: App, tx: Transaction, actor_email: str | None, entries: Sequence[PersonEntry]) -> str:
     """Who may change the directory: an ASEC officer; the Chair for network roles (asec, shepherd,
     chair). While the directory has no ASEC officer, the first may be added without an actor.
-    Returns the name recorded with the changes (issue 16, item 5)."""
+    Returns the name recorded with the changes (issue 16, item 5).
+
+    The Chair is who `engine.chair_seat` names for the configured cycle (`[calendar] cycle`), as
+    for every other right of the Chair: a `chair` grant for a member state that does not chair
+    that cycle gives none, and the chairing state's NR is the Chair unless someone holds the
+    explicit grant."""
     if not tx.has_role("asec") and any(e.grant.role == "asec" for e in entries):
         return BOOTSTRAP
     if not actor_email and not tx.has_role("asec"):
         raise Denied("the directory has no ASEC officer yet: add one first (ascn people add --role asec …)")
     actor = resolve_actor(tx, actor_email)
-    roles = {g.role for g in actor.grants}
-    if "asec" in roles:
+    if any(g.role == "asec" for g in actor.grants):
         return actor.email
-    if "chair" in roles and all(e.grant.role in NETWORK_ROLES for e in entries):
+    defs, cycle = app.definitions, app.config.cycle
+    acting = in_cycle(defs, actor, cycle, chairs_for(defs, tx, actor, cycle))
+    if any(g.role == "chair" for g in acting.grants) and all(e.grant.role in NETWORK_ROLES for e in entries):
         return actor.email
     raise Denied(
-        f"{actor.email} may not change the directory: that takes an ASEC officer (or the Chair, for network roles)",
+        f"{actor.email} may not change the directory: that takes an ASEC officer "
+        f"(or the Chair of {cycle}, for network roles)",
         actor=actor.email,
     )
 
@@ -135,7 +142,7 @@ def _people_add(
     app: App, entry: PersonEntry, login: str | None, now: datetime, actor_email: str | None
 ) -> dict[str, Any]:
     with app.store.transaction() as tx:
-        granted_by = directory_authority(tx, actor_email, [entry])
+        granted_by = directory_authority(app, tx, actor_email, [entry])
         entry = _check_city(tx, entry)
         added = tx.add_people([entry], granted_by, now)
         if login is not None:
@@ -176,7 +183,7 @@ def _add_entries(
     app: App, entries: Sequence[PersonEntry], source: str, now: datetime, actor_email: str | None
 ) -> dict[str, Any]:
     with app.store.transaction() as tx:
-        granted_by = directory_authority(tx, actor_email, entries)
+        granted_by = directory_authority(app, tx, actor_email, entries)
         checked = [_check_city(tx, e) for e in entries]
         added = tx.add_people(checked, granted_by, now)
         planned = reminding.replan_open(app.definitions, app.config, tx, now) if added else 0

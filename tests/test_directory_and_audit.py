@@ -18,7 +18,7 @@ from sqlalchemy import text
 from ascn_workflow.store.append_only import unprotect
 from ascn_workflow.store.migrate import make_engine
 
-from .conftest import ASEC, CHAIR, NR, Ascn
+from .conftest import ASEC, CHAIR, NR, Ascn, join
 
 
 def _add(a: Ascn, email: str, role: str, *scope: str, actor: str | None) -> Any:
@@ -39,6 +39,26 @@ def test_only_asec_changes_the_directory_and_is_recorded(ready: Ascn) -> None:
 def test_the_chair_grants_network_roles_only(ready: Ascn) -> None:
     assert _add(ready, "shepherd2@mnd.example", "shepherd", actor=CHAIR).exit_code == 0
     assert _add(ready, "nr2@th.example", "nr", "--member-state", "TH", actor=CHAIR).exit_code == 5
+
+
+def test_a_chair_grant_counts_only_in_the_cycle_its_state_chairs(ready: Ascn) -> None:
+    """As for every other right of the Chair (engine.chair_seat): Thailand chairs 2019, not the
+    configured 2018, so its `chair` grant may not grant network roles in 2018; Singapore's may."""
+    assert _add(ready, "chair@th.example", "chair", "--member-state", "TH", actor=ASEC).exit_code == 0
+    denied = _add(ready, "shepherd2@mnd.example", "shepherd", actor="chair@th.example")
+    assert denied.exit_code == 5 and "the Chair of 2018" in denied.stderr
+    assert _add(ready, "shepherd2@mnd.example", "shepherd", actor=CHAIR).exit_code == 0
+
+
+def test_the_chairing_states_nr_is_the_chair_when_nobody_holds_the_grant(ascn: Ascn) -> None:
+    ascn.ok("init")
+    assert _add(ascn, ASEC, "asec", actor=None).exit_code == 0
+    join(ascn, "SG", ["Singapore"], nr=NR["SG"], actor=ASEC)
+    join(ascn, "TH", ["Bangkok"], nr=NR["TH"], actor=ASEC)
+    assert _add(ascn, "shepherd2@mnd.example", "shepherd", actor=NR["TH"]).exit_code == 5
+    assert _add(ascn, "shepherd2@mnd.example", "shepherd", actor=NR["SG"]).exit_code == 0
+    people = {(p["email"], p["role"]): p for p in ascn.json("people", "list")}
+    assert people[("shepherd2@mnd.example", "shepherd")]["granted_by"] == NR["SG"]
 
 
 def test_people_import_needs_asec_once_there_is_one(ready: Ascn) -> None:
