@@ -74,3 +74,22 @@ EFFECTS: dict[str, Effect] = {
     "open-city-deliverables": Effect(follow=open_city_deliverables),
     "record-document-version": Effect(gather=record_document_version),
 }
+
+
+def gathered(defs: Definitions, tx: Transaction, row: Deliverable) -> dict[str, Mapping[str, Any]]:
+    """What each trigger from the row's stage would gather if it fired now with no data given, as
+    `services.advance` gathers before firing: what `engine.options` needs to preview the rules as
+    firing will judge them (an endorsement's `document-attached` sees the latest version)."""
+    workflow = defs.workflow(row.workflow)
+    result: dict[str, Mapping[str, Any]] = {}
+    for trigger in workflow.triggers_from(row.stage):
+        transition = workflow.transition(trigger, row.stage)
+        assert transition is not None
+        fields: dict[str, Any] = {}
+        for name in transition.effects:
+            gather = EFFECTS[name].gather
+            if gather is not None:
+                fields.update(gather(tx, row, fields))
+        if fields:
+            result[trigger] = fields
+    return result

@@ -186,9 +186,12 @@ def options(
     members: Members | None = None,
     *,
     chairs: Collection[str] = (),
+    gathered: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[Option]:
     """What may happen next: one function for `show`, error messages, `framework` and reminders.
-    `chairs`: the member states with an explicit `chair` grant (`in_cycle`)."""
+    `chairs`: the member states with an explicit `chair` grant (`in_cycle`); `gathered`: the data
+    each trigger's effects would gather if it fired now (`effects.gathered`), so that the rules
+    are judged here as `fire` will judge them."""
     workflow = defs.workflow(snap.workflow)
     actor = in_cycle(defs, actor, snap.cycle, chairs) if actor is not None else None
     result = []
@@ -196,7 +199,8 @@ def options(
         transition = workflow.transition(trigger, snap.stage)
         assert transition is not None
         permitted = actor is not None and acting_role(actor, transition, snap) is not None
-        failing = failing_rules(defs, transition, snap, snap.data, at, stage_of, members)
+        data = {**snap.data, **gathered[trigger]} if gathered and trigger in gathered else snap.data
+        failing = failing_rules(defs, transition, snap, data, at, stage_of, members)
         result.append(Option(trigger, transition.dest, transition.roles, permitted, failing))
     return result
 

@@ -6,8 +6,7 @@ They read in one snapshot of the store (`Store.read`), which never loads SQLAlch
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -154,8 +153,20 @@ def _options_view(
             tx.stage,
             tx.member_cities,
             chairs=chairs_for(defs, tx, actor, snap.cycle) if actor else (),
+            gathered=preview_data(defs, tx, snap),
         )
     ]
+
+
+def preview_data(defs: Definitions, tx: Transaction, snap: Deliverable) -> dict[str, Mapping[str, Any]] | None:
+    """`effects.gathered` for `engine.options`, when a trigger from this stage has an effect (the
+    effects module is loaded only then: `show` of most deliverables never needs it)."""
+    workflow = defs.workflow(snap.workflow)
+    if not any(workflow.transition(t, snap.stage).effects for t in workflow.triggers_from(snap.stage)):  # type: ignore[union-attr]
+        return None
+    from .effects import gathered
+
+    return gathered(defs, tx, snap)
 
 
 def _judged_on_a_file(workflow: str, trigger: str) -> bool:
@@ -225,13 +236,10 @@ def framework(app: App, now: datetime, cycle: int | None = None) -> dict[str, An
         zone = zone_of(defs, row)
         events = tx.history(row.id)
         versions = tx.documents(row.id)
-        snap = row
-        if versions:  # the next endorsement would record the latest version (rule document-attached)
-            snap = replace(snap, data={**snap.data, "version": versions[-1].sha256})
         path = _stage_path(workflow, events, row.stage, zone)
         following = []
-        for option in options(defs, snap, None, now, tx.stage):
-            transition = workflow.transition(option.trigger, snap.stage)
+        for option in options(defs, row, None, now, tx.stage, gathered=preview_data(defs, tx, row)):
+            transition = workflow.transition(option.trigger, row.stage)
             assert transition is not None
             following.append(
                 {

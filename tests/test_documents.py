@@ -69,3 +69,27 @@ def test_unknown_documents_key_is_refused(tmp_path: Path) -> None:
     a = Ascn(tmp_path, config)
     result = a.run("status")
     assert result.exit_code == 2 and "unknown [documents] key 'folder'" in result.stderr
+
+
+def test_show_judges_an_endorsements_rules_as_endorsing_would(ascn: Ascn) -> None:
+    """`endorse` records the latest version (effect record-document-version) before its rules are
+    judged; `show` judged rule document-attached on the stored data alone, so it said 'no version
+    attached' of a Framework that had one, while the portal offered the same warning."""
+    a = ascn
+    a.ok("init")
+    a.ok("people", "import", a.file("people.toml", PEOPLE))
+    a.ok("advance", "2018/framework", "circulate", actor=SHEPHERD, now="2018-03-20T09:00+08:00")
+    a.ok("advance", "2018/scgw", "convene", actor=SHEPHERD, now="2018-05-22T09:00+08:00")
+    a.ok("advance", "2018/framework", "revise", actor=SHEPHERD, now="2018-05-25T18:00+08:00")
+
+    def attached() -> dict[str, object]:
+        shown = a.json("show", "2018/framework", now="2018-05-26T10:00+08:00")
+        endorse = next(o for o in shown["next"] if o["trigger"] == "endorse")
+        return next(r for r in endorse["rules"] if r["rule"] == "document-attached")
+
+    assert attached()["met"] is False
+    a.ok("document", "add", "2018/framework", a.file("fw.txt", "Framework, revised\n"), actor=SHEPHERD)
+    assert attached() == {"rule": "document-attached", "met": True, "reason": None}
+    framework = a.json("framework", now="2018-05-26T10:00+08:00")
+    rules = next(o for o in framework["next"] if o["trigger"] == "endorse")["rules"]
+    assert {"rule": "document-attached", "met": True, "reason": None} in rules
