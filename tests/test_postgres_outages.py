@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -66,6 +67,20 @@ def _wait_for(condition: object, what: str) -> None:
             return
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def _connect_once_free(url: str) -> psycopg.Connection[Any]:
+    """Connect as soon as the role's slot is free: a terminated or closed backend leaves the server
+    a moment after `pg_terminate_backend` or `close` return (and counts against the limit until it
+    does), so a connection at once is refused now and then ("too many connections for role")."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            return psycopg.connect(url)
+        except psycopg.OperationalError as error:
+            if "too many connections" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 @pytest.mark.slow
@@ -132,7 +147,7 @@ def test_no_free_connection_is_retried_for_a_bounded_time(pg: tuple[Ascn, str, s
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
         )  # this process's
     url = admin.rsplit("/", 1)[0].replace("postgres@", f"{role}@") + f"/{name}"
-    held = psycopg.connect(url)  # the one slot, taken
+    held = _connect_once_free(url)  # the one slot, taken
     refused = _spawn(a, "status", "--json", env={"ASCN_CONNECT_RETRY_SECONDS": "0.5"})
     _, err = refused.communicate(timeout=120)
     assert refused.returncode == 1 and len(err.strip().splitlines()) == 1 and "no free connections" in err, err
