@@ -1,6 +1,7 @@
 """Many people at once on `ascn serve --workers 2`, on SQLite and on PostgreSQL, each request free
 to land on either worker: one sign-in link pressed in several tabs at once, one trigger pressed in
-tabs and on the command line at once, and the portal, schedulers and `ascn tick` mailing into one
+tabs and on the command line at once, a flood of sign-in requests for one address, new calendar
+feeds asked in several tabs at once, and the portal, schedulers and `ascn tick` mailing into one
 outbox folder at once (docs/reliability.md, row 13)."""
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
+
+from ascn_workflow.web.accounts import LINKS_PER_HOUR
 
 from .conftest import ASEC, FEBRUARY_PEOPLE, NR, Ascn, stored, write_config
 from .portal import free_port
@@ -115,6 +118,38 @@ def test_one_link_pressed_in_many_tabs_at_once_makes_one_session(served: tuple[A
     assert signed_in == [answers.index(303)]
     sessions = [s for s in stored(a.app(), "web_session") if s.email == NR["TH"]]
     assert len(sessions) == 1
+
+
+def test_links_asked_at_once_for_one_address_stay_under_the_hourly_limit(served: tuple[Ascn, str]) -> None:
+    """Every request gets the same answer; no more links are made (and mailed) than the limit."""
+    a, url = served
+    n = 3 * LINKS_PER_HOUR
+
+    def ask(_i: int) -> int:
+        with httpx.Client(base_url=url, timeout=60) as client:
+            return _ask_link(client, NR["VN"])
+
+    assert _at_once(n, ask) == [200] * n
+    links = [s for s in stored(a.app(), "web_signin") if s.email == NR["VN"]]
+    assert len(links) == LINKS_PER_HOUR
+    assert len(_mails_to(a, NR["VN"])) == LINKS_PER_HOUR
+    assert Counter(m.status for m in stored(a.app(), "outbox") if NR["VN"] in m.recipients) == {"sent": LINKS_PER_HOUR}
+
+
+def test_new_calendar_feeds_asked_at_once_leave_one_that_works(served: tuple[Ascn, str]) -> None:
+    """ "Making a new one stops the old one": pressed in several tabs at once, one feed stays."""
+    a, url = served
+    client = _signed_in(url, a, NR["TH"], set())
+    try:
+        csrf = CSRF.search(client.get("/calendar").text).group(1)  # type: ignore[union-attr]
+        pages = _at_once(10, lambda _i: client.post("/calendar", data={"csrf": csrf, "action": "new"}).text)
+        tokens = [re.search(r"/calendar/([A-Za-z0-9_-]+)\.ics", page).group(1) for page in pages]  # type: ignore[union-attr]
+        working = [t for t in tokens if client.get(f"/calendar/{t}.ics").status_code == 200]
+    finally:
+        client.close()
+    assert len(set(tokens)) == 10 and len(working) == 1, working
+    feeds = [f for f in stored(a.app(), "calendar_feed") if f.email == NR["TH"] and f.revoked_at is None]
+    assert len(feeds) == 1
 
 
 def _signed_in(url: str, a: Ascn, address: str, used: set[str]) -> httpx.Client:

@@ -144,6 +144,16 @@ class People(Statements):
         found = self._records(PERSON, f"SELECT {columns(PERSON)} FROM person WHERE email = ?", (email.lower(),))
         return found[0] if found else None
 
+    def lock_person(self, email: str) -> Person | None:
+        """The person, their row locked until the transaction ends, so that what is counted or
+        replaced per person (sign-in links of the last hour, calendar feeds) is done by one request
+        at a time. PostgreSQL: `FOR NO KEY UPDATE` (at READ COMMITTED, every later statement of the
+        waiting transaction sees what the first committed); an SQLite writing transaction already
+        holds the database's write lock (`BEGIN IMMEDIATE`)."""
+        lock = " FOR NO KEY UPDATE" if self.dialect.pg else ""
+        found = self._records(PERSON, f"SELECT {columns(PERSON)} FROM person WHERE email = ?{lock}", (email.lower(),))
+        return found[0] if found else None
+
     def person_by_login(self, login: str) -> Person | None:
         found = self._records(PERSON, f"SELECT {columns(PERSON)} FROM person WHERE login = ?", (login,))
         return found[0] if found else None

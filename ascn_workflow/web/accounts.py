@@ -58,7 +58,7 @@ def record_digest(salt: str, person: Person, actor: Actor | None) -> str:
 def issue_link(app: App, email: str, now: datetime) -> tuple[str, str] | None:
     """A fresh sign-in token and the person's name, for a known person under the rate limit; else None."""
     with app.store.transaction() as tx:
-        person = tx.person(email)
+        person = tx.lock_person(email)  # requests for one address count one at a time (any worker)
         if person is None or tx.signin_links_since(email, now - timedelta(hours=1)) >= LINKS_PER_HOUR:
             return None
         random = new_token()
@@ -144,6 +144,7 @@ def new_feed(app: App, email: str, now: datetime) -> str:
     """A new secret calendar feed for a person; their earlier feeds stop working."""
     token = new_token()
     with app.store.transaction() as tx:
+        tx.lock_person(email)  # two requests at once must not both add a feed the other did not revoke
         tx.revoke_feeds(email, now)
         tx.add_feed(Feed(token_hash(token), email, now))
     return token
