@@ -11,11 +11,15 @@ import hashlib
 import os
 import stat
 import tempfile
+import time
+from contextlib import suppress
 from pathlib import Path
 
 from .errors import BadInput, Conflict, NotFound
 
 MAX_BYTES = 200 * 1024 * 1024
+INCOMING = ".incoming-"  # a version being written: linked into place, then removed
+STALE_SECONDS = 3600  # an incoming file this old belongs to no writer still running
 
 
 def path_of(folder: Path, sha256: str) -> Path:
@@ -60,7 +64,8 @@ def store(folder: Path, content: bytes) -> tuple[str, bool]:
             raise Conflict(f"{target} does not hold the bytes its name says: the document folder was altered")
         return sha, False
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
+    _sweep(folder)
+    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=INCOMING)
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(content)
@@ -74,3 +79,13 @@ def store(folder: Path, content: bytes) -> tuple[str, bool]:
     finally:
         os.unlink(temp)
     return sha, True
+
+
+def _sweep(folder: Path) -> None:
+    """Incoming files left by a writer killed mid-write (kill -9, power loss); only hour-old ones,
+    as a younger one may be another process's version in flight (CLI and portal share the folder)."""
+    cutoff = time.time() - STALE_SECONDS
+    for old in folder.glob(f"*/{INCOMING}*"):
+        with suppress(OSError):
+            if old.stat().st_mtime < cutoff:
+                old.unlink()

@@ -93,3 +93,23 @@ def test_show_judges_an_endorsements_rules_as_endorsing_would(ascn: Ascn) -> Non
     framework = a.json("framework", now="2018-05-26T10:00+08:00")
     rules = next(o for o in framework["next"] if o["trigger"] == "endorse")["rules"]
     assert {"rule": "document-attached", "met": True, "reason": None} in rules
+
+
+def test_incoming_files_of_a_killed_writer_are_swept_and_one_in_flight_is_left(ascn: Ascn, tmp_path: Path) -> None:
+    """A writer killed mid-write leaves its `.incoming-` file; the next version added removes it once
+    an hour old, and leaves a fresh one alone (another process's version in flight)."""
+    a = ascn
+    a.config.write_text(a.config.read_text() + '\n[documents]\ndir = "versions"\n')
+    a.ok("init")
+    a.ok("people", "import", a.file("people.toml", PEOPLE))
+    shard = tmp_path / "versions" / "ab"
+    shard.mkdir(parents=True)
+    killed, in_flight = shard / ".incoming-killed", shard / ".incoming-writing"
+    killed.write_bytes(b"half a docu")
+    in_flight.write_bytes(b"")
+    two_hours_ago = killed.stat().st_mtime - 7200
+    os.utime(killed, (two_hours_ago, two_hours_ago))
+    a.ok("document", "add", "2018/framework", a.file("fw.txt", "draft 1\n"), actor=SHEPHERD)
+    assert not killed.exists() and in_flight.exists()
+    left = [p.name for p in (tmp_path / "versions").glob("*/.incoming-*")]
+    assert left == [in_flight.name]  # the version just added left none of its own
