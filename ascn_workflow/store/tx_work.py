@@ -134,7 +134,9 @@ class Work(Statements):
         covered by the row's hash (audit.PROVENANCE).
 
         The conditional UPDATE comes first: it takes the deliverable's row, so no other writer can
-        extend its hash chain until this transaction ends.
+        extend its hash chain until this transaction ends. The same statement returns the hash the
+        chain ends with (the row of seq version - 1, written with the version it checked): one
+        statement where there were two (issue 15).
         """
         from ..audit import FIELDS, digest  # hashlib: loaded by writers only
 
@@ -142,7 +144,8 @@ class Work(Statements):
         d = self.dialect
         updated = self.execute(
             "UPDATE deliverable SET notice_due = ?, stage = ?, deadline = ?, version = ?, data = ?, "
-            "last_event_at = ? WHERE id = ? AND version = ?",
+            "last_event_at = ? WHERE id = ? AND version = ? "
+            "RETURNING (SELECT hash FROM history WHERE deliverable_id = ? AND seq = ?)",
             (
                 d.instant(tables.notice_due(outcome.deadline)),
                 ev.dest,
@@ -152,18 +155,16 @@ class Work(Statements):
                 d.instant(ev.effective_at),
                 outcome.deliverable_id,
                 outcome.version,
+                outcome.deliverable_id,
+                outcome.version - 1,
             ),
-        )
-        if updated.rowcount != 1:
+        ).fetchall()
+        if len(updated) != 1:
             raise Conflict(
                 f"{outcome.deliverable_id} changed while {ev.trigger} was being applied; "
                 "look at it again (ascn show) and retry",
                 deliverable=outcome.deliverable_id,
             )
-        found = self.one(
-            "SELECT hash FROM history WHERE deliverable_id = ? AND seq = ?",
-            (outcome.deliverable_id, outcome.version - 1),
-        )
         fields: dict[str, Any] = {
             "deliverable_id": outcome.deliverable_id,
             "seq": outcome.version,
@@ -179,7 +180,7 @@ class Work(Statements):
             "waivers": dict(ev.waivers),
         }
         assert tuple(fields) == FIELDS
-        prev_hash = found[0] if found else ""
+        prev_hash = updated[0][0] or ""  # NULL before the first transition
         hashed = digest({**fields, "channel": channel, "recorded_by": recorded_by}, prev_hash)
         entry = HistoryEntry(**fields, prev_hash=prev_hash, hash=hashed, channel=channel, recorded_by=recorded_by)
         try:
