@@ -1,7 +1,7 @@
 """One due pass of many reminders at a given size, as the scheduler runs it, against its floor.
 
     python benchmarks/due_pass.py --size L --due 100000 [--db-url postgresql+psycopg://…]
-        [--profile 10000] [--keep-profile FILE] [--json FILE]
+        [--mail smtp|file] [--profile 10000] [--keep-profile FILE] [--json FILE]
 
 Builds the network of the size (`benchmarks/run.py`'s builder), plants `--due` reminders due at
 one instant on the last cycle's city deliverables (each its own message: 10 recipients per
@@ -12,6 +12,9 @@ deliverable at L), and runs `ascn tick` in its own process against a real SMTP s
 - the floor, measured in the same run against the same server: a bare `smtplib` loop sending
   the same rendered messages over one connection (timed per `sendmail`, the first
   `--floor-sample` of them), and the ratio of the two rates;
+- with `--mail file` the pass writes to the file backend's outbox folder instead, and the floor
+  is a bare loop writing the same bytes to files as durably as the backend does (a temporary
+  file, fsync, rename into place), in a folder beside it;
 - with `--profile N`: a second pass of N further reminders under cProfile, and how each message's
   cost splits between rendering, claiming and queueing, sending, committing, and the rest.
 """
@@ -74,6 +77,13 @@ def smtp_config(config: Path, port: int) -> Path:
     return path
 
 
+def budget_config(config: Path) -> Path:
+    """The file backend as built, with the pass's sending budget raised as for SMTP."""
+    path = config.parent / "config-file.toml"
+    path.write_text(config.read_text().replace("[mail]\n", "[mail]\npass_budget_seconds = 86400\n"))
+    return path
+
+
 def tick(config: Path, now: Any, profile: Path | None = None) -> dict[str, Any]:
     """`ascn tick` as the scheduler runs it, in its own process: wall time and peak RSS."""
     env = {**os.environ, "ASCN_CONFIG": str(config), "ASCN_NOW": now.isoformat()}
@@ -117,6 +127,38 @@ def smtp_floor(config: Path, port: int, sample: int) -> dict[str, Any]:
                 spent += time.perf_counter() - start
                 sent += 1
             after = page[-1][0]
+    return {"floor_messages": sent, "floor_per_s": sent / spent}
+
+
+def file_floor(config: Path, sample: int) -> dict[str, Any]:
+    """The same rendered messages, written by a bare loop as durably as the file backend writes
+    them (a temporary file synced to disk, then renamed into place), beside its outbox."""
+    from ascn_workflow.app import App
+    from ascn_workflow.config import load_config
+
+    app = App(load_config(config, explicit=True))
+    folder = app.config.mail.outbox.parent / "floor"
+    folder.mkdir()
+    sent, spent, after = 0, 0.0, 0
+    while sent < sample:
+        with app.store.read() as tx:
+            page = tx.rows(
+                "SELECT id, raw FROM outbox WHERE status = 'sent' AND id > ? ORDER BY id LIMIT 500", (after,)
+            )
+        if not page:
+            break
+        for id_, text in page[: sample - sent]:
+            raw = text.encode("utf-8")
+            start = time.perf_counter()
+            tmp = folder / f"{id_}.tmp"
+            with open(tmp, "wb") as handle:
+                handle.write(raw)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, folder / f"{id_}.eml")
+            spent += time.perf_counter() - start
+            sent += 1
+        after = page[-1][0]
     return {"floor_messages": sent, "floor_per_s": sent / spent}
 
 
@@ -166,10 +208,11 @@ def main() -> None:
     parser.add_argument("--profile", type=int, default=0, help="reminders in a second, profiled pass (0: none)")
     parser.add_argument("--floor-sample", type=int, default=20_000, help="messages the floor loop sends")
     parser.add_argument("--db-url", help="benchmark on this PostgreSQL server (a fresh database there)")
+    parser.add_argument("--mail", choices=("smtp", "file"), default="smtp", help="the mail backend of the pass")
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--keep-profile", type=Path, help="keep the profiled pass's cProfile data here")
     args = parser.parse_args()
-    results: dict[str, Any] = {"size": args.size, "due": args.due, "machine": machine()}
+    results: dict[str, Any] = {"size": args.size, "due": args.due, "mail": args.mail, "machine": machine()}
     with fresh_database(args.db_url) as db_url, tempfile.TemporaryDirectory(prefix="ascn-due-") as tmp:
         results["backend"] = "postgresql" if db_url else "sqlite"
         folder = Path(tmp) / args.size
@@ -177,8 +220,8 @@ def main() -> None:
         started = time.perf_counter()
         config = build(folder, args.size, db_url)
         results["build_s"] = time.perf_counter() - started
-        with sink_server() as port:
-            config = smtp_config(config, port)
+        with sink_server() if args.mail == "smtp" else contextlib.nullcontext(0) as port:
+            config = smtp_config(config, port) if args.mail == "smtp" else budget_config(config)
             now = plant_reminders(config, args.due, offset_days=14)
             run = tick(config, now)
             delivered = len(run["report"]["delivered"])
@@ -188,7 +231,10 @@ def main() -> None:
                 pass_per_s=delivered / run["seconds"],
                 pass_peak_rss_mb=run["peak_rss_mb"],
             )
-            results.update(smtp_floor(config, port, args.floor_sample))
+            if args.mail == "smtp":
+                results.update(smtp_floor(config, port, args.floor_sample))
+            else:
+                results.update(file_floor(config, args.floor_sample))
             results["pass_over_floor"] = results["pass_per_s"] / results["floor_per_s"]
             if args.profile:
                 later = plant_reminders(config, args.profile, offset_days=13, add_people=False)
