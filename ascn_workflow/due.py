@@ -13,7 +13,7 @@ import logging
 import re
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -38,7 +38,7 @@ from .reminding import (
     replan,
 )
 from .spec import Stage
-from .store import Deliverable, Message, Reminder, Transaction, after
+from .store import Deliverable, Delivered, Message, Reminder, Transaction, after
 
 log = logging.getLogger("ascn.due")
 
@@ -229,25 +229,81 @@ def send_reminders(app: App, now: datetime, report: DueReport) -> None:
                 drafts.append(((deliverable, recipient), reminders, _draft(app, batch, reminders, now)))
             except Exception as error:
                 _item_failed(error, f"{deliverable} -> {recipient}: reminder not queued", report)
-        done: list[tuple[str, str, list[Reminder]]] = []
-        skipped = 0
-        with store.transaction() as tx:
-            for (deliverable, recipient), reminders, draft in drafts:
-                try:
-                    with tx.savepoint():
-                        if _claim_and_queue(tx, reminders, draft, now, report):
-                            done.append((deliverable, recipient, reminders))
-                        else:
-                            skipped += len(reminders)
-                except _Lost:
-                    continue
-                except Exception as error:
-                    _item_failed(error, f"{deliverable} -> {recipient}: reminder not queued", report)
-                    continue
+        done, skipped = _claim_batch(app, drafts, now, report)
         report.skipped_reminders += skipped
         for deliverable, recipient, reminders in done:
             report.reminders.append(f"{deliverable} -> {recipient}")
             log.debug("reminder %s -> %s (%s days)", deliverable, recipient, min(r.offset_days for r in reminders))
+
+
+Drafts = list[tuple[tuple[str, str], list[Reminder], "_Draft"]]
+Claimed = list[tuple[str, str, list[Reminder]]]
+
+
+def _claim_batch(app: App, drafts: Drafts, now: datetime, report: DueReport) -> tuple[Claimed, int]:
+    """Claim a batch's groups and queue their messages in one transaction: all of them in two
+    statements when no other pass claimed any of them first (the usual case), else group by group."""
+    try:
+        with app.store.transaction() as tx:
+            failed = _claim_all(tx, drafts, now)
+    except _Lost:
+        return _claim_each(app, drafts, now, report)
+    except Exception as error:
+        if database_failure(error) is not None:
+            raise
+        return _claim_each(app, drafts, now, report)  # each group's own failure, isolated below
+    for message, reason in failed:
+        report.failed.append(f"{message.message_id}: {reason}")
+        log.warning("%s for %s not sent: %s", message.kind, message.deliverable_id, reason)
+    done = [(deliverable, recipient, reminders) for (deliverable, recipient), reminders, d in drafts if not d.late]
+    return done, sum(len(reminders) for _, reminders, d in drafts if d.late)
+
+
+def _claim_all(tx: Transaction, drafts: Drafts, now: datetime) -> list[tuple[Message, str]]:
+    """Every group claimed in one statement and every message queued in another; raises _Lost
+    (the caller's transaction is rolled back) if any reminder was claimed by another pass first.
+    Returns the messages stored as failed (not renderable), with why."""
+    claims: list[tuple[list[int], str, str | None]] = []
+    messages: list[Message] = []
+    failed: list[tuple[Message, str]] = []
+    for _, reminders, draft in drafts:
+        ids = [r.id for r in reminders if r.id is not None]
+        claims.append((ids, "skipped", None) if draft.late else (ids, "sent", draft.message_id))
+        if draft.late or draft.person is None:
+            continue
+        if draft.failure is not None:
+            message = _failed_message(
+                draft.message_id, "reminder", draft.deliverable_id, [draft.person.email], now, draft.failure
+            )
+            messages.append(message)
+            failed.append((message, draft.failure))
+        elif draft.rendered is not None:
+            messages.append(_message(draft.rendered, "reminder", draft.deliverable_id, now))
+    if not tx.claim_reminder_groups(claims):
+        raise _Lost
+    tx.queue_messages(messages)
+    return failed
+
+
+def _claim_each(app: App, drafts: Drafts, now: datetime, report: DueReport) -> tuple[Claimed, int]:
+    """Each group in a savepoint of its own: one another pass claimed first, or one that fails
+    for a reason of its own, is undone alone (its rendering is dropped)."""
+    done: Claimed = []
+    skipped = 0
+    with app.store.transaction() as tx:
+        for (deliverable, recipient), reminders, draft in drafts:
+            try:
+                with tx.savepoint():
+                    if _claim_and_queue(tx, reminders, draft, now, report):
+                        done.append((deliverable, recipient, reminders))
+                    else:
+                        skipped += len(reminders)
+            except _Lost:
+                continue
+            except Exception as error:
+                _item_failed(error, f"{deliverable} -> {recipient}: reminder not queued", report)
+                continue
+    return done, skipped
 
 
 class _Batch:
@@ -387,37 +443,43 @@ def _unrenderable(
     reason: str,
 ) -> None:
     """Stored as failed, with its reason (`ascn outbox list`), in the transaction of its claim."""
-    tx.queue_message(
-        Message(
-            message_id=message_id,
-            kind=kind,
-            deliverable_id=deliverable_id,
-            recipients=recipients,
-            subject=f"[ASCN] {kind}: {deliverable_id} (not rendered)",
-            raw="",
-            created_at=now,
-            next_attempt_at=now,
-            status="failed",
-            last_error=reason,
-        )
-    )
+    tx.queue_message(_failed_message(message_id, kind, deliverable_id, recipients, now, reason))
     report.failed.append(f"{message_id}: {reason}")
     log.warning("%s for %s not sent: %s", kind, deliverable_id, reason)
 
 
-def _queue(tx: Transaction, rendered: Rendered, kind: str, deliverable_id: str, now: datetime) -> None:
-    tx.queue_message(
-        Message(
-            message_id=rendered.message_id,
-            kind=kind,
-            deliverable_id=deliverable_id,
-            recipients=rendered.recipients,
-            subject=rendered.subject,
-            raw=rendered.raw,
-            created_at=now,
-            next_attempt_at=now,
-        )
+def _failed_message(
+    message_id: str, kind: str, deliverable_id: str, recipients: list[str], now: datetime, reason: str
+) -> Message:
+    return Message(
+        message_id=message_id,
+        kind=kind,
+        deliverable_id=deliverable_id,
+        recipients=recipients,
+        subject=f"[ASCN] {kind}: {deliverable_id} (not rendered)",
+        raw="",
+        created_at=now,
+        next_attempt_at=now,
+        status="failed",
+        last_error=reason,
     )
+
+
+def _message(rendered: Rendered, kind: str, deliverable_id: str, now: datetime) -> Message:
+    return Message(
+        message_id=rendered.message_id,
+        kind=kind,
+        deliverable_id=deliverable_id,
+        recipients=rendered.recipients,
+        subject=rendered.subject,
+        raw=rendered.raw,
+        created_at=now,
+        next_attempt_at=now,
+    )
+
+
+def _queue(tx: Transaction, rendered: Rendered, kind: str, deliverable_id: str, now: datetime) -> None:
+    tx.queue_message(_message(rendered, kind, deliverable_id, now))
 
 
 # ---------------------------------------------------------------------------- the outbox
@@ -435,7 +497,8 @@ def deliver(app: App, now: datetime, mailer: Mailer, report: DueReport) -> bool:
     one went, and sent after that commits: a crash repeats at most the message in flight, and a
     pass commits once per message. The mailer keeps one connection for the pass. A mailer whose
     resend replaces the message (the file backend) takes `BATCH` messages per transaction: what
-    a crash makes it write again lands on the same file.
+    a crash makes it write again lands on the same file. On PostgreSQL that transaction is one
+    statement, sent by itself (`Store.transaction(single=True)`): one round trip a message.
 
     These commits do not wait for the disk (`durable=False`), except every `DURABLE_EVERY`th and
     the last: a killed process loses none of them, and a power cut at most the record of the
@@ -448,7 +511,7 @@ def deliver(app: App, now: datetime, mailer: Mailer, report: DueReport) -> bool:
     step = BATCH if mailer.idempotent else 1
     budget = float(app.config.mail.pass_budget_seconds)
     started = time.monotonic()  # a duration, not a date: the domain's `now` stays the caller's
-    outcomes: list[Recorded] = []  # results of messages sent, not yet stored
+    results: list[Delivered] = []  # how the messages sent went, not yet stored
     turn, after = 0, 0
     try:
         while True:
@@ -457,30 +520,24 @@ def deliver(app: App, now: datetime, mailer: Mailer, report: DueReport) -> bool:
             for first in range(0, len(page), step):
                 if time.monotonic() - started > budget:
                     return True
-                with store.transaction(durable=turn % DURABLE_EVERY == DURABLE_EVERY - 1) as tx:
-                    for outcome in outcomes:
-                        outcome(tx)
-                    outcomes = []
-                    claimed = [m for m in page[first : first + step] if tx.claim_message(m, now)]
+                recorded, results = results, []
+                with store.transaction(durable=turn % DURABLE_EVERY == DURABLE_EVERY - 1, single=True) as tx:
+                    claimed = tx.record_and_claim(recorded, page[first : first + step], now)
                 turn += 1
                 for message in claimed:
-                    outcomes.append(_send(app, mailer, message, now, report))
+                    results.append(_send(app, mailer, message, report))
             if len(page) < PAGE:
                 return False
             after = page[-1].id or after
     finally:
         mailer.close()
-        if outcomes:
+        if results:
             with store.transaction() as tx:
-                for outcome in outcomes:
-                    outcome(tx)
+                tx.record_and_claim(results, [], now)
 
 
-Recorded = Callable[[Transaction], None]
-
-
-def _send(app: App, mailer: Mailer, message: Message, now: datetime, report: DueReport) -> Recorded:
-    """Send one claimed message; returns how to record the result."""
+def _send(app: App, mailer: Mailer, message: Message, report: DueReport) -> Delivered:
+    """Send one claimed message; returns how it went, to be recorded."""
     message_id = message.id
     assert message_id is not None
     raw = message.raw.encode("utf-8")
@@ -496,14 +553,7 @@ def _send(app: App, mailer: Mailer, message: Message, now: datetime, report: Due
         )
         (report.failed if failure.permanent else report.retrying).append(f"{message.message_id}: {failure}")
         log.warning("delivery of %s failed: %s", message.message_id, failure)
-        reason, attempts, retry = str(failure), message.attempts + 1, not failure.permanent
-        return lambda tx: tx.finish_message(message_id, now, reason, retry=retry, attempts=attempts)
+        return Delivered(message_id, str(failure), retry=not failure.permanent, attempts=message.attempts + 1)
     report.delivered.append(message.message_id)
     log.debug("delivered %s to %s", message.message_id, ", ".join(message.recipients))
-
-    def sent(tx: Transaction) -> None:
-        tx.finish_message(message_id, now)
-        if warning:
-            tx.note_warning(message_id, warning)
-
-    return sent
+    return Delivered(message_id, warning=warning or None)

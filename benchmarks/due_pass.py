@@ -183,12 +183,19 @@ def split(profile: Path, messages: int) -> dict[str, float]:
             ("reminding.py", "people_for"), ("reminding.py", "recipients_among"), ("tx_work.py", "deliverables_by_id")
         ),
         "claim and queue": cumulative(
-            ("tx_mail.py", "claim_reminders"),
-            ("tx_mail.py", "queue_message"),
-            ("tx_mail.py", "claim_message"),
-            ("tx_mail.py", "finish_message"),
-            ("tx_mail.py", "due_reminders"),
-            ("tx_mail.py", "messages_to_send"),
+            *(
+                ("tx_mail.py", name)
+                for name in (
+                    "claim_reminders",
+                    "claim_reminder_groups",
+                    "queue_message",
+                    "queue_messages",
+                    "claim_message",
+                    "record_and_claim",
+                    "due_reminders",
+                    "messages_to_send",
+                )
+            )
         ),
         "send": cumulative(("due.py", "_send")),
         "commit": cumulative(

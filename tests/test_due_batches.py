@@ -184,3 +184,68 @@ def test_each_deliverable_of_a_batch_gets_the_recipients_it_would_get_alone(sqli
                     role,
                 )
     assert any(r.workflow == "action-plan" for r in rows)  # CSCOs' own deliverables are among them
+
+
+def test_a_group_another_pass_claimed_first_is_left_to_it_and_the_rest_of_its_batch_goes_once(
+    ready: Ascn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch is claimed in one statement when nobody else claimed any of it; here another pass
+    (another connection) claims one group while this pass renders its batch, so the batch is
+    claimed group by group instead: that group is the other pass's, every other one is sent once."""
+    due = _focal_points(ready, 6)
+    app, other = ready.app(), ready.app()
+    draft = due_module._draft
+    stolen: list[tuple[str, str]] = []
+
+    def draft_while_another_pass_claims(app_: Any, batch: Any, reminders: list[Any], now: Any) -> Any:
+        if not stolen and len(batch.groups) > 1:  # the first group of the first batch
+            first = reminders[0]
+            with other.store.transaction() as tx:
+                assert tx.claim_reminders([r.id for r in reminders], "sent", "<another-pass@example>")
+            stolen.append((first.deliverable_id, first.recipient))
+        return draft(app_, batch, reminders, now)
+
+    monkeypatch.setattr(due_module, "_draft", draft_while_another_pass_claims)
+    report = run_due_work(app, utc("2018-02-16T12:00+08:00"))
+
+    assert len(stolen) == 1 and not report.failed
+    assert f"{stolen[0][0]} -> {stolen[0][1]}" not in report.reminders
+    assert len(report.reminders) == len(set(report.reminders)) == due - 1
+    assert len(report.delivered) == len(set(report.delivered)) == due - 1
+    outbox = stored(app, "outbox")
+    assert len(outbox) == due - 1 and {m.status for m in outbox} == {"sent"}
+    assert stolen[0] not in {(m.deliverable_id, m.recipients[0]) for m in outbox}
+    reminders = stored(app, "reminder")
+    assert sum(r.message_id == "<another-pass@example>" for r in reminders) == 1
+    assert {r.status for r in reminders if r.due_at <= utc("2018-02-16T12:00+08:00")} <= {"sent", "skipped"}
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_on_postgresql_delivery_records_do_not_wait_for_the_disk_and_an_advance_after_them_does(
+    ready: Ascn,
+) -> None:
+    """Each delivery record is one statement in a session whose `synchronous_commit` is off
+    (every `DURABLE_EVERY`th and the last excepted); the next transaction of any other kind on
+    that connection, here an advance, commits waiting for the disk again."""
+    from ascn_workflow.mail.file import FileMailer
+
+    due = _focal_points(ready, 6)
+    app = ready.app()
+    connection, _dialect = app.store._connection()
+    seen: list[str] = []
+
+    class FileMailerWatchingTheSession(FileMailer):
+        def send(self, message_id: str, raw: bytes, sender: str, recipients: list[str]) -> str | None:
+            seen.append(connection.execute("SHOW synchronous_commit").fetchone()[0])
+            connection.rollback()
+            return super().send(message_id, raw, sender, recipients)
+
+    report = run_due_work(app, utc("2018-02-16T12:00+08:00"), FileMailerWatchingTheSession(app.config.mail.outbox))
+
+    assert len(report.delivered) == due and not report.failed
+    assert set(seen) == {"off"}  # the file backend's turns: 50 messages each, none a 50th
+    assert connection.execute("SHOW synchronous_commit").fetchone() == ("on",)
+    connection.rollback()
+    services.advance(app, "2018/framework", "circulate", utc("2018-02-17T10:00+08:00"), ASEC)
+    assert connection.execute("SHOW synchronous_commit").fetchone() == ("on",)
+    connection.rollback()

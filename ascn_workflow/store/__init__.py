@@ -24,13 +24,14 @@ from .tables import (
     WebSession,
     after,
 )
-from .tx_mail import backoff
+from .tx_mail import Delivered, backoff
 
 __all__ = [
     "HEAD",
     "CalendarChange",
     "City",
     "Deliverable",
+    "Delivered",
     "DocumentVersion",
     "Feed",
     "HistoryEntry",

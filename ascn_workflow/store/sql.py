@@ -133,20 +133,31 @@ class Store:
         return found
 
     @contextmanager
-    def transaction(self, *, write: bool = True, durable: bool = True) -> Iterator[Transaction]:
+    def transaction(self, *, write: bool = True, durable: bool = True, single: bool = False) -> Iterator[Transaction]:
         """One unit of work: committed when the block ends, rolled back on any error.
 
         `durable=False` commits without waiting for the disk (SQLite `synchronous=NORMAL` in WAL
         mode, PostgreSQL `synchronous_commit = off`): the commit survives the process being
         killed, and the database stays consistent, but a power cut or an operating-system crash
         may undo it. Only for records that are safe to redo, such as the outbox's bookkeeping.
+
+        `single=True` is the caller's promise that on PostgreSQL the block runs one statement:
+        it then runs as a transaction by itself (autocommit), without the round trips of BEGIN,
+        `SET LOCAL` and COMMIT. `durable` is then the session's `synchronous_commit`, changed
+        only when it differs from the last such block's; every other transaction resets it first.
         """
         connection, dialect = self._connection()
+        if dialect.pg and write and single:
+            with self._single(connection, dialect, durable) as tx:
+                yield tx
+            return
         relaxed = write and not durable and not dialect.pg
         try:
             if dialect.pg:
                 import psycopg
 
+                if write:
+                    self._relax(connection, False)
                 connection.isolation_level = None if write else psycopg.IsolationLevel.REPEATABLE_READ
                 if write and not durable:
                     connection.execute("SET LOCAL synchronous_commit TO OFF")
@@ -168,6 +179,37 @@ class Store:
             if relaxed:
                 with suppress(Exception):
                     connection.execute("PRAGMA synchronous=FULL")  # sqlite3's default, every other commit
+
+    @contextmanager
+    def _single(self, connection: Any, dialect: Dialect, durable: bool) -> Iterator[Transaction]:
+        """`transaction(single=True)` on PostgreSQL: one statement in autocommit."""
+        try:
+            self._relax(connection, not durable)
+            connection.autocommit = True
+            yield Transaction(connection, dialect)
+        except BaseException as error:
+            if connection.closed or connection.broken:
+                self.close()  # the next transaction reconnects
+            if isinstance(error, Exception) and is_contention(error):
+                raise Conflict(BUSY) from None
+            raise
+        finally:
+            if not connection.closed:
+                with suppress(Exception):
+                    connection.autocommit = False
+
+    def _relax(self, connection: Any, relaxed: bool) -> None:
+        """PostgreSQL's `synchronous_commit` for the session: off, or back to the server's own
+        setting; a statement only when it changes (none for a transaction on a session never relaxed)."""
+        if (getattr(self._local, "relaxed", None) is connection) == relaxed:
+            return
+        autocommit = connection.autocommit
+        connection.autocommit = True
+        try:
+            connection.execute("SET synchronous_commit TO OFF" if relaxed else "RESET synchronous_commit")
+        finally:
+            connection.autocommit = autocommit
+        self._local.relaxed = connection if relaxed else None
 
     def read(self) -> Any:
         """A transaction that only reads, on one snapshot (SQLite `BEGIN`, PostgreSQL REPEATABLE READ)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +29,17 @@ MAX_BACKOFF = timedelta(hours=1)
 def backoff(attempts: int) -> timedelta:
     """1, 2, 4 … minutes after each failed attempt, at most an hour."""
     return min(timedelta(minutes=2 ** max(attempts - 1, 0)), MAX_BACKOFF)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """How sending one claimed message went, to be recorded (`Transaction.record_and_claim`)."""
+
+    id: int
+    error: str | None = None  # None: sent
+    retry: bool = False  # the error is worth another attempt, after a backoff
+    attempts: int = 1  # attempts so far, this one included (the backoff grows with them)
+    warning: str | None = None  # sent, but some recipients were refused
 
 
 _SENDABLE = (
@@ -82,6 +93,21 @@ class Mail(Statements):
             "ORDER BY deliverable_id, recipient",
             (self.dialect.instant(now),),
         )
+
+    def claim_reminder_groups(self, groups: Sequence[tuple[Sequence[int], str, str | None]]) -> bool:
+        """Move each group's planned reminders to its status and Message-ID, all in one statement.
+        True if every one of them was still planned; False if another process claimed any of
+        them first: the caller then rolls back and claims group by group (`claim_reminders`)."""
+        rows = [(i, status, message_id) for ids, status, message_id in groups for i in ids]
+        if not rows:
+            return True
+        values = ", ".join(["(?, ?, ?)"] * len(rows))
+        result = self.execute(
+            "UPDATE reminder SET status = claim.column2, message_id = claim.column3 "
+            f"FROM (VALUES {values}) AS claim WHERE reminder.id = claim.column1 AND reminder.status = 'planned'",
+            [v for row in rows for v in row],
+        )
+        return int(result.rowcount) == len(rows)
 
     def claim_reminders(self, ids: Sequence[int], status: str, message_id: str | None) -> bool:
         """Move planned reminders to `status`; False if another process claimed any of them first."""
@@ -150,6 +176,10 @@ class Mail(Statements):
     def queue_message(self, message: Message) -> None:
         self._insert(OUTBOX, [message])
 
+    def queue_messages(self, messages: Sequence[Message]) -> None:
+        """Several messages in one statement."""
+        self._insert(OUTBOX, messages)
+
     def messages_to_send(self, now: datetime, *, after: int = 0, limit: int | None = None) -> list[Message]:
         """Queued messages whose next attempt is due, and those whose sender died mid-send (lease
         over), in order; `after` and `limit` read them a page at a time (a page of 100,000
@@ -166,6 +196,53 @@ class Mail(Statements):
         at = self.dialect.instant(now)
         found = self.one(f"SELECT COUNT(*) FROM outbox WHERE {_SENDABLE}", (at, at))
         return int(found[0]) if found else 0
+
+    def record_and_claim(
+        self, results: Sequence[Delivered], messages: Sequence[Message], now: datetime
+    ) -> list[Message]:
+        """Record how the messages last sent went and claim the next ones for sending (under a
+        lease); returns those this process won. On PostgreSQL all of it is one statement (the
+        results in a data-modifying WITH), which may run as a transaction by itself
+        (`Store.transaction(single=True)`); on SQLite, where a statement costs no round trip,
+        one per result and one for the claims."""
+        instant = self.dialect.instant
+        ids = [m.id for m in messages]
+        claim = (
+            "UPDATE outbox SET status = 'sending', lease_until = ?, attempts = attempts + 1 "
+            f"WHERE id IN {in_list(ids)} AND {_SENDABLE} RETURNING id"
+        )
+        claim_params = (instant(now + LEASE), *ids, instant(now), instant(now))
+        if not self.dialect.pg:
+            for result in results:
+                self.finish_message(result.id, now, result.error, retry=result.retry, attempts=result.attempts)
+                if result.warning:
+                    self.note_warning(result.id, result.warning)
+            won = {row[0] for row in self.rows(claim, claim_params)} if messages else set()
+            return [m for m in messages if m.id in won]
+        rows: list[Any] = []
+        for r in results:
+            if r.error is None:
+                rows += (r.id, "sent", instant(now), r.warning, None)
+            elif r.retry:
+                rows += (r.id, "queued", None, r.error, instant(now + backoff(r.attempts)))
+            else:
+                rows += (r.id, "failed", None, r.error, None)
+        done = (
+            "UPDATE outbox SET status = r.column2, sent_at = COALESCE(r.column3::timestamptz, outbox.sent_at), "
+            "last_error = COALESCE(r.column4::text, outbox.last_error), "
+            "next_attempt_at = COALESCE(r.column5::timestamptz, outbox.next_attempt_at), lease_until = NULL "
+            f"FROM (VALUES {', '.join(['(?, ?, ?, ?, ?)'] * len(results))}) AS r WHERE outbox.id = r.column1"
+        )
+        if results and messages:
+            found = self.rows(f"WITH done AS ({done}) {claim}", (*rows, *claim_params))
+        elif messages:
+            found = self.rows(claim, claim_params)
+        else:
+            if results:
+                self.execute(done, rows)
+            return []
+        won = {row[0] for row in found}
+        return [m for m in messages if m.id in won]
 
     def claim_message(self, message: Message, now: datetime) -> bool:
         at = self.dialect.instant(now)
