@@ -8,7 +8,8 @@ one instant on the last cycle's city deliverables (each its own message: 10 reci
 deliverable at L), and runs `ascn tick` in its own process against a real SMTP server
 (aiosmtpd, in its own process, discarding what it receives). Reported:
 
-- the pass: wall time, messages per second, the tick process's peak RSS;
+- the pass: wall time, messages per second, the tick process's peak RSS and CPU per message (its
+  own, without the database server's: on a shared machine a steadier figure than the wall time);
 - the floor, measured in the same run against the same server: a bare `smtplib` loop sending
   the same rendered messages over one connection (timed per `sendmail`, the first
   `--floor-sample` of them), and the ratio of the two rates;
@@ -89,12 +90,25 @@ def tick(config: Path, now: Any, profile: Path | None = None) -> dict[str, Any]:
     env = {**os.environ, "ASCN_CONFIG": str(config), "ASCN_NOW": now.isoformat()}
     profiling = ["-m", "cProfile", "-o", str(profile)] if profile is not None else []
     command = [sys.executable, *profiling, "-m", "ascn_workflow", "tick", "--json"]
+    cpu = _children_cpu()
     start = time.perf_counter()
     proc = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"ascn tick failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}")
-    return {"seconds": elapsed, "report": json.loads(proc.stdout), "peak_rss_mb": _children_peak_mb()}
+    return {
+        "seconds": elapsed,
+        "cpu_seconds": _children_cpu() - cpu,
+        "report": json.loads(proc.stdout),
+        "peak_rss_mb": _children_peak_mb(),
+    }
+
+
+def _children_cpu() -> float:
+    """User and system CPU seconds of the waited-for children so far (the tick's own, not its
+    database server's)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _children_peak_mb() -> float:
@@ -237,6 +251,7 @@ def main() -> None:
                 pass_s=run["seconds"],
                 pass_per_s=delivered / run["seconds"],
                 pass_peak_rss_mb=run["peak_rss_mb"],
+                pass_cpu_ms_per_message=run["cpu_seconds"] * 1000 / delivered,
             )
             if args.mail == "smtp":
                 results.update(smtp_floor(config, port, args.floor_sample))
