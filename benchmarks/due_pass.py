@@ -15,7 +15,8 @@ deliverable at L), and runs `ascn tick` in its own process against a real SMTP s
   `--floor-sample` of them), and the ratio of the two rates;
 - with `--mail file` the pass writes to the file backend's outbox folder instead, and the floor
   is a bare loop writing the same bytes to files as durably as the backend does (a temporary
-  file, fsync, rename into place), in a folder beside it;
+  file, fsync, rename into place), in a folder beside it; a second floor writes them with the
+  pass's `due.WRITERS` threads, 50 at a time, as the pass does (`floor_threads_per_s`);
 - with `--profile N`: a second pass of N further reminders under cProfile, and how each message's
   cost splits between rendering, claiming and queueing, sending, committing, and the rest.
 """
@@ -146,34 +147,52 @@ def smtp_floor(config: Path, port: int, sample: int) -> dict[str, Any]:
 
 def file_floor(config: Path, sample: int) -> dict[str, Any]:
     """The same rendered messages, written by a bare loop as durably as the file backend writes
-    them (a temporary file synced to disk, then renamed into place), beside its outbox."""
+    them (a temporary file synced to disk, then renamed into place), beside its outbox; then
+    again by `due.WRITERS` threads, 50 messages at a time, as the pass writes them."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from ascn_workflow.app import App
     from ascn_workflow.config import load_config
+    from ascn_workflow.due import BATCH, WRITERS
 
     app = App(load_config(config, explicit=True))
-    folder = app.config.mail.outbox.parent / "floor"
-    folder.mkdir()
-    sent, spent, after = 0, 0.0, 0
-    while sent < sample:
+    raws: list[tuple[int, bytes]] = []
+    after = 0
+    while len(raws) < sample:
         with app.store.read() as tx:
             page = tx.rows(
                 "SELECT id, raw FROM outbox WHERE status = 'sent' AND id > ? ORDER BY id LIMIT 500", (after,)
             )
         if not page:
             break
-        for id_, text in page[: sample - sent]:
-            raw = text.encode("utf-8")
-            start = time.perf_counter()
-            tmp = folder / f"{id_}.tmp"
-            with open(tmp, "wb") as handle:
-                handle.write(raw)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, folder / f"{id_}.eml")
-            spent += time.perf_counter() - start
-            sent += 1
+        raws += [(id_, text.encode("utf-8")) for id_, text in page[: sample - len(raws)]]
         after = page[-1][0]
-    return {"floor_messages": sent, "floor_per_s": sent / spent}
+
+    def write(folder: Path, id_: int, raw: bytes) -> None:
+        tmp = folder / f"{id_}.tmp"
+        with open(tmp, "wb") as handle:
+            handle.write(raw)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, folder / f"{id_}.eml")
+
+    loop, threads = app.config.mail.outbox.parent / "floor", app.config.mail.outbox.parent / "floor-threads"
+    loop.mkdir()
+    threads.mkdir()
+    start = time.perf_counter()
+    for id_, raw in raws:
+        write(loop, id_, raw)
+    spent = time.perf_counter() - start
+    with ThreadPoolExecutor(WRITERS) as pool:
+        start = time.perf_counter()
+        for first in range(0, len(raws), BATCH):
+            list(pool.map(lambda m: write(threads, *m), raws[first : first + BATCH]))
+        spent_threads = time.perf_counter() - start
+    return {
+        "floor_messages": len(raws),
+        "floor_per_s": len(raws) / spent,
+        "floor_threads_per_s": len(raws) / spent_threads,
+    }
 
 
 def split(profile: Path, messages: int) -> dict[str, float]:
@@ -258,6 +277,8 @@ def main() -> None:
             else:
                 results.update(file_floor(config, args.floor_sample))
             results["pass_over_floor"] = results["pass_per_s"] / results["floor_per_s"]
+            if "floor_threads_per_s" in results:
+                results["pass_over_floor_threads"] = results["pass_per_s"] / results["floor_threads_per_s"]
             if args.profile:
                 later = plant_reminders(config, args.profile, offset_days=13, add_people=False)
                 out = folder / "due.prof"
