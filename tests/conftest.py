@@ -280,6 +280,31 @@ def spawn_ascn(a: Ascn, *args: str, now: str, actor: str | None = None) -> Any:
     )
 
 
+def start_scheduler(a: Ascn, log: Path, *args: str, now: str) -> Any:
+    """`ascn scheduler` as a separate process (its log, at INFO, in `log`), returned once it is
+    running: a SIGTERM that arrives while it is still starting kills it (exit -15) instead of
+    stopping it after the pass under way, as a test that stops it at once would see now and then."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    env = {**os.environ, "ASCN_CONFIG": str(a.config), "ASCN_NOW": now}
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "ascn_workflow", "scheduler", "--log-level", "info", *args],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=out,
+        )
+    give_up = time.monotonic() + 120
+    while "scheduler started" not in log.read_text(errors="replace"):
+        assert process.poll() is None, f"the scheduler exited: {log.read_text(errors='replace')}"
+        assert time.monotonic() < give_up, "the scheduler did not start within two minutes"
+        time.sleep(0.05)
+    return process
+
+
 def stored(app: App, table: str) -> list[Any]:
     """Every row of a table as SQLAlchemy reads it (not through the store's own statements)."""
     from sqlalchemy import select

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ASEC, NR, PEOPLE, Ascn, join, spawn_ascn, stored, write_config
+from .conftest import ASEC, NR, PEOPLE, Ascn, join, spawn_ascn, start_scheduler, stored, write_config
 from .mailserver import MailServer
 from .postgres import fresh_database
 
@@ -110,7 +110,9 @@ def _five_hundred_focal_points(a: Ascn, port: int) -> None:
 
 
 def _scheduler(a: Ascn, now: str) -> subprocess.Popen[str]:
-    return _ascn(a, "scheduler", "--interval", "0.5", "--log-level", "WARNING", now=now)
+    """A scheduler that is running (its SIGTERM handler set), so that `_stop` stops it cleanly."""
+    log = a.folder / f"scheduler-{len(list(a.folder.glob('scheduler-*.log')))}.log"
+    return start_scheduler(a, log, "--interval", "0.5", now=now)  # type: ignore[no-any-return]
 
 
 def _stop(*procs: subprocess.Popen[str]) -> list[int]:
