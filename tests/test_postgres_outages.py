@@ -188,3 +188,40 @@ def test_a_database_that_does_not_exist_says_how_to_create_it(tmp_path: Path, po
     line = lines.pop()
     assert f'database "{name}"' in line and "does not exist" in line and "ascn init" in line
     assert f"-O postgres {name}`" in line and line.count("createdb -h ") == 1
+
+
+def test_a_portal_whose_connections_the_server_closed_answers_every_request(pg: tuple[Ascn, str, str]) -> None:
+    """A database restart while the portal's threads keep their connections: each thread's next
+    request connects again instead of failing (it was "internal error", once per thread)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    from ascn_workflow.dates import parse_instant
+
+    from .portal import Clock, Portal, free_port
+
+    a, admin, name = pg
+    portal = Portal(a, Clock(parse_instant("2018-02-10T09:00+08:00")), free_port())
+    portal.start()
+
+    def hit(_i: int) -> int:
+        return httpx.get(portal.url + "/framework.json", timeout=60).status_code
+
+    try:
+        with ThreadPoolExecutor(10) as pool:
+            assert set(pool.map(hit, range(50))) == {200}  # several threads, each with its connection
+            with psycopg.connect(admin, autocommit=True) as c:
+                killed = c.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+                ).fetchall()
+                assert killed and all(ok for (ok,) in killed)
+
+                def gone() -> bool:
+                    left = c.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (name,)).fetchone()
+                    return left is not None and left[0] == 0
+
+                _wait_for(gone, "the terminated backends to exit")
+            assert list(pool.map(hit, range(50))) == [200] * 50
+    finally:
+        portal.stop()

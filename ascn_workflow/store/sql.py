@@ -93,6 +93,20 @@ def _connect(url: str) -> tuple[Any, Dialect]:
     return connection, Dialect("postgresql")
 
 
+def _hung_up(connection: Any) -> bool:
+    """Whether the server closed this idle connection since its last use (a restart, a failover,
+    `pg_terminate_backend`): it then sends its last error and closes, so the socket is readable
+    although nothing was asked. One poll, no round trip; without it, each portal thread's first
+    request after a database restart failed with "internal error"."""
+    import select
+
+    try:
+        readable, _, _ = select.select([connection.pgconn.socket], [], [], 0)
+    except Exception:  # no socket any more
+        return True
+    return bool(readable)
+
+
 def connect_retry_seconds() -> float:
     """How long to keep trying when the server is out of connections (`$ASCN_CONNECT_RETRY_SECONDS`)."""
     try:
@@ -119,8 +133,10 @@ class Store:
 
     def _connection(self) -> tuple[Any, Dialect]:
         found: tuple[Any, Dialect] | None = getattr(self._local, "connection", None)
-        if found is not None and found[1].pg and (found[0].closed or found[0].broken):
-            found = None  # the server went away since (a long-running scheduler): connect again
+        if found is not None and found[1].pg and (found[0].closed or found[0].broken or _hung_up(found[0])):
+            with suppress(Exception):
+                found[0].close()
+            found = None  # the server went away since (a long-running scheduler or portal): connect again
         if found is None:
             found = _connect(self.url)
             if self.check is not None:
