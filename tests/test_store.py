@@ -89,6 +89,21 @@ def test_reading_a_missing_sqlite_database_creates_nothing(tmp_path: Path) -> No
     assert not missing.exists() and not missing.parent.exists()
 
 
+def test_an_sqlite_library_too_old_for_the_statements_is_refused_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An advance's UPDATE returns the chain's last hash (RETURNING, SQLite 3.35): an older library
+    is named when the database opens, never a syntax error in the middle of an advance."""
+    from ascn_workflow.store import sql
+
+    ascn = Ascn(tmp_path, write_config(tmp_path))
+    ascn.ok("init")
+    monkeypatch.setattr(sql, "SQLITE_NEEDED", (99, 0, 0))
+    result = ascn.run("show", "2018/framework")
+    assert result.exit_code == 1 and result.stderr.strip().count("\n") == 0, result.stderr
+    assert "is too old: ascn needs 99.0.0 or newer" in result.stderr
+
+
 def test_advance_conflict_through_db_api_loses_nothing(ready: Ascn) -> None:
     """Two advances read the same version; the second's conditional UPDATE finds no row: Conflict."""
     from ascn_workflow.engine import Request, fire

@@ -58,6 +58,9 @@ def refuse_folder(url: str) -> None:
         )
 
 
+SQLITE_NEEDED = (3, 35, 0)  # UPDATE … RETURNING (Transaction.apply)
+
+
 def _connect(url: str) -> tuple[Any, Dialect]:
     """A DB-API connection and its dialect; a missing SQLite file is never created by connecting."""
     if url.startswith("sqlite"):
@@ -65,6 +68,11 @@ def _connect(url: str) -> tuple[Any, Dialect]:
         path = sqlite_path(url)
         if path is None or not Path(path).is_file():
             raise NotFound(f"no ASCN database at {url}: run `ascn init` first")
+        if sqlite3.sqlite_version_info < SQLITE_NEEDED:
+            raise Unavailable(
+                f"SQLite {sqlite3.sqlite_version} is too old: ascn needs {'.'.join(map(str, SQLITE_NEEDED))} or newer "
+                "(Python's sqlite3 uses the system's library)"
+            )
         lite = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
         lite.execute("PRAGMA foreign_keys=ON")  # once per connection, not per command
         return lite, Dialect("sqlite")
