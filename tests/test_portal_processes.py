@@ -7,6 +7,7 @@ outbox folder at once (docs/reliability.md, row 13)."""
 from __future__ import annotations
 
 import email
+import hashlib
 import os
 import re
 import subprocess
@@ -251,3 +252,52 @@ def test_portal_workers_schedulers_and_ticks_share_one_outbox_and_lose_no_mail(s
                 policy=policy.default,
             )
             assert parsed["Message-ID"] == m.message_id and parsed.get_body(("plain",)) is not None
+
+
+def test_sign_in_mails_asked_at_once_over_smtp_each_reach_their_own_person(smtp_ascn: Ascn, mail_server: Any) -> None:
+    """`[mail] backend = "smtp"`, 30 people asking for a link at once (the portal mails each after
+    answering, in a thread of its own): each gets one message, to them alone, carrying their own
+    link, and every sign-in message ends `sent`. The threads shared one SMTP connection: 5 of 40
+    were delivered, the others left `sending` for the lease's 10 minutes."""
+    from ascn_workflow.dates import parse_instant
+
+    from .conftest import PEOPLE
+    from .portal import Clock, Portal
+
+    who = [f"fp{i}@th.example" for i in range(30)]
+    people = PEOPLE + "".join(
+        f'\n[[people]]\nemail = "{address}"\nname = "FP {i}"\nrole = "focal_point"\nmember_state = "TH"\n'
+        for i, address in enumerate(who)
+    )
+    smtp_ascn.ok("people", "import", smtp_ascn.file("people.toml", people))
+    portal = Portal(smtp_ascn, Clock(parse_instant("2018-02-10T09:00+08:00")), free_port())
+    portal.start()
+    clients = [httpx.Client(base_url=portal.url, timeout=60) for _ in who]
+    try:
+        forms = [CSRF.search(c.get("/").text).group(1) for c in clients]  # type: ignore[union-attr]
+        answers = _at_once(
+            len(who), lambda i: clients[i].post("/signin", data={"email": who[i], "csrf": forms[i]}).status_code
+        )
+        assert answers == [200] * len(who)
+        assert mail_server.wait_for(lambda got: len(got) >= len(who), timeout=120)
+
+        def settled() -> bool:
+            return {m.status for m in stored(smtp_ascn.app(), "outbox")} == {"sent"}
+
+        give_up = time.monotonic() + 60  # the message is marked sent just after the server took it
+        while not settled():
+            assert time.monotonic() < give_up, Counter(m.status for m in stored(smtp_ascn.app(), "outbox"))
+            time.sleep(0.05)
+    finally:
+        for c in clients:
+            c.close()
+        portal.stop()
+    owners = {s.token_hash: s.email for s in stored(smtp_ascn.app(), "web_signin")}
+    delivered = []
+    for got in mail_server.received:
+        tokens = re.findall(r"/signin/([A-Za-z0-9_-]+)", got.text)
+        linked = {owners.get(hashlib.sha256(t.encode()).hexdigest()) for t in tokens}
+        assert got.rcpt == [str(got.message["To"]).split("<")[-1].rstrip(">")] and linked == set(got.rcpt), got.rcpt
+        delivered += got.rcpt
+    assert sorted(delivered) == sorted(who)
+    assert len(stored(smtp_ascn.app(), "outbox")) == len(who)

@@ -14,7 +14,7 @@ from email.policy import SMTP
 from email.utils import format_datetime, formataddr, make_msgid
 
 from ..app import App
-from ..mail import MailError
+from ..mail import MailError, make_mailer
 from ..store import Message
 from .render import render
 
@@ -44,12 +44,20 @@ def send_signin(app: App, email: str, name: str, link: str, now: datetime) -> No
         print(f"ascn serve: sign-in link for {email}: {link}", file=sys.stderr, flush=True)
     if not claimed:
         return
+    # An SMTP mailer of its own, closed after this message: the portal's threads send sign-in mail at
+    # once, and a shared one was one SMTP conversation for all of them (smtplib is not thread-safe:
+    # 40 sign-ins at once delivered 5 and left 35 `sending`, and interleaved commands could put
+    # one person's link in a message to another). The file backend shares nothing between writes.
+    mailer = app.mailer if app.mailer.idempotent else make_mailer(config.mail)
     try:
-        warning = app.mailer.send(message_id, raw.encode("utf-8"), config.mail.sender, [email])
+        warning = mailer.send(message_id, raw.encode("utf-8"), config.mail.sender, [email])
     except MailError as error:  # kept queued with its error; `ascn tick` retries it while the link lasts
         with app.store.transaction() as tx:
             tx.finish_message(queued.id, now, str(error), retry=not error.permanent, attempts=queued.attempts + 1)
         return
+    finally:
+        if mailer is not app.mailer:
+            mailer.close()
     with app.store.transaction() as tx:
         tx.finish_message(queued.id, now)
         if warning:
