@@ -1,7 +1,7 @@
 """One pass of due work at `now`: deadline transitions, overdue notices, reminders, then the outbox.
 
 `ascn tick` runs one pass; `ascn scheduler` runs passes on time. Each unit of work is claimed in
-the transaction that records it (`Transaction.claim_*` in store/sql.py), so passes can overlap or
+the transaction that records it (`Transaction.claim_*` in store/tx_mail.py), so passes can overlap or
 repeat safely.
 Messages are queued in that same transaction and delivered afterwards: a crash between the two
 leaves the message queued, and an SMTP outage only delays it.
@@ -212,8 +212,9 @@ def send_reminders(app: App, now: datetime, report: DueReport) -> None:
 
     `BATCH` groups at a time: their deliverables and recipients are read (two queries), their
     messages rendered with no lock held, then the groups are claimed and their messages queued in
-    one transaction, each group in a savepoint of its own: a group another pass claimed first,
-    or one that fails for a reason of its own, is undone alone (its rendering is dropped).
+    one transaction: in two statements when no other pass claimed any of them first, else each
+    group in a savepoint of its own, so that a group another pass claimed first, or one that fails
+    for a reason of its own, is undone alone (its rendering is dropped).
     Nothing is sent here, so a crash mid-batch only leaves the batch's reminders planned for the
     next pass.
     """

@@ -230,7 +230,7 @@ def split(profile: Path, messages: int) -> dict[str, float]:
                 )
             )
         ),
-        "send": cumulative(("due.py", "_send")),
+        "send": cumulative(("due.py", "_attempt")),
         "commit": cumulative(
             ("~", "<method 'commit' of 'sqlite3.Connection' objects>"), ("psycopg/connection.py", "commit")
         ),

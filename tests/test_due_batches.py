@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import email
 import os
+import shutil
 import signal
 import time
 from email import policy
@@ -249,3 +250,27 @@ def test_on_postgresql_delivery_records_do_not_wait_for_the_disk_and_an_advance_
     services.advance(app, "2018/framework", "circulate", utc("2018-02-17T10:00+08:00"), ASEC)
     assert connection.execute("SHOW synchronous_commit").fetchone() == ("on",)
     connection.rollback()
+
+
+def test_a_file_outbox_that_cannot_be_written_delays_every_message_and_loses_none(sqlite_ready: Ascn) -> None:
+    """The file backend writes a turn's messages several at a time: each failed write is its own
+    message's, kept queued with its error and written by a later pass; none is lost or doubled."""
+    due = _focal_points(sqlite_ready, 2)
+    app = sqlite_ready.app()
+    outbox = app.config.mail.outbox
+    if outbox.exists():
+        shutil.rmtree(outbox)
+    outbox.write_text("a file where the outbox folder should be\n")
+
+    report = run_due_work(app, utc("2018-02-16T12:00+08:00"))
+
+    assert due > due_module.WRITERS and not report.delivered and not report.failed
+    assert len(report.retrying) == due and all("cannot write to" in r for r in report.retrying)
+    assert {(m.status, m.attempts) for m in stored(app, "outbox")} == {("queued", 1)}
+
+    outbox.unlink()
+    later = run_due_work(app, utc("2018-02-16T12:05+08:00"))  # after the first backoff (a minute)
+
+    assert len(later.delivered) == len(set(later.delivered)) == due and not later.retrying
+    assert {m.status for m in stored(app, "outbox")} == {"sent"}
+    assert len(list(outbox.glob("*.eml"))) == due
