@@ -15,6 +15,8 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
+from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -130,6 +132,29 @@ def _plan_next(when: datetime, config_path: str) -> None:
     )
 
 
+def stopper(scheduler: Any) -> Callable[[int, Any], None]:
+    """The SIGTERM and SIGINT handler for a running scheduler.
+
+    A handler runs in the main thread between two of its bytecodes, and the main thread is where a
+    BlockingScheduler processes its jobs, under a re-entrant lock: shutting down right there
+    re-entered that lock and emptied the job store under the loop that was updating it
+    (IndexError in the memory job store; the scheduler exited 1 on SIGTERM). So the handler only
+    starts the shutdown in a thread of its own, which waits for the lock like any other caller.
+    A second signal while stopping is a no-op."""
+
+    def shutdown() -> None:
+        from apscheduler.schedulers import SchedulerNotRunningError
+
+        with suppress(SchedulerNotRunningError):
+            scheduler.shutdown(wait=False)
+
+    def stop(signum: int, _frame: Any) -> None:
+        log.info("signal %s: stopping", signal.Signals(signum).name)
+        threading.Thread(target=shutdown, name="ascn-stop", daemon=True).start()
+
+    return stop
+
+
 def serve(config_path: str, interval_seconds: float, fixed_now: str | None = None) -> None:
     """Run until SIGINT or SIGTERM; each stops the process cleanly after the pass under way."""
     global _scheduler
@@ -151,10 +176,7 @@ def serve(config_path: str, interval_seconds: float, fixed_now: str | None = Non
         replace_existing=True,
     )
 
-    def stop(signum: int, _frame: Any) -> None:
-        log.info("signal %s: stopping", signal.Signals(signum).name)
-        scheduler.shutdown(wait=False)
-
+    stop = stopper(scheduler)
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     log.info(
