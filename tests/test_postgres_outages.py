@@ -225,3 +225,58 @@ def test_a_portal_whose_connections_the_server_closed_answers_every_request(pg: 
             assert list(pool.map(hit, range(50))) == [200] * 50
     finally:
         portal.stop()
+
+
+def test_a_portal_request_whose_connection_is_killed_mid_transaction_is_a_503_page(pg: tuple[Ascn, str, str]) -> None:
+    """The server ends a portal act's connection while it waits on a row lock: the page says the
+    database went away and nothing was half-applied (503, one line), never an internal error."""
+    import email
+    import re
+    from email import policy
+
+    import httpx
+
+    from ascn_workflow.dates import parse_instant
+
+    from .portal import Clock, Portal, free_port
+
+    a, admin, name = pg
+    portal = Portal(a, Clock(parse_instant("2018-02-10T09:00+08:00")), free_port())
+    portal.start()
+    csrf_field = re.compile(r'name="csrf" value="([^"]+)"')
+    try:
+        with httpx.Client(base_url=portal.url, timeout=120) as client:
+            csrf = csrf_field.search(client.get("/").text).group(1)  # type: ignore[union-attr]
+            assert client.post("/signin", data={"email": ASEC, "csrf": csrf}).status_code == 200
+            (mail,) = portal.outbox().glob("*.eml")
+            text = email.message_from_bytes(mail.read_bytes(), policy=policy.default).get_body(("plain",))
+            link = re.search(r"/signin/[A-Za-z0-9_-]+", text.get_content()).group(0)  # type: ignore[union-attr]
+            csrf = csrf_field.search(client.get(link).text).group(1)  # type: ignore[union-attr]
+            assert client.post(link, data={"csrf": csrf}).status_code == 303
+            page = "/deliverables/2018/framework"
+            csrf = csrf_field.search(client.get(page).text).group(1)  # type: ignore[union-attr]
+            with psycopg.connect(admin.rsplit("/", 1)[0] + f"/{name}") as holder:
+                holder.execute("SELECT * FROM deliverable WHERE id = '2018/framework' FOR UPDATE")
+                answer: list[httpx.Response] = []
+                act = threading.Thread(
+                    target=lambda: answer.append(
+                        client.post(page + "/advance", data={"csrf": csrf, "trigger": "circulate"})
+                    )
+                )
+                act.start()
+                with psycopg.connect(admin, autocommit=True) as killer:
+                    lock_wait = "SELECT pid FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock'"
+                    _wait_for(lambda: killer.execute(lock_wait, (name,)).fetchone() is not None, "the act to wait")
+                    killer.execute(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = %s AND wait_event_type = 'Lock'",
+                        (name,),
+                    )
+                act.join(timeout=120)
+                holder.rollback()
+            assert answer and answer[0].status_code == 503, answer
+            assert "went away" in answer[0].text and "half-applied" in answer[0].text
+            assert client.get(page).status_code == 200  # the next request connects again
+    finally:
+        portal.stop()
+    assert a.json("history", "2018/framework") == []

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..app import App
 from ..errors import AscnError, BadInput
+from ..outages import database_failure
 from . import accounts
 from .accounts import SignedIn
 from .render import render
@@ -28,7 +29,14 @@ log = logging.getLogger("ascn.web")
 
 SESSION_COOKIE = "ascn_session"
 ANON_COOKIE = "ascn_anon"
-STATUS = {"bad_input": 400, "not_found": 404, "refused": 409, "denied": 403, "conflict": 409}
+STATUS = {
+    "bad_input": 400,
+    "not_found": 404,
+    "refused": 409,
+    "denied": 403,
+    "conflict": 409,
+    "unavailable": 503,  # the database went away or is full: nothing was half-applied, try again
+}
 CSP = (
     "default-src 'self'; img-src 'self'; style-src 'self'; script-src 'none'; object-src 'none'; "
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
@@ -187,7 +195,12 @@ def endpoint(
             try:
                 portal.app.follow_calendar()  # `ascn calendar set` may have moved a milestone meanwhile
                 return handler(ctx)
-            except AscnError as error:
+            except Exception as raised:
+                # A database failure (the server restarted mid-request, a race lost at a unique key)
+                # is said in one line, as the command line says it, not an internal error.
+                error = raised if isinstance(raised, AscnError) else database_failure(raised)
+                if error is None:
+                    raise
                 return ctx.page(
                     "error.html.j2",
                     STATUS.get(error.kind, 400),
