@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -527,8 +527,12 @@ def deliver(app: App, now: datetime, mailer: Mailer, report: DueReport) -> bool:
                 if time.monotonic() - started > budget:
                     return True
                 recorded, results = results, []
+                # the lease runs from the claim, not from the pass's `now`: a pass may send for
+                # longer than the lease lasts (mail.pass_budget_seconds), and a lease that had
+                # run out while its message was still being sent would let another pass send it
+                claimed_at = now + timedelta(seconds=time.monotonic() - started)
                 with store.transaction(durable=turn % DURABLE_EVERY == DURABLE_EVERY - 1, single=True) as tx:
-                    claimed = tx.record_and_claim(recorded, page[first : first + step], now)
+                    claimed = tx.record_and_claim(recorded, page[first : first + step], now, lease_from=claimed_at)
                 turn += 1
                 attempts = (
                     pool.map(partial(_attempt, app, mailer), claimed)

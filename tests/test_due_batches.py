@@ -274,3 +274,41 @@ def test_a_file_outbox_that_cannot_be_written_delays_every_message_and_loses_non
     assert len(later.delivered) == len(set(later.delivered)) == due and not later.retrying
     assert {m.status for m in stored(app, "outbox")} == {"sent"}
     assert len(list(outbox.glob("*.eml"))) == due
+
+
+def test_a_message_claimed_late_in_a_long_pass_is_leased_from_its_claim(
+    sqlite_ready: Ascn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pass may send for longer than a lease lasts (`mail.pass_budget_seconds` = 7200 here, the
+    lease 10 minutes). Each lease ran from the pass's `now`, so a message claimed 20 minutes into
+    the pass was claimed with a lease already run out, and another scheduler would have sent it
+    again. The pass's duration is simulated: the mailer (a real file mailer) moves the monotonic
+    clock 400 s a message, as a slow server would, which no real server here can be made to take."""
+    from datetime import timedelta
+
+    from ascn_workflow.mail.file import FileMailer
+    from ascn_workflow.store.tx_mail import LEASE
+
+    due = _focal_points(sqlite_ready, 1)
+    sqlite_ready.config.write_text(sqlite_ready.config.read_text() + "pass_budget_seconds = 7200\n")
+    app = sqlite_ready.app()
+    assert app.config.mail.pass_budget_seconds == 7200
+    now = utc("2018-02-16T12:00+08:00")
+    clock = [0.0]
+    monkeypatch.setattr(due_module.time, "monotonic", lambda: clock[0])
+    leases: list[tuple[float, Any]] = []
+
+    class SlowMailer(FileMailer):
+        idempotent = False  # claimed one message at a time, as for an SMTP server
+
+        def send(self, message_id: str, raw: bytes, sender: str, recipients: list[str]) -> str | None:
+            with app.store.read() as tx:
+                row = next(m for m in tx.outbox() if m.message_id == message_id)
+            leases.append((clock[0], row.lease_until))
+            clock[0] += 400
+            return super().send(message_id, raw, sender, recipients)
+
+    report = run_due_work(app, now, SlowMailer(app.config.mail.outbox))
+    assert len(report.delivered) == due and clock[0] > LEASE.total_seconds()
+    for elapsed, lease in leases:
+        assert lease >= now + timedelta(seconds=elapsed) + LEASE, (elapsed, lease)

@@ -198,10 +198,16 @@ class Mail(Statements):
         return int(found[0]) if found else 0
 
     def record_and_claim(
-        self, results: Sequence[Delivered], messages: Sequence[Message], now: datetime
+        self,
+        results: Sequence[Delivered],
+        messages: Sequence[Message],
+        now: datetime,
+        *,
+        lease_from: datetime | None = None,
     ) -> list[Message]:
         """Record how the messages last sent went and claim the next ones for sending (under a
-        lease); returns those this process won. On PostgreSQL all of it is one statement (the
+        lease, `LEASE` from `lease_from`: the instant of the claim, which a long pass reaches well
+        after its `now`); returns those this process won. On PostgreSQL all of it is one statement (the
         results in a data-modifying WITH), which may run as a transaction by itself
         (`Store.transaction(single=True)`); on SQLite, where a statement costs no round trip,
         one per result and one for the claims."""
@@ -211,7 +217,7 @@ class Mail(Statements):
             "UPDATE outbox SET status = 'sending', lease_until = ?, attempts = attempts + 1 "
             f"WHERE id IN {in_list(ids)} AND {_SENDABLE} RETURNING id"
         )
-        claim_params = (instant(now + LEASE), *ids, instant(now), instant(now))
+        claim_params = (instant((lease_from or now) + LEASE), *ids, instant(now), instant(now))
         if not self.dialect.pg:
             for result in results:
                 self.finish_message(result.id, now, result.error, retry=result.retry, attempts=result.attempts)
