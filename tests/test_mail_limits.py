@@ -46,6 +46,31 @@ def test_temporary_files_left_by_a_killed_writer_are_swept(tmp_path: Path) -> No
     assert sorted(p.name for p in outbox.iterdir()) == ["m_ascn-workflow.eml"]
 
 
+def test_a_long_running_mailer_sweeps_again_each_hour(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A scheduler keeps its mailer for as long as it runs: it swept once, at its first message,
+    so what a writer killed later left behind stayed for good. The hour is the monotonic clock's,
+    moved here rather than waited for."""
+    from ascn_workflow.mail import file as file_module
+
+    clock = [1000.0]
+    monkeypatch.setattr(file_module.time, "monotonic", lambda: clock[0])
+    outbox = tmp_path / "outbox"
+    mailer = FileMailer(outbox)
+    mailer.send("<a@ascn-workflow>", b"Subject: a\r\n\r\nbody\r\n", "s@a.example", ["r@b.example"])
+    killed = outbox / ".ascn-killed.tmp"
+    killed.write_bytes(b"half a message")
+    os.utime(killed, (time.time() - 3601, time.time() - 3601))
+    mailer.send("<b@ascn-workflow>", b"Subject: b\r\n\r\nbody\r\n", "s@a.example", ["r@b.example"])
+    assert killed.exists()  # swept within the hour already: not every message pays for a sweep
+    clock[0] += 3601
+    mailer.send("<c@ascn-workflow>", b"Subject: c\r\n\r\nbody\r\n", "s@a.example", ["r@b.example"])
+    assert sorted(p.name for p in outbox.iterdir()) == [
+        "a_ascn-workflow.eml",
+        "b_ascn-workflow.eml",
+        "c_ascn-workflow.eml",
+    ]
+
+
 def test_another_writers_message_in_flight_is_left_alone(tmp_path: Path) -> None:
     """The portal's workers and the scheduler share the outbox: one's sweep must not delete the
     temporary file another has just created and not yet written (its rename would then fail)."""

@@ -25,7 +25,7 @@ class FileMailer:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self._swept = False
+        self._swept_at: float | None = None  # time.monotonic() of the last sweep
 
     def send(self, message_id: str, raw: bytes, sender: str, recipients: list[str]) -> str | None:
         """Write to a temporary file, then rename it into place: a reader never sees half a message,
@@ -55,13 +55,14 @@ class FileMailer:
         """Nothing is kept open between messages."""
 
     def _sweep(self) -> None:
-        """Temporary files left by a process killed mid-write (kill -9, power loss), once per mailer.
+        """Temporary files left by a process killed mid-write (kill -9, power loss): at the first
+        send, then at most once an hour (a scheduler keeps its mailer for months).
 
         Only old ones: the portal's workers and the scheduler write to the same folder, and a
         younger file (even an empty one, just created) may be another writer's message in flight."""
-        if self._swept:
+        if self._swept_at is not None and time.monotonic() - self._swept_at < STALE_SECONDS:
             return
-        self._swept = True
+        self._swept_at = time.monotonic()
         cutoff = time.time() - STALE_SECONDS
         for old in self.folder.glob(f"*{TEMP_SUFFIX}"):
             with contextlib.suppress(OSError):
