@@ -124,3 +124,42 @@ def test_a_hung_smtp_server_costs_a_bounded_time_and_no_lapse(tmp_path: Path, db
     assert len(report["retrying"]) + report["deferred"] == len(a.json("outbox", "list"))
     untried = [m for m in a.json("outbox", "list", "--status", "queued") if m["attempts"] == 0]
     assert len(untried) == report["deferred"]
+
+
+def test_sign_in_mails_to_a_hung_server_leave_the_pages_their_threads(
+    tmp_path: Path, db_url: str, hung_smtp: int
+) -> None:
+    """A sign-in mail is delivered after the answer. It was delivered on the threads that serve
+    the pages (anyio's 40), so 45 sign-ins with a hung SMTP server held every one of them for
+    `timeout_seconds`, and every page after them waited as long (reliability.md row 13). The
+    portal now delivers on its own few mail threads: the sign-ins and a page after them are all
+    answered while every delivery still hangs."""
+    import re
+
+    import httpx
+
+    from ascn_workflow.dates import parse_instant
+
+    from .portal import Clock, Portal, free_port
+
+    config = write_config(tmp_path, db_url).read_text().replace('backend = "file"', 'backend = "smtp"')
+    config += f'host = "127.0.0.1"\nport = {hung_smtp}\ntimeout_seconds = 120\n'
+    (tmp_path / "config.toml").write_text(config)
+    a = Ascn(tmp_path, tmp_path / "config.toml")
+    a.ok("init", now="2018-01-15T09:00+08:00")
+    addresses = [f"fp{i}@{code.lower()}.example" for code in ("TH", "VN", "MY") for i in range(15)]
+    people = '[[people]]\nemail = "officer@asec.example"\nname = "Officer"\nrole = "asec"\n' + "".join(
+        f'\n[[people]]\nemail = "{e}"\nname = "FP {e}"\nrole = "focal_point"\nmember_state = "{e[-10:-8].upper()}"\n'
+        for e in addresses
+    )
+    a.ok("people", "import", a.file("people.toml", people))
+    portal = Portal(a, Clock(parse_instant("2018-02-10T09:00+08:00")), free_port())
+    portal.start()
+    try:
+        with httpx.Client(base_url=portal.url, timeout=60) as client:  # a page held by a mail: 120 s
+            csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/").text).group(1)  # type: ignore[union-attr]
+            for address in addresses:
+                assert client.post("/signin", data={"email": address, "csrf": csrf}).status_code == 200
+            assert client.get("/framework").status_code == 200
+    finally:
+        portal.stop()

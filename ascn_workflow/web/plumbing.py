@@ -6,10 +6,11 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
@@ -24,6 +25,9 @@ from ..outages import database_failure
 from . import accounts
 from .accounts import SignedIn
 from .render import render
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor
 
 log = logging.getLogger("ascn.web")
 
@@ -52,6 +56,9 @@ SECURITY_HEADERS = [
 SECRET_PATHS = ("/signin/", "/calendar/")
 
 
+MAIL_THREADS = 4  # sign-in mails delivered at once by one portal process
+
+
 class Portal:
     """The application's state: the App (config, definitions, store), the clock and the signing secret."""
 
@@ -60,6 +67,20 @@ class Portal:
         self.clock = clock
         self.secret = secret.encode("utf-8")
         self.cookie_secure = app.config.web.secure
+        self._mail: Executor | None = None
+        self._mail_lock = threading.Lock()
+
+    def mail_later(self, send: Callable[..., None], *args: Any) -> None:
+        """Run a mail's delivery on the portal's own few mail threads, never on the pages' threads:
+        with a hung SMTP server each delivery waits up to `[mail] timeout_seconds`, and a burst of
+        sign-ins would otherwise hold every thread the pages need. Deliveries still pending when
+        the process stops are finished first (the executor's threads are joined at exit)."""
+        with self._mail_lock:
+            if self._mail is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._mail = ThreadPoolExecutor(MAIL_THREADS, thread_name_prefix="ascn-portal-mail")
+        self._mail.submit(send, *args)
 
     def anon_csrf(self, anon: str) -> str:
         """The CSRF token of a visitor not signed in, bound to their `ascn_anon` cookie by the secret."""

@@ -58,7 +58,8 @@ def request_link(ctx: Context) -> Response:
         if ctx.app.config.mail.backend == "smtp":
             # After the answer: an SMTP round trip (up to mail.timeout_seconds) only for addresses in
             # the directory would tell who is in it by the time the page takes.
-            answer.background = BackgroundTask(send_signin, ctx.app, email, name, link, ctx.now)
+            # After the answer, and on the portal's mail threads, not the pages' (Portal.mail_later).
+            answer.background = BackgroundTask(ctx.portal.mail_later, send_signin, ctx.app, email, name, link, ctx.now)
         else:
             send_signin(ctx.app, email, name, link, ctx.now)  # a file on this machine: as fast as no mail
     return answer
