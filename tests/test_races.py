@@ -91,3 +91,40 @@ def test_racing_inits_on_a_fresh_database_all_succeed_or_conflict(tmp_path: Path
     assert sorted(set().union(*opened)) == sorted(d["id"] for d in a.json("status"))  # each opened once
     a.ok("init")  # and again: nothing to do
     assert a.ok("audit", "verify").exit_code == 0
+
+
+def test_a_migration_on_postgresql_waits_for_the_one_under_way(tmp_path: Path, postgres_admin_url: str) -> None:
+    """Two `ascn init` on a fresh PostgreSQL database both created tables and the second failed
+    with an internal error ('relation "cycle" already exists'; once in CI). A migration now takes
+    the advisory lock `store.migrate.MIGRATION_LOCK` first: held here, as by a migration under
+    way, `init` is seen waiting on it in pg_locks, and finishes once it is released."""
+    import time
+
+    import psycopg
+
+    from ascn_workflow.store.migrate import MIGRATION_LOCK
+
+    from .postgres import fresh_database
+
+    with fresh_database(postgres_admin_url) as url:
+        a = Ascn(tmp_path, write_config(tmp_path, url))
+        holder = psycopg.connect("postgresql://" + url.split("://", 1)[1], autocommit=True)
+        try:
+            holder.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+            init = spawn_ascn(a, "init", "--json", now="2018-01-15T09:00+08:00")
+            deadline = time.monotonic() + 120
+            waiting = 0
+            while not waiting and init.poll() is None and time.monotonic() < deadline:
+                row = holder.execute(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objid = %s",
+                    (MIGRATION_LOCK,),
+                ).fetchone()
+                waiting = row[0] if row else 0
+                time.sleep(0.05)  # polling the server's lock table, not a clock
+            assert waiting == 1 and init.poll() is None, init.communicate()
+            holder.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
+            out, err = init.communicate(timeout=120)
+            assert init.returncode == 0, err
+        finally:
+            holder.close()
+        assert json.loads(out)["opened"] and a.ok("audit", "verify").exit_code == 0

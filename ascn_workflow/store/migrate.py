@@ -51,6 +51,9 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+MIGRATION_LOCK = 0x4153434E  # "ASCN": the advisory lock that serialises migrations on PostgreSQL
+
+
 def upgrade(url: str, revision: str = "head") -> None:
     from alembic import command
 
@@ -59,6 +62,11 @@ def upgrade(url: str, revision: str = "head") -> None:
         _one_writer(engine)
     try:
         with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # One migration at a time per database: two `ascn init` on a fresh database both
+                # created tables and the second failed ('relation "cycle" already exists'). The
+                # second now waits for the first to commit, then finds the schema at head.
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
             command.upgrade(_config(connection), revision)
     finally:
         engine.dispose()
