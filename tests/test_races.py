@@ -78,6 +78,35 @@ def test_racing_cycle_opens_and_people_adds_are_idempotent_or_conflicts(ready: A
     assert ready.json("audit", "verify")["problems"] == []
 
 
+def test_racing_directory_changes_take_turns_and_all_succeed(ready: Ascn) -> None:
+    """Ten officers adding ten different people at once: each appends to the directory's hash
+    chain after its last link. On PostgreSQL two of eight used to exit 6 ('run it again') after
+    their retries; directory changes now take turns (an advisory lock), as on SQLite."""
+    adds = [
+        spawn_ascn(
+            ready,
+            "people",
+            "add",
+            "--email",
+            f"fp{i}@kh.example",
+            "--name",
+            f"Focal point {i}",
+            "--role",
+            "focal_point",
+            "--member-state",
+            "KH",
+            now="2018-01-20T09:00+07:00",
+            actor=ASEC,
+        )
+        for i in range(RACERS)
+    ]
+    results = _finish(adds)
+    assert [code for code, _, _ in results] == [0] * RACERS, [err for _, _, err in results]
+    added = {p["email"] for p in ready.json("people", "list", "--member-state", "KH")}
+    assert {f"fp{i}@kh.example" for i in range(RACERS)} <= added
+    assert ready.json("audit", "verify")["problems"] == []
+
+
 @pytest.mark.slow
 def test_racing_inits_on_a_fresh_database_all_succeed_or_conflict(tmp_path: Path, db_url: str, backend: str) -> None:
     """`init` is idempotent: ten at once on a fresh database. On SQLite the schema is created under

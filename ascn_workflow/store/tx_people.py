@@ -30,6 +30,9 @@ if TYPE_CHECKING:
     pass
 
 
+DIRECTORY_LOCK = 0x41534344  # "ASCD": the advisory lock directory changes take on PostgreSQL
+
+
 class People(Statements):
     """The directory (people, roles, grants and its change log) and the portal's sign-in links, sessions and feeds."""
 
@@ -46,7 +49,14 @@ class People(Statements):
         """Add people and roles; a role already held is kept once. Returns the roles added.
 
         Each role granted and each name changed is appended to the directory's hash chain with
-        `actor` and `now` (who did it, when): `ascn audit verify` checks the tables against it."""
+        `actor` and `now` (who did it, when): `ascn audit verify` checks the tables against it.
+
+        On PostgreSQL directory changes take turns (`DIRECTORY_LOCK`, held to the commit), as every
+        write does on SQLite (`BEGIN IMMEDIATE`): each appends after the chain's last link, so two
+        at once made the second fail on the next link and, after its retries, exit 6 ('run it
+        again'); now it waits for the first and appends after it."""
+        if self.dialect.pg:
+            self.execute("SELECT pg_advisory_xact_lock(?)", (DIRECTORY_LOCK,))
         added = 0
         for entry in entries:
             found = self.one("SELECT name FROM person WHERE email = ?", (entry.email,))
