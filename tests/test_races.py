@@ -49,27 +49,16 @@ def test_racing_project_adds_never_report_a_project_they_lost(ready: Ascn) -> No
     assert titles == stored  # each id holds the project that was told it
 
 
+def _add_focal_point(a: Ascn, email: str, name: str, *, now: str) -> subprocess.Popen[str]:
+    """`ascn people add` of a Cambodian focal point by the ASEC officer, started, not waited for."""
+    args = ("people", "add", "--email", email, "--name", name, "--role", "focal_point", "--member-state", "KH")
+    return spawn_ascn(a, *args, now=now, actor=ASEC)
+
+
 @pytest.mark.slow
 def test_racing_cycle_opens_and_people_adds_are_idempotent_or_conflicts(ready: Ascn) -> None:
     opens = [spawn_ascn(ready, "cycle", "open", "2019", now="2019-01-05T09:00+07:00") for _ in range(RACERS // 2)]
-    adds = [
-        spawn_ascn(
-            ready,
-            "people",
-            "add",
-            "--email",
-            "fp@kh.example",
-            "--name",
-            "Sok",
-            "--role",
-            "focal_point",
-            "--member-state",
-            "KH",
-            now="2019-01-05T09:00+07:00",
-            actor=ASEC,
-        )
-        for _ in range(RACERS // 2)
-    ]
+    adds = [_add_focal_point(ready, "fp@kh.example", "Sok", now="2019-01-05T09:00+07:00") for _ in range(RACERS // 2)]
     _finish(opens + adds)
     cycles = {c["cycle"]: c for c in ready.json("cycle", "list")}
     assert cycles[2019]["opened"] is True
@@ -83,21 +72,7 @@ def test_racing_directory_changes_take_turns_and_all_succeed(ready: Ascn) -> Non
     chain after its last link. On PostgreSQL two of eight used to exit 6 ('run it again') after
     their retries; directory changes now take turns (an advisory lock), as on SQLite."""
     adds = [
-        spawn_ascn(
-            ready,
-            "people",
-            "add",
-            "--email",
-            f"fp{i}@kh.example",
-            "--name",
-            f"Focal point {i}",
-            "--role",
-            "focal_point",
-            "--member-state",
-            "KH",
-            now="2018-01-20T09:00+07:00",
-            actor=ASEC,
-        )
+        _add_focal_point(ready, f"fp{i}@kh.example", f"Focal point {i}", now="2018-01-20T09:00+07:00")
         for i in range(RACERS)
     ]
     results = _finish(adds)
