@@ -12,9 +12,11 @@ is appended to the calendar's own hash chain (`calendar_change`), which `audit v
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
+
+from msgspec.structs import asdict, replace
 
 from . import reminding
 from .dates import milestone_deadline, parse_day, show

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct
 
 from .errors import BadInput, NotFound
 from .names import check_email
@@ -14,8 +15,7 @@ from .names import check_email
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
-@dataclass(frozen=True)
-class MailConfig:
+class MailConfig(Struct, frozen=True):
     backend: str = "file"
     sender: str = "ascn-secretariat@asean.example"
     outbox: Path = Path("outbox")
@@ -29,8 +29,7 @@ class MailConfig:
     pass_budget_seconds: float = 300.0  # the longest one due pass spends sending; the rest waits for the next
 
 
-@dataclass(frozen=True)
-class WebConfig:
+class WebConfig(Struct, frozen=True):
     """`[web]`: the portal (SPEC §8). The signing secret is read from the variable `secret_env` names."""
 
     base_url: str = "http://127.0.0.1:8000"
@@ -48,8 +47,7 @@ class WebConfig:
 AUTH_MODES = ("declared", "os-user", "database-user")
 
 
-@dataclass(frozen=True)
-class Config:
+class Config(Struct, frozen=True):
     path: Path | None
     database_url: str
     cycle: int
@@ -139,10 +137,10 @@ KEYS = {
     "database": {"url"},
     "calendar": {"cycle"},
     "workflows": {"dir"},
-    "mail": set(MailConfig.__dataclass_fields__),
+    "mail": set(MailConfig.__struct_fields__),
     "reminders": {"offsets_days", "local_hour"},
     "documents": {"dir"},
-    "web": set(WebConfig.__dataclass_fields__),
+    "web": set(WebConfig.__struct_fields__),
     "auth": {"cli"},
     "clock": {"now"},
 }

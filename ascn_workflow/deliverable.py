@@ -7,13 +7,13 @@ reads one. Pure: no I/O.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from msgspec import Struct, field
 
-@dataclass(frozen=True, slots=True)
-class Deliverable:
+
+class Deliverable(Struct, frozen=True):
     id: str
     cycle: int
     workflow: str

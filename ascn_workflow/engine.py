@@ -8,9 +8,11 @@ clock and touches no database: the service layer reads the deliverable and store
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
+
+from msgspec import Struct, field
+from msgspec.structs import replace
 
 from .dates import milestone_deadline, utc
 from .deliverable import Deliverable
@@ -26,8 +28,7 @@ def deliverable_id(cycle: int, workflow: str, subject: str | None = None) -> str
     return f"{cycle}/{workflow}/{subject}".lower() if subject else f"{cycle}/{workflow}".lower()
 
 
-@dataclass(frozen=True)
-class Request:
+class Request(Struct, frozen=True):
     trigger: str
     actor: Actor
     now: datetime
@@ -37,8 +38,7 @@ class Request:
     waivers: Mapping[str, str] = field(default_factory=dict)  # rule name -> reason
 
 
-@dataclass(frozen=True)
-class Event:
+class Event(Struct, frozen=True):
     """One history entry: the audit trail's unit."""
 
     trigger: str
@@ -53,8 +53,7 @@ class Event:
     waivers: Mapping[str, str]
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(Struct, frozen=True):
     deliverable_id: str
     version: int
     event: Event
@@ -63,8 +62,7 @@ class Outcome:
     effects: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class Option:
+class Option(Struct, frozen=True):
     """A trigger from the current stage, as seen by one actor at one instant."""
 
     trigger: str

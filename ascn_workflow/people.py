@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
 from typing import Any
+
+from msgspec import Struct
 
 from .errors import BadInput, NotFound, did_you_mean
 from .names import check_email, check_name
@@ -13,8 +14,7 @@ from .spec import NETWORK_ROLES, ROLES, Network, slugify
 SCHEDULER_EMAIL = "scheduler"
 
 
-@dataclass(frozen=True)
-class Grant:
+class Grant(Struct, frozen=True):
     """One role held by a person, with its scope: a member state (focal_point, nr, chair) or a city."""
 
     role: str
@@ -30,8 +30,7 @@ class Grant:
         return member_state is not None and self.member_state == member_state
 
 
-@dataclass(frozen=True)
-class Actor:
+class Actor(Struct, frozen=True):
     email: str
     grants: tuple[Grant, ...]
 
@@ -39,8 +38,7 @@ class Actor:
 SCHEDULER = Actor(SCHEDULER_EMAIL, (Grant("scheduler"),))
 
 
-@dataclass(frozen=True)
-class PersonEntry:
+class PersonEntry(Struct, frozen=True):
     email: str
     name: str
     grant: Grant

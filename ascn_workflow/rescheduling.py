@@ -10,8 +10,10 @@ writes what it returns; nothing here reads the clock or the database.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime
+
+from msgspec.structs import replace
 
 from .dates import milestone_deadline, parse_day, parse_instant
 from .definitions import valid_zone

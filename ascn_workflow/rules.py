@@ -7,16 +7,16 @@ A rule returns None when it holds and a one-line reason when it does not.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from msgspec import Struct
 
 from .dates import milestone_start, show
 from .spec import Calendar, Network, Workflow
 
 
-@dataclass(frozen=True)
-class RuleContext:
+class RuleContext(Struct, frozen=True):
     """What a rule may look at: never the database or the clock, only what the caller passes."""
 
     cycle: int
@@ -38,8 +38,7 @@ class RuleContext:
 RuleFn = Callable[[RuleContext, Mapping[str, Any]], str | None]
 
 
-@dataclass(frozen=True)
-class RuleKind:
+class RuleKind(Struct, frozen=True):
     fn: RuleFn
     params: tuple[str, ...]
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from msgspec import structs
 
 from . import services
 from .app import App
@@ -54,9 +56,9 @@ def prepare_sandbox(base: Config, db: Path) -> Config:
         "[web]\nsimulation = true\n",
         encoding="utf-8",
     )
-    mail = replace(base.mail, backend="file", outbox=directory / "outbox")
-    web = replace(base.web, simulation=True)
-    return replace(
+    mail = structs.replace(base.mail, backend="file", outbox=directory / "outbox")
+    web = structs.replace(base.web, simulation=True)
+    return structs.replace(
         base,
         path=directory / "config.toml",
         database_url=f"sqlite:///{db}",

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from msgspec import Struct
 
 from .errors import NotFound, did_you_mean
 
@@ -56,8 +57,7 @@ def check_slug(value: object) -> str | None:
     return value if isinstance(value, str) and SLUG.match(value) and len(value) <= 80 else None
 
 
-@dataclass(frozen=True)
-class City:
+class City(Struct, frozen=True):
     slug: str
     name: str
     member_state: str
@@ -65,8 +65,7 @@ class City:
     capital: bool = False
 
 
-@dataclass(frozen=True)
-class MemberState:
+class MemberState(Struct, frozen=True):
     code: str
     name: str
     zone: str
@@ -81,8 +80,7 @@ class MemberState:
         return next(c for c in self.cities if c.capital)
 
 
-@dataclass(frozen=True)
-class Network:
+class Network(Struct, frozen=True):
     member_states: Mapping[str, MemberState]
 
     def member_state(self, code: str) -> MemberState:
@@ -101,8 +99,7 @@ class Network:
         return {code: ms for code, ms in self.member_states.items() if ms.in_network(cycle)}
 
 
-@dataclass(frozen=True)
-class Milestone:
+class Milestone(Struct, frozen=True):
     id: str
     title: str
     start: date
@@ -112,8 +109,7 @@ class Milestone:
     revision: int = 0  # how many times `calendar set` moved it: the SEQUENCE of its calendar event
 
 
-@dataclass(frozen=True)
-class Calendar:
+class Calendar(Struct, frozen=True):
     cycle: int
     chair: str
     host: str
@@ -129,8 +125,7 @@ class Calendar:
             raise NotFound(f"cycle {self.cycle} has no milestone {milestone_id!r}") from None
 
 
-@dataclass(frozen=True)
-class ChairRotation:
+class ChairRotation(Struct, frozen=True):
     """The ASEAN Chair by year: alphabetical rotation from an anchor year, with overrides for swaps."""
 
     rotation: tuple[str, ...]
@@ -145,15 +140,13 @@ class ChairRotation:
         return self.rotation[(start + year - self.anchor_year) % len(self.rotation)]
 
 
-@dataclass(frozen=True)
-class RuleSpec:
+class RuleSpec(Struct, frozen=True):
     name: str
     kind: str
     params: Mapping[str, Any]
 
 
-@dataclass(frozen=True)
-class Stage:
+class Stage(Struct, frozen=True):
     name: str
     responsible: tuple[str, ...] = ()
     deadline: str | None = None
@@ -161,8 +154,7 @@ class Stage:
     reminder_offsets_days: tuple[int, ...] | None = None
 
 
-@dataclass(frozen=True)
-class Transition:
+class Transition(Struct, frozen=True):
     trigger: str
     sources: tuple[str, ...]
     dest: str
@@ -174,8 +166,7 @@ class Transition:
     effects: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Workflow:
+class Workflow(Struct, frozen=True):
     name: str
     title: str
     subject: str
@@ -212,13 +203,12 @@ class Workflow:
         return frozenset(t.trigger for t in self.transitions)
 
 
-@dataclass(frozen=True)
-class Definitions:
+class Definitions(Struct, frozen=True):
     workflows: Mapping[str, Workflow]
     rules: Mapping[str, RuleSpec]
     network: Network
     calendars: Mapping[int, Calendar]
-    source: Path | None = field(default=None, compare=False)
+    source: Path | None = None  # the folder they were read from
     chairs: ChairRotation | None = None
 
     @property

@@ -7,8 +7,9 @@ milestones without importing what moving them needs (rescheduling, reminders, th
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import replace
 from datetime import date
+
+from msgspec.structs import replace
 
 from .spec import Definitions, Milestone
 from .store import MilestoneRecord

@@ -7,12 +7,12 @@ version rises by one per transition; a refused attempt changes nothing (checked 
 from __future__ import annotations
 
 import tempfile
-from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from msgspec.structs import replace
 
 from ascn_workflow import services, views
 from ascn_workflow.app import App

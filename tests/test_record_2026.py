@@ -3,11 +3,11 @@ real expansions as playable nominations, and Timor-Leste in the network from the
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
 import pytest
+from msgspec.structs import replace
 
 from ascn_workflow.app import App
 from ascn_workflow.config import load_config

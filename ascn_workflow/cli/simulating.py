@@ -40,8 +40,9 @@ def simulate(
     Ends with where every deliverable stands and the mail sent (one .eml per message in outbox/
     beside the database). Example: ascn simulate --until 2018-03-05
     """
-    from dataclasses import replace
     from datetime import date
+
+    from msgspec.structs import replace
 
     from ..app import App
     from ..dates import parse_day

@@ -13,9 +13,11 @@ Every instant is stored as UTC; `version` guards each deliverable against lost u
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from msgspec import Struct
+from msgspec.structs import force_setattr, replace
 
 from ..deliverable import Deliverable as Deliverable  # its table is declared below
 
@@ -26,22 +28,19 @@ if TYPE_CHECKING:
 KINDS = {"str": "text", "int": "integer", "bool": "boolean", "datetime": "instant", "dict": "json", "list": "json"}
 
 
-@dataclass(frozen=True, slots=True)
-class Cycle:
+class Cycle(Struct, frozen=True):
     year: int
     opened_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class MemberStateRecord:
+class MemberStateRecord(Struct, frozen=True):
     code: str
     name: str
     zone: str
     capital: str
 
 
-@dataclass(frozen=True, slots=True)
-class City:
+class City(Struct, frozen=True):
     slug: str
     name: str
     member_state: str
@@ -50,15 +49,13 @@ class City:
     joined_cycle: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Person:
+class Person(Struct, frozen=True):
     email: str
     name: str
     login: str | None = None  # OS or database user name, for the proving [auth] cli modes (migration 0006)
 
 
-@dataclass(frozen=True, slots=True)
-class PersonRole:
+class PersonRole(Struct, frozen=True):
     """One role of one person; "" stands for "no scope" so the unique constraint holds on every backend."""
 
     email: str
@@ -68,8 +65,7 @@ class PersonRole:
     id: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class HistoryEntry:
+class HistoryEntry(Struct, frozen=True):
     """Append-only: one row per transition, written in the same transaction as the stage change."""
 
     deliverable_id: str
@@ -91,8 +87,7 @@ class HistoryEntry:
     id: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class DirectoryChange:
+class DirectoryChange(Struct, frozen=True):
     """Append-only: who granted which role to whom, when, as one hash chain for the whole directory
     (issue 16, item 4): a role or a name in `person_role`/`person` that no change explains is caught."""
 
@@ -108,8 +103,7 @@ class DirectoryChange:
     hash: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class Reminder:
+class Reminder(Struct, frozen=True):
     """A reminder planned when a deliverable entered a stage with a deadline; claimed once when sent."""
 
     deliverable_id: str
@@ -124,8 +118,7 @@ class Reminder:
     id: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
+class Message(Struct, frozen=True):
     """The transactional outbox: a message is stored with the claim that caused it, then delivered."""
 
     message_id: str
@@ -144,8 +137,7 @@ class Message:
     id: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class MilestoneRecord:
+class MilestoneRecord(Struct, frozen=True):
     """A cycle's milestone as the database holds it: seeded from workflows/calendars/ when the cycle
     opens, then the truth (`ascn calendar set` moves it). Days are ISO dates in `zone`."""
 
@@ -160,8 +152,7 @@ class MilestoneRecord:
     revision: int = 0  # how many times it was moved: the SEQUENCE of its calendar event
 
 
-@dataclass(frozen=True, slots=True)
-class CalendarChange:
+class CalendarChange(Struct, frozen=True):
     """Append-only: one row per calendar change or extension, chained by hash like the history."""
 
     seq: int
@@ -181,8 +172,7 @@ class CalendarChange:
     id: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class DocumentVersion:
+class DocumentVersion(Struct, frozen=True):
     """One version of a deliverable's document: the file lives at `[documents] dir`/<sha256[:2]>/<sha256>.
     Append-only, chained by hash per deliverable like its history (migration 0009)."""
 
@@ -198,8 +188,7 @@ class DocumentVersion:
     id: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class SignIn:
+class SignIn(Struct, frozen=True):
     """A sign-in link sent by mail: only its SHA-256 is kept; single use, short-lived (docs/security.md)."""
 
     token_hash: str
@@ -210,8 +199,7 @@ class SignIn:
     id: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class WebSession:
+class WebSession(Struct, frozen=True):
     """A signed-in browser: the cookie holds a random token whose SHA-256 is the key; sign-out ends it."""
 
     token_hash: str
@@ -223,8 +211,7 @@ class WebSession:
     id: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Feed:
+class Feed(Struct, frozen=True):
     """A person's secret calendar feed (/calendar/<token>.ics); revoked when they make a new one or stop it."""
 
     token_hash: str
@@ -245,16 +232,14 @@ def notice_due(deadline: datetime | None) -> datetime | None:
 R = TypeVar("R")
 
 
-@dataclass(frozen=True, slots=True)
-class Column:
+class Column(Struct, frozen=True):
     name: str
     kind: str  # text | integer | boolean | instant | json
     nullable: bool
     length: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Index:
+class Index(Struct, frozen=True):
     name: str
     columns: tuple[str, ...]
 
@@ -267,8 +252,7 @@ def _kind(annotation: str) -> tuple[str, bool]:
     return KINDS[base.split("[", 1)[0]], rest == "None"
 
 
-@dataclass(frozen=True)
-class Table(Generic[R]):
+class Table(Struct, Generic[R], frozen=True):
     """A table: its record class, key, the key the database assigns, constraints and indexes.
 
     `indexed` are single columns with an index named `ix_<table>_<column>`; `indexes` are named ones.
@@ -290,14 +274,15 @@ class Table(Generic[R]):
     def __post_init__(self) -> None:
         lengths = dict(self.lengths)
         columns = []
-        for f in fields(self.record):  # type: ignore[arg-type]
-            if f.name in self.joined:
+        annotations = self.record.__annotations__  # as written: the module does not evaluate them
+        for name in self.record.__struct_fields__:  # type: ignore[attr-defined]
+            if name in self.joined:
                 continue
-            kind, nullable = _kind(str(f.type))
-            if f.name in self.not_null or (f.name == self.key and self.generated):
+            kind, nullable = _kind(annotations[name])
+            if name in self.not_null or (name == self.key and self.generated):
                 nullable = False
-            columns.append(Column(f.name, kind, nullable, lengths.get(f.name)))
-        object.__setattr__(self, "columns", tuple(columns))
+            columns.append(Column(name, kind, nullable, lengths.get(name)))
+        force_setattr(self, "columns", tuple(columns))
 
     @property
     def names(self) -> tuple[str, ...]:

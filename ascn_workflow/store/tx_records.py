@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+
+from msgspec.structs import asdict, replace
 
 from ..errors import BadInput, Conflict
 from . import tables
