@@ -102,7 +102,10 @@ def document_attached(ctx: RuleContext, params: Mapping[str, Any]) -> str | None
     """The version a body endorses is recorded (effect `record-document-version` gathers it)."""
     if ctx.data.get("version"):
         return None
-    return "no version of the document is attached: add one with `ascn document add ID FILE`"
+    return (  # read on the portal too, which cannot attach files
+        "no version of the document is attached: one who may edit it attaches it at a terminal "
+        "(`ascn document add ID FILE`; the portal cannot attach files)"
+    )
 
 
 @rule_kind("milestone-reached", "milestone")
