@@ -13,6 +13,7 @@ Forms every client shows on the right day in the reader's zone:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from . import rfc5545
 from .dates import local_midnight, show
 from .errors import NotFound
 
@@ -136,20 +138,30 @@ def as_json(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------------------- RFC 5545
 
 
-def milestone_event(row: dict[str, Any], now: datetime) -> Any:
-    """An all-day event over the milestone's days (DTEND is exclusive: the day after the last)."""
-    from icalendar import Event
+class Event:
+    """One VEVENT, as its content lines (escaped, not yet folded), and the zone its times name
+    with a `TZID` (None: dates, or times in UTC), whose VTIMEZONE the calendar must carry."""
 
-    event = Event()
-    event.add("uid", row["uid"])
-    event.add("sequence", row["sequence"])
-    event.add("dtstamp", now.astimezone(UTC))
-    event.add("dtstart", row["first_day"])
-    event.add("dtend", row["last_day"] + timedelta(days=1))
-    event.add("summary", row["title"])
-    event.add("categories", ["milestone"])
-    event.add("transp", "TRANSPARENT")
-    return event
+    __slots__ = ("lines", "zone")
+
+    def __init__(self, lines: list[str], zone: str | None) -> None:
+        self.lines = lines
+        self.zone = zone
+
+
+def milestone_event(row: dict[str, Any], now: datetime) -> Event:
+    """An all-day event over the milestone's days (DTEND is exclusive: the day after the last)."""
+    lines = [
+        f"SUMMARY:{rfc5545.text(row['title'])}",
+        f"DTSTART;VALUE=DATE:{rfc5545.day(row['first_day'])}",
+        f"DTEND;VALUE=DATE:{rfc5545.day(row['last_day'] + timedelta(days=1))}",
+        f"DTSTAMP:{rfc5545.utc(now.astimezone(UTC))}",
+        f"UID:{rfc5545.text(row['uid'])}",
+        f"SEQUENCE:{int(row['sequence'])}",
+        "CATEGORIES:milestone",
+        "TRANSP:TRANSPARENT",
+    ]
+    return Event(lines, None)
 
 
 def deadline_event(
@@ -161,74 +173,92 @@ def deadline_event(
     summary: str,
     description: str,
     now: datetime,
-) -> Any:
-    """A short event ending at the deadline, in `zone` (with its VTIMEZONE once added to a calendar)."""
-    from icalendar import Event
+) -> Event:
+    """A short event ending at the deadline, in `zone` (with its VTIMEZONE once added to a calendar).
 
-    local = deadline.astimezone(ZoneInfo(zone))
-    event = Event()
-    event.add("uid", uid)
-    event.add("sequence", sequence)
-    event.add("dtstamp", now.astimezone(UTC))
-    event.add("dtstart", local - DEADLINE_LEAD)
-    event.add("dtend", local)
-    event.add("summary", summary)
-    event.add("description", description)
-    event.add("categories", ["deadline"])
-    return event
+    Its start is the deadline's wall clock less `DEADLINE_LEAD`, as icalendar wrote it; a zone
+    that is UTC (`UTC`, `Etc/UTC`, `GMT`…) is written in the UTC form, with no TZID."""
+    end = deadline.astimezone(ZoneInfo(zone))
+    start = end - DEADLINE_LEAD
+    if _is_utc(zone):
+        times = [f"DTSTART:{rfc5545.utc(start)}", f"DTEND:{rfc5545.utc(end)}"]
+    else:
+        tzid = _tzid(zone)
+        times = [f"DTSTART;TZID={tzid}:{rfc5545.local(start)}", f"DTEND;TZID={tzid}:{rfc5545.local(end)}"]
+    lines = [
+        f"SUMMARY:{rfc5545.text(summary)}",
+        *times,
+        f"DTSTAMP:{rfc5545.utc(now.astimezone(UTC))}",
+        f"UID:{rfc5545.text(uid)}",
+        f"SEQUENCE:{int(sequence)}",
+        "CATEGORIES:deadline",
+        f"DESCRIPTION:{rfc5545.text(description)}",
+    ]
+    return Event(lines, None if _is_utc(zone) else zone)
 
 
-def calendar_of(events: list[Any], *, name: str | None = None, organizer: tuple[str, str] | None = None) -> bytes:
+def calendar_of(events: list[Event], *, name: str | None = None, organizer: tuple[str, str] | None = None) -> bytes:
     """A VCALENDAR of `events` with the VTIMEZONEs they use. RFC 5545 forbids an empty one.
 
     With an `organizer` (name, address) it is an iTIP PUBLISH (RFC 5546, for mail), which needs
     the ORGANIZER on each event; without, it is a plain calendar file and carries no METHOD.
     """
-    from icalendar import Calendar, vCalAddress
-
     if not events:
         raise NotFound("no events to write: RFC 5545 forbids an empty calendar")
-    cal = Calendar()
-    cal.add("prodid", PRODID)
-    cal.add("version", "2.0")
-    cal.add("calscale", "GREGORIAN")
+    fold = rfc5545.fold
+    head = ["BEGIN:VCALENDAR", "VERSION:2.0", f"PRODID:{rfc5545.text(PRODID)}", "CALSCALE:GREGORIAN"]
     if organizer is not None:
-        cal.add("method", "PUBLISH")
+        head.append("METHOD:PUBLISH")
     if name:
-        cal.add("x-wr-calname", name)
+        head.append(f"X-WR-CALNAME:{rfc5545.text(name)}")
+    parts = [fold(line) for line in head]
+    for zone in sorted({e.zone for e in events if e.zone is not None}):
+        parts.append(_vtimezone(zone))
+    tail = (
+        [f"ORGANIZER;CN={rfc5545.param(organizer[0])}:{rfc5545.uri(f'mailto:{organizer[1]}')}"]
+        if organizer is not None
+        else []
+    )
     for event in events:
-        if organizer is not None:
-            address = vCalAddress(f"mailto:{organizer[1]}")
-            address.params["cn"] = organizer[0]
-            event.add("organizer", address)
-        cal.add_component(event)
-    _add_timezones(cal)
-    return bytes(cal.to_ical())
-
-
-def _add_timezones(cal: Any) -> None:
-    """`Calendar.add_missing_timezones`, with each zone's VTIMEZONE built once per process.
-
-    icalendar derives a VTIMEZONE by walking the zone's offsets over 1970-2038, about 20 ms a
-    zone: once per reminder, that was most of the due pass. A zone's rules do not change while
-    the process runs, and a built component is only read when a calendar is written.
-    """
-    position = len(cal.timezones)
-    for tzid in sorted(cal.get_missing_tzids()):
-        timezone = _vtimezone(tzid)
-        if timezone is not None:
-            cal.subcomponents.insert(position, timezone)
-            position += 1
+        parts.append(b"BEGIN:VEVENT\r\n")
+        parts.extend(fold(line) for line in event.lines)
+        parts.extend(fold(line) for line in tail)
+        parts.append(b"END:VEVENT\r\n")
+    parts.append(b"END:VCALENDAR\r\n")
+    return b"".join(parts)
 
 
 @lru_cache(maxsize=128)
-def _vtimezone(tzid: str) -> Any:
+def _is_utc(zone: str) -> bool:
+    """Whether icalendar writes this zone's times in the UTC form: `UTC` and the zones it holds
+    equivalent (`Etc/UTC`, `GMT`, `Africa/Abidjan`…), as the calendars written before did."""
+    from icalendar.timezone.tzid import tzid_from_tzinfo
+
+    return tzid_from_tzinfo(ZoneInfo(zone)) == "UTC"
+
+
+@lru_cache(maxsize=128)
+def _tzid(zone: str) -> str:
+    """The TZID parameter: an IANA name never needs quoting, and is written bare as clients expect."""
+    if not re.fullmatch(r"[A-Za-z0-9/_+-]+", zone):
+        return rfc5545.param(zone)
+    return zone
+
+
+@lru_cache(maxsize=128)
+def _vtimezone(tzid: str) -> bytes:
+    """The zone's VTIMEZONE as icalendar writes it, built once per process (empty for a zone
+    icalendar does not know, which is left out, as its `add_missing_timezones` does).
+
+    icalendar derives a VTIMEZONE by walking the zone's offsets over 1970-2038, about 20 ms a
+    zone: once per reminder, that was most of the due pass. A zone's rules do not change while
+    the process runs."""
     from icalendar import Timezone
 
     try:
-        return Timezone.from_tzid(tzid)
-    except ValueError:  # a zone icalendar does not know is left out, as add_missing_timezones does
-        return None
+        return bytes(Timezone.from_tzid(tzid).to_ical())
+    except ValueError:
+        return b""
 
 
 def to_ics(rows: list[dict[str, Any]], cycle: int, now: datetime, who: str | None = None) -> bytes:
