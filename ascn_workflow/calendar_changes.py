@@ -12,10 +12,10 @@ is appended to the calendar's own hash chain (`calendar_change`), which `audit v
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
+from msgspec import Struct, field
 from msgspec.structs import asdict, replace
 
 from . import reminding
@@ -82,16 +82,14 @@ def _reason(reason: str | None) -> str:
 # ---------------------------------------------------------------------------- moving one deadline
 
 
-@dataclass
-class Told:
+class Told(Struct):
     """One person's share of a change: every deadline of theirs it moved, for their one message."""
 
     recipient: Recipient
     moves: list[tuple[Deliverable, datetime | None]] = field(default_factory=list)  # (moved row, old deadline)
 
 
-@dataclass
-class Change:
+class Change(Struct):
     """What one calendar change or extension does, gathered as it is applied (or previewed)."""
 
     deliverables: list[dict[str, Any]] = field(default_factory=list)

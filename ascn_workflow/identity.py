@@ -9,14 +9,14 @@ else's behalf with `--on-behalf-of EMAIL` (history keeps both: the actor and `re
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 from .app import App
 from .errors import Denied
 
 
-@dataclass(frozen=True)
-class Acting:
+class Acting(Struct, frozen=True):
     actor: str | None  # whose act it is (their roles and scope decide)
     recorded_by: str | None  # the proven person who recorded it; None when identity is only declared
 

@@ -7,9 +7,10 @@ deliverables to create, with their initial stage and its deadline in that cycle.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from msgspec import Struct
 
 from .engine import deliverable_id, stage_deadline
 from .errors import Refused
@@ -19,8 +20,7 @@ from .spec import Definitions, Workflow
 PROJECT_FIELDS = ("title", "focus", "funding", "proposed_by", "proposed_at")
 
 
-@dataclass(frozen=True)
-class Opening:
+class Opening(Struct, frozen=True):
     id: str
     cycle: int
     workflow: str

@@ -8,15 +8,15 @@ state when that day is a weekend or a public holiday (the `holidays` package).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
+
+from msgspec import Struct
 
 from .dates import at_local, local_date
 
 
-@dataclass(frozen=True)
-class Recipient:
+class Recipient(Struct, frozen=True):
     email: str
     name: str
     role: str
@@ -24,8 +24,7 @@ class Recipient:
     country: str  # ISO code of the member state whose holidays apply
 
 
-@dataclass(frozen=True)
-class PlannedReminder:
+class PlannedReminder(Struct, frozen=True):
     recipient: Recipient
     offset_days: int
     due_at: datetime

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from html import escape
 from typing import Any
+
+from msgspec import Struct, field
 
 from . import views
 from .app import App
@@ -23,8 +24,7 @@ from .store import HistoryEntry
 PAIRED = ("matched", "finalised", "announced", "noted")
 
 
-@dataclass
-class _Year:
+class _Year(Struct):
     """What every section reads: the cycle's deliverables, their history, the cities and the people."""
 
     defs: Definitions

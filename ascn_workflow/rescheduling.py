@@ -10,9 +10,9 @@ writes what it returns; nothing here reads the clock or the database.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
 
+from msgspec import Struct
 from msgspec.structs import replace
 
 from .dates import milestone_deadline, parse_day, parse_instant
@@ -41,8 +41,7 @@ def new_deadline(text: str, zone: str) -> datetime:
     return milestone_deadline(Milestone("extension", "extension", day, day, zone))
 
 
-@dataclass(frozen=True)
-class Existing:
+class Existing(Struct, frozen=True):
     """A reminder already stored for the current stage entry (any version since the stage was entered)."""
 
     recipient: str
@@ -51,8 +50,7 @@ class Existing:
     status: str  # planned | sent | cancelled | skipped
 
 
-@dataclass(frozen=True)
-class ReminderPlan:
+class ReminderPlan(Struct, frozen=True):
     cancelled: tuple[Existing, ...]  # planned before, no longer (replaced or past)
     planned: tuple[PlannedReminder, ...]  # to store under the new version
     already_sent: tuple[Existing, ...]  # sent for this stage entry: never sent again

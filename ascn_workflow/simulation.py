@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from msgspec import structs
+from msgspec import Struct, field, structs
 
 from . import services
 from .app import App
@@ -91,8 +90,7 @@ def cast(app: App) -> list[dict[str, str]]:
     return [chosen[r] for r in ROLES_SHOWN if r in chosen]
 
 
-@dataclass(frozen=True)
-class Step:
+class Step(Struct, frozen=True):
     number: int
     at: datetime
     actor: str
@@ -113,8 +111,7 @@ class Step:
         return f"{self.actor}: advance {self.target} {self.trigger}"
 
 
-@dataclass(frozen=True)
-class Scenario:
+class Scenario(Struct, frozen=True):
     path: Path
     cycle: int
     start: date
@@ -187,8 +184,7 @@ def _step(number: int, raw: dict[str, Any], defs: Definitions, path: Path) -> St
     )
 
 
-@dataclass
-class SimulationResult:
+class SimulationResult(Struct):
     days: int = 0
     steps: int = 0
     lapsed: list[str] = field(default_factory=list)
