@@ -30,10 +30,21 @@ FIELDS = (
 )
 
 
+_PLAIN = "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ"  # strftime's "%Y-%m-%dT%H:%M:%S.%fZ" for years from 1000, 3× faster
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        m = value.astimezone(UTC)
+        if m.year < 1000:  # strftime pads no such year
+            return m.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return _PLAIN % (m.year, m.month, m.day, m.hour, m.minute, m.second, m.microsecond)
     return value
+
+
+# The canonical JSON of every chain, made once: `json.dumps` with these options builds this very
+# encoder at each call (~0.5 µs of every advance, issue 15); the text is the same.
+_canonical = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str).encode
 
 
 # Provenance (migration 0006): where the act came in and who proved they recorded it. Covered by the
@@ -43,18 +54,25 @@ PROVENANCE: dict[str, str | None] = {"channel": "cli", "recorded_by": None}
 
 def digest(row: Mapping[str, Any], prev_hash: str) -> str:
     """Version 1 of the row hash: sha256 of the previous hash and the row's canonical JSON."""
-    fields = {k: _plain(row[k]) for k in FIELDS}
+    fields = {}
+    last = text = None
+    for k in FIELDS:
+        value = row[k]
+        if isinstance(value, datetime):
+            if value is not last:  # effective_at is recorded_at when no --at was given: written once
+                last, text = value, _plain(value)
+            value = text
+        fields[k] = value
     for key, default in PROVENANCE.items():
-        value = row.get(key, default)
-        if value != default:
-            fields[key] = value
+        if (given := row.get(key, default)) != default:
+            fields[key] = given
     return chain_hash("", fields, prev_hash)
 
 
 def chain_hash(tag: str, fields: Mapping[str, Any], prev_hash: str) -> str:
     """sha256 of `tag`, the previous hash and the fields' canonical JSON: one link of any chain
     (`tag` keeps chains of different things apart; the history's and the directory's have none)."""
-    content = json.dumps(dict(fields), sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    content = _canonical(fields if type(fields) is dict else dict(fields))
     return hashlib.sha256(f"{tag}{prev_hash}\n{content}".encode()).hexdigest()
 
 

@@ -4,11 +4,16 @@ swapped in the calendar's or the directory's chain are reported as reordered, as
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import text
 
 from ascn_workflow.audit import change_digest, digest, directory_digest, verify_chain, verify_changes, verify_directory
@@ -18,6 +23,7 @@ from ascn_workflow.store.migrate import make_engine
 from .conftest import ASEC, Ascn, join
 
 Digest = Callable[[Mapping[str, Any], str], str]
+ZONE_BANGKOK = ZoneInfo("Asia/Bangkok")
 
 
 def _chain(rows: list[dict[str, Any]], digest_of: Digest) -> list[dict[str, Any]]:
@@ -187,3 +193,39 @@ def test_db_upgrade_to_0009_chains_the_documents_already_stored(ready: Ascn) -> 
     assert ("2018/framework document", "edited", 1) in {
         (p["deliverable_id"], p["kind"], p["position"]) for p in problems
     }
+
+
+_TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=12)  # any text a JSON value may hold
+_VALUE = st.recursive(
+    st.none() | st.booleans() | st.integers() | _TEXT, lambda inner: st.lists(inner) | st.dictionaries(_TEXT, inner)
+)
+_INSTANT = st.datetimes(
+    min_value=datetime(100, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.sampled_from([UTC, ZONE_BANGKOK])
+)
+
+
+_ROW = st.fixed_dictionaries(
+    {
+        "deliverable_id": _TEXT, "seq": st.integers(1, 10**6), "trigger": _TEXT, "source": _TEXT, "dest": _TEXT,
+        "actor": _TEXT, "role": _TEXT, "effective_at": _INSTANT, "recorded_at": _INSTANT,
+        "note": st.none() | _TEXT, "data": st.dictionaries(_TEXT, _VALUE), "waivers": st.dictionaries(_TEXT, _TEXT),
+        "channel": st.sampled_from(["cli", "web", "scheduler"]), "recorded_by": st.none() | _TEXT,
+    }
+)  # fmt: skip
+
+
+@given(row=_ROW, prev=st.sampled_from(["", "0" * 64, "ab" * 32]))
+def test_a_history_rows_hash_is_the_documented_sha256_of_its_canonical_json(row: dict[str, Any], prev: str) -> None:
+    """docs/audit.md's format, computed here with the standard library alone: every row stored
+    since version 1 must keep verifying, whatever `audit.digest` does to be quick."""
+    content = {
+        k: v.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ") if isinstance(v, datetime) else v
+        for k, v in row.items()
+        if k not in ("channel", "recorded_by")
+    }
+    if row["channel"] != "cli":
+        content["channel"] = row["channel"]
+    if row["recorded_by"] is not None:
+        content["recorded_by"] = row["recorded_by"]
+    canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    assert digest(row, prev) == hashlib.sha256(f"{prev}\n{canonical}".encode()).hexdigest()
