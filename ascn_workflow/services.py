@@ -14,7 +14,7 @@ from . import calendar_changes, reminding
 from .app import App
 from .dates import show
 from .effects import EFFECTS
-from .engine import Request, fire, in_cycle
+from .engine import Request, fire, in_cycle, transition_of
 from .errors import BadInput, Denied, NotFound
 from .names import check_text, forbidden_character
 from .nominations import parse_nomination
@@ -254,7 +254,7 @@ def advance(
     with app.store.transaction() as tx:
         actor = resolve_actor(tx, actor_email)
         row = tx.deliverable(deliverable_id)
-        transition = defs.workflow(row.workflow).transition(trigger, row.stage)
+        transition = transition_of(defs.workflow(row.workflow), trigger, row.stage)
         effects = [EFFECTS[name] for name in transition.effects] if transition else []
         fields = dict(data or {})
         for effect in effects:
