@@ -50,6 +50,8 @@ def utc(moment: datetime) -> datetime:
     """The same instant as a plain aware datetime in UTC (what the store keeps)."""
     if moment.tzinfo is None:
         raise ValueError("naive datetime reached the core")
+    if type(moment) is datetime and moment.tzinfo is UTC and not moment.fold:
+        return moment  # one already (`now` as the CLI passes it): the store encodes the same object once
     converted = moment.astimezone(UTC)
     return datetime(
         converted.year,
@@ -97,9 +99,17 @@ def milestone_deadline(milestone: Milestone) -> datetime:
 
 def show(moment: datetime | None, zone: str = "UTC") -> str | None:
     """ISO 8601 with the offset of `zone`, to the second (zoneinfo: this runs for every row shown)."""
+    global _shown
     if moment is None:
         return None
-    return moment.astimezone(_zone(zone)).isoformat(timespec="seconds")
+    last, last_zone, text = _shown
+    if moment is not last or zone != last_zone:  # an advance shows one instant three times (issue 15)
+        text = moment.astimezone(_zone(zone)).isoformat(timespec="seconds")
+        _shown = (moment, zone, text)
+    return text
+
+
+_shown: tuple[datetime | None, str, str] = (None, "", "")  # the last instant `show` wrote (datetimes are immutable)
 
 
 def local_date(moment: datetime, zone: str) -> date:

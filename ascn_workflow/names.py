@@ -90,11 +90,12 @@ def check_text(value: str, where: str, *, multiline: bool = False, limit: int = 
     ESC or BEL in them would drive the reader's terminal (retitle it, clear it). A note may hold
     line breaks and tabs; a reason is one line, as the tables that list it expect.
     """
-    allowed = _TEXT_ALLOWED if multiline else frozenset()
-    for ch in value:
-        if ch not in allowed and unicodedata.category(ch) in FORBIDDEN_CATEGORIES:
-            kind = "a line break" if ch in "\n\r" else "a control or invisible character"
-            raise BadInput(f"{where}: the text contains {kind} (U+{ord(ch):04X}); write it as plain text")
+    if not (value.isascii() and value.isprintable()):  # printable ASCII holds none of them
+        allowed = _TEXT_ALLOWED if multiline else frozenset()
+        for ch in value:
+            if ch not in allowed and unicodedata.category(ch) in FORBIDDEN_CATEGORIES:
+                kind = "a line break" if ch in "\n\r" else "a control or invisible character"
+                raise BadInput(f"{where}: the text contains {kind} (U+{ord(ch):04X}); write it as plain text")
     text = unicodedata.normalize("NFC", value.strip())
     if len(text) > limit:
         raise BadInput(f"{where}: the text is {len(text)} characters long; at most {limit}")
