@@ -118,3 +118,44 @@ def test_the_boundaries_never_occur_in_the_parts() -> None:
     for boundary in boundaries:
         assert boundary is not None
         assert raw.count(f"--{boundary}\r\n") + raw.count(f"--{boundary}--") == raw.count(f"--{boundary}")
+
+
+_PHRASES = [
+    "[ASCN] Reminder: 2018/nomination/th — Nomination — due 2018-02-28",
+    "Nguyễn Thị Minh Khai, Ủy ban Nhân dân Thành phố Hồ Chí Minh",
+    "é",
+    "เมืองอัจฉริยะ" * 12,
+    "😀" * 40,
+    "Jösé, evil@attacker.example",
+    '"quoted" =?utf-8?b?bm90IGEgd29yZA==?= and ?= specials, é',  # a look-alike word stays text
+]
+
+
+@pytest.mark.parametrize("pad", range(4))
+@pytest.mark.parametrize("phrase", _PHRASES)
+def test_non_ascii_subjects_and_names_are_encoded_words_read_back_whole(phrase: str, pad: int) -> None:
+    """Encoded by hand (`_encoded_words`): read back whole by the modern parser, each word whole
+    characters and at most 75 long, every line at most 78; read back by email.header's decoder too."""
+    from email.header import decode_header, make_header
+
+    value = "x" * pad + phrase
+    raw = _compose(subject=value, to=[(value, "nr@th.example")])
+    message = _parse(raw)
+    assert message["Subject"] == value
+    [to] = message["To"].addresses
+    assert to.addr_spec == "nr@th.example"
+    # The modern parser puts a space between two adjacent encoded words of a display name, which
+    # RFC 2047 §6.2 says a reader drops (as email.header's decoder does, below); so did the
+    # words email.header wrote here before.
+    assert to.display_name.replace(" ", "") == value.replace(" ", "")
+    head = raw.split("\r\n\r\n", 1)[0]
+    to_value = head.split("\r\nTo: ", 1)[1].split("\r\nSubject:", 1)[0].replace("\r\n ", " ")
+    assert str(make_header(decode_header(to_value.removesuffix(" <nr@th.example>")))) == value
+    assert max(len(line) for line in head.split("\r\n")) <= 78
+    for word in (w for line in head.split("\r\n") for w in line.split() if w.startswith("=?")):
+        assert len(word) <= 75, word
+        [(octets, charset)] = decode_header(word.rstrip(">").strip())
+        assert charset == "utf-8" and isinstance(octets, bytes)
+        octets.decode("utf-8")  # whole characters in each word (RFC 2047 §5)
+    subject = head.split("\r\nSubject: ", 1)[1].split("\r\nDate:", 1)[0].replace("\r\n ", " ")
+    assert str(make_header(decode_header(subject))) == value

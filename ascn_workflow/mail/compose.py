@@ -2,13 +2,13 @@
 calendar attachment (RFC 6047).
 
 The message is assembled here from parts the standard library encodes: address headers by
-`email.utils.formataddr` (a name with specials quoted) or as RFC 2047 words by `email.header`
-(a non-ASCII name, together one phrase), header folding by the `compat32` policy, bodies by
-`binascii` (quoted-printable) and `base64`. Only the multipart frame is written here, with
-boundaries no encoded part can contain. Why not `EmailMessage`, or `email.mime` and its
-generator: they produce the same message, in 3 ms and 1 ms; this takes about 0.1 ms, and a due
-pass renders one message per reminder (docs/performance.md). Tests read every message back with
-the modern parser (`policy.default`).
+`email.utils.formataddr` (a name with specials quoted), ASCII header folding by the `compat32`
+policy, bodies by `binascii` (quoted-printable) and `base64`. Written here: the multipart frame,
+with boundaries no encoded part can contain, and a non-ASCII subject or name as RFC 2047 words
+(`_encoded_words`, the words `email.header.Header` writes). Why not `EmailMessage`, or
+`email.mime` and its generator: they produce the same message, in 3 ms and 1 ms; this takes
+about 0.1 ms, and a due pass renders one message per reminder (docs/performance.md). Tests read
+every message back with the modern parser (`policy.default`).
 
 A display name such as `Jösé, evil@attacker.example` never reads as a second recipient, and a
 line break or any other control character in a header value is refused outright.
@@ -22,17 +22,16 @@ import hashlib
 import re
 from collections.abc import Sequence
 from datetime import datetime
-from email.charset import BASE64, Charset
-from email.header import Header
 from email.policy import Compat32
 from email.utils import format_datetime, formataddr
 from functools import lru_cache
 
 CRLF = "\r\n"
 _WIRE = Compat32(linesep=CRLF, max_line_length=78)  # folds a header as SMTP carries it
-_WORDS = Charset("utf-8")
-_WORDS.header_encoding = BASE64  # RFC 2047 "B" words; the default (the shorter of B and Q) sizes both, char by char
 _CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_LINE = 78  # characters on a header line (RFC 5322 §2.1.1)
+_WORD = 75  # characters in an encoded word (RFC 2047 §2)
+_WORD_FRAME = "=?utf-8?b??="
 
 
 def _clean(value: str) -> str:
@@ -51,7 +50,7 @@ def _address(name: str, email: str) -> str:
     _clean(email)
     if not name or name.isascii():
         return formataddr((name, email))
-    return f"{Header(name, _WORDS, header_name='To').encode(linesep='')} <{email}>"
+    return f"{' '.join(_encoded_words(name, len('To: ')))} <{email}>"
 
 
 def _addresses(people: Sequence[tuple[str, str]]) -> str:
@@ -67,7 +66,25 @@ def _header(name: str, value: str) -> str:
         return f"{name}: {value}{CRLF}"
     if value.isascii():
         return _WIRE.fold(name, value)
-    return f"{name}: {Header(value, _WORDS, header_name=name).encode(linesep=CRLF)}{CRLF}"
+    return f"{name}: {f'{CRLF} '.join(_encoded_words(value, len(name) + 2))}{CRLF}"
+
+
+def _encoded_words(value: str, taken: int) -> list[str]:
+    """`value` as RFC 2047 "B" words in UTF-8, each at most 75 characters and whole characters
+    (§2, §5), the first fitting a 78-character line after the `taken` characters before it, the
+    others a line each after the folding space. Together one phrase: a reader drops the white
+    space between adjacent words (§6.2). What `email.header.Header` writes, in a tenth of the time.
+    """
+    data = value.encode("utf-8")
+    words: list[str] = []
+    start, room = 0, min(_WORD, _LINE - taken)
+    while start < len(data):
+        end = min(start + (room - len(_WORD_FRAME)) // 4 * 3, len(data))  # base64: 4 characters per 3 octets
+        while end < len(data) and data[end] & 0xC0 == 0x80:  # never inside a UTF-8 sequence
+            end -= 1
+        words.append(f"=?utf-8?b?{base64.b64encode(data[start:end]).decode('ascii')}?=")
+        start, room = end, min(_WORD, _LINE - 1)
+    return words
 
 
 def _boundary(message_id: str, part: str) -> str:
@@ -96,6 +113,15 @@ def _calendar_part(filename: str, ics: bytes) -> str:
     )
 
 
+def _multipart_type(subtype: str, boundary: str) -> str:
+    """The Content-Type header of a multipart, folded before its boundary when the line would
+    pass 78 characters, as the `compat32` policy folds it (each boundary is new: no cache helps)."""
+    line = f'Content-Type: multipart/{subtype}; boundary="{boundary}"'
+    if len(line) <= _LINE:
+        return f"{line}{CRLF}"
+    return f'Content-Type: multipart/{subtype};{CRLF} boundary="{boundary}"{CRLF}'
+
+
 def _multipart(boundary: str, parts: Sequence[str]) -> str:
     """The parts between their boundary lines (RFC 2046 §5.1.1)."""
     framed = "".join(f"--{boundary}{CRLF}{part}{CRLF}" for part in parts)
@@ -118,12 +144,12 @@ def compose(
     pairs; `calendar` is (file name, the .ics bytes), attached as an iTIP PUBLISH."""
     alternative = _boundary(message_id, "alt")
     body = _multipart(alternative, [_text_part(text, "plain"), _text_part(html, "html")])
-    content_type = f'multipart/alternative; boundary="{alternative}"'
+    content_type = _multipart_type("alternative", alternative)
     if calendar is not None:
         mixed = _boundary(message_id, "mix")
-        inner = f"{_header('Content-Type', content_type)}{CRLF}{body}"
+        inner = f"{content_type}{CRLF}{body}"
         body = _multipart(mixed, [inner, _calendar_part(*calendar)])
-        content_type = f'multipart/mixed; boundary="{mixed}"'
+        content_type = _multipart_type("mixed", mixed)
     headers = [
         _header("From", _addresses([sender])),
         _header("To", _addresses(to)),
@@ -132,6 +158,6 @@ def compose(
         _header("Date", format_datetime(now)),
         _header("Message-ID", _clean(message_id)),
         _header("MIME-Version", "1.0"),
-        _header("Content-Type", content_type),
+        content_type,
     ]
     return f"{''.join(headers)}{CRLF}{body}"
