@@ -262,7 +262,7 @@ def advance(
                 fields.update(effect.gather(tx, row, fields))
         request = Request(trigger, actor, now, at, _note(note), fields, _waiver_reasons(waivers))
         outcome = fire(defs, row, request, tx.stage, tx.member_cities, chairs=chairs_for(defs, tx, actor, row.cycle))
-        entry = tx.apply(outcome, channel, recorded_by)
+        entry = tx.apply(outcome, channel, recorded_by, read=row)
         moved = after(row, outcome)
         tx.cancel_reminders(moved.id, keep_version=moved.version)  # those of the stage it left
         opened: list[str] = []

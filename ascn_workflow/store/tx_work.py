@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -40,6 +40,26 @@ def _audit() -> ModuleType:
 
 
 _audit_module: ModuleType | None = None
+
+
+def _kept(data: Mapping[str, Any], read: Mapping[str, Any]) -> bool:
+    """Whether `data` holds exactly the values read, the same objects under the same keys in the
+    same order (a transition given no data): its JSON is the text already stored. Equal is not
+    enough (1 == 1.0 == True)."""
+    return len(data) == len(read) and all(
+        key == was and value is held for (key, value), (was, held) in zip(data.items(), read.items(), strict=True)
+    )
+
+
+_APPLY = {
+    (notice, data): (
+        f"UPDATE deliverable SET {'notice_due = ?, ' if notice else ''}stage = ?, deadline = ?, version = ?, "
+        f"{'data = ?, ' if data else ''}last_event_at = ? WHERE id = ? AND version = ? "
+        "RETURNING (SELECT hash FROM history WHERE deliverable_id = ? AND seq = ?)"
+    )
+    for notice in (True, False)
+    for data in (True, False)
+}  # Work.apply's statement, by (whether it sets notice_due, whether it sets data)
 
 
 class Work(Statements):
@@ -142,7 +162,9 @@ class Work(Statements):
             self._insert(DELIVERABLE, new[start : start + 100])
         return [d.id for d in new]
 
-    def apply(self, outcome: Outcome, channel: str = "cli", recorded_by: str | None = None) -> HistoryEntry:
+    def apply(
+        self, outcome: Outcome, channel: str = "cli", recorded_by: str | None = None, *, read: Deliverable | None = None
+    ) -> HistoryEntry:
         """Write a transition and its history row; Conflict if the deliverable moved meanwhile.
 
         `channel` (cli or web) and `recorded_by` (the proven person who recorded it) are provenance,
@@ -152,27 +174,32 @@ class Work(Statements):
         extend its hash chain until this transaction ends. The same statement returns the hash the
         chain ends with (the row of seq version - 1, written with the version it checked): one
         statement where there were two (issue 15).
+
+        `read`, the row as this transaction read it, lets the UPDATE leave out what it would not
+        change (issue 15): `data` if the transition keeps it, the very values read (only this
+        method writes data, and always with a new version, so the version checked vouches for
+        it), and `notice_due` if it stays empty (other writers only ever empty it). Each column
+        left out spares encoding it, and `notice_due` its index: ~3 µs of an advance's ~40 µs of
+        SQLite.
         """
         audit = _audit()
         ev = outcome.event
         d = self.dialect
-        updated = self.execute(
-            "UPDATE deliverable SET notice_due = ?, stage = ?, deadline = ?, version = ?, data = ?, "
-            "last_event_at = ? WHERE id = ? AND version = ? "
-            "RETURNING (SELECT hash FROM history WHERE deliverable_id = ? AND seq = ?)",
-            (
-                d.instant(tables.notice_due(outcome.deadline)),
-                ev.dest,
-                d.instant(outcome.deadline),
-                outcome.version + 1,
-                d.json(dict(outcome.data)),
-                d.instant(ev.effective_at),
-                outcome.deliverable_id,
-                outcome.version,
-                outcome.deliverable_id,
-                outcome.version - 1,
-            ),
-        ).fetchall()
+        notice = tables.notice_due(outcome.deadline)
+        set_notice = read is None or notice is not None or read.notice_due is not None
+        set_data = read is None or not _kept(outcome.data, read.data)
+        params: list[Any] = [d.instant(notice)] if set_notice else []
+        params += [ev.dest, d.instant(outcome.deadline), outcome.version + 1]
+        if set_data:
+            params.append(d.json(dict(outcome.data)))
+        params += [
+            d.instant(ev.effective_at),
+            outcome.deliverable_id,
+            outcome.version,
+            outcome.deliverable_id,
+            outcome.version - 1,
+        ]
+        updated = self.execute(_APPLY[set_notice, set_data], params).fetchall()
         if len(updated) != 1:
             raise Conflict(
                 f"{outcome.deliverable_id} changed while {ev.trigger} was being applied; "
