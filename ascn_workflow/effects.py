@@ -27,6 +27,7 @@ Follow = Callable[[Definitions, Transaction, Deliverable, Mapping[str, Any], dat
 class Effect:
     gather: Gather | None = None
     follow: Follow | None = None
+    directory: bool = False  # it changes the directory: the advance takes the directory's turn first
 
 
 def record_project_status(tx: Transaction, row: Deliverable, given: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -71,7 +72,7 @@ def open_city_deliverables(
 
 EFFECTS: dict[str, Effect] = {
     "record-project-status": Effect(gather=record_project_status),
-    "open-city-deliverables": Effect(follow=open_city_deliverables),
+    "open-city-deliverables": Effect(follow=open_city_deliverables, directory=True),
     "record-document-version": Effect(gather=record_document_version),
 }
 

@@ -256,6 +256,11 @@ def advance(
         row = tx.deliverable(deliverable_id)
         transition = transition_of(defs.workflow(row.workflow), trigger, row.stage)
         effects = [EFFECTS[name] for name in transition.effects] if transition else []
+        if any(effect.directory for effect in effects):
+            # Before any row is touched: a directory change holds its turn while it re-plans every
+            # open deliverable's reminders, so an acceptance that had already cancelled its own
+            # and then waited for the turn could deadlock with it on PostgreSQL (exit 6).
+            tx.lock_directory()
         fields = dict(data or {})
         for effect in effects:
             if effect.gather is not None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ASEC, Ascn, join, spawn_ascn, write_config
+from .conftest import ASEC, NR, Ascn, join, nomination, spawn_ascn, write_config
 
 RACERS = 10
 
@@ -132,3 +132,44 @@ def test_a_migration_on_postgresql_waits_for_the_one_under_way(tmp_path: Path, p
         finally:
             holder.close()
         assert json.loads(out)["opened"] and a.ok("audit", "verify").exit_code == 0
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])  # on SQLite every write already takes its turn
+def test_an_acceptance_takes_the_directorys_turn_before_touching_a_row(ready: Ascn) -> None:
+    """An acceptance registers its NR and CSCOs: a directory change, which takes the directory's
+    turn (an advisory lock held to the commit). It used to take the turn only then, after it had
+    already updated its deliverable, its reminders and its cities; a directory change under way
+    (`people add`, which re-plans every open deliverable's reminders while it holds the turn) that
+    needed one of those rows would wait for the acceptance while the acceptance waited for it:
+    PostgreSQL breaks such a deadlock by failing one side (exit 6). Now the acceptance waits for
+    the turn before it touches anything, so it holds no row a directory change could need."""
+    import time
+    import tomllib
+
+    import psycopg
+
+    from ascn_workflow.store.tx_people import DIRECTORY_LOCK
+
+    text = nomination("TH", ["Bangkok", "Phuket"], NR["TH"])
+    ready.ok("nominate", "TH", "--file", ready.file("th.toml", text), actor=NR["TH"], now="2018-02-20T10:00+07:00")
+    url = tomllib.loads(ready.config.read_text())["database"]["url"].replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(url) as directory_change:  # stands for a `people add` under way
+        directory_change.execute("SELECT pg_advisory_xact_lock(%s)", (DIRECTORY_LOCK,))
+        accept = spawn_ascn(ready, "advance", "2018/nomination/th", "accept", now="2018-02-21T10:00+07:00", actor=ASEC)
+        give_up = time.monotonic() + 60
+        while time.monotonic() < give_up:  # until the acceptance waits for the turn
+            waiting = directory_change.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            ).fetchone()
+            if waiting and waiting[0]:
+                break
+            assert accept.poll() is None, accept.communicate()
+            time.sleep(0.02)
+        else:
+            raise AssertionError("the acceptance never waited for the directory's turn")
+        for table, key, value in (("deliverable", "id", "2018/nomination/th"), ("city", "slug", "bangkok")):
+            directory_change.execute(f"SELECT 1 FROM {table} WHERE {key} = %s FOR UPDATE NOWAIT", (value,))
+    _, err = accept.communicate(timeout=120)  # the turn is released with the commit above
+    assert accept.returncode == 0, err
+    assert ready.json("show", "2018/nomination/th")["stage"] == "accepted"
+    assert ready.json("audit", "verify")["problems"] == []

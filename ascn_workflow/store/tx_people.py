@@ -56,8 +56,7 @@ class People(Statements):
         write does on SQLite (`BEGIN IMMEDIATE`): each appends after the chain's last link, so two
         at once made the second fail on the next link and, after its retries, exit 6 ('run it
         again'); now it waits for the first and appends after it."""
-        if self.dialect.pg:
-            self.execute("SELECT pg_advisory_xact_lock(?)", (DIRECTORY_LOCK,))
+        self.lock_directory()
         added = 0
         for entry in entries:
             found = self.one("SELECT name FROM person WHERE email = ?", (entry.email,))
@@ -72,6 +71,12 @@ class People(Statements):
             if new or (found is not None and found[0] != entry.name):
                 self._record_change(entry, actor, now)
         return added
+
+    def lock_directory(self) -> None:
+        """Wait for the directory's turn (PostgreSQL; on SQLite every write already has its turn),
+        held to the commit. Taking it again in the same transaction costs nothing."""
+        if self.dialect.pg:
+            self.execute("SELECT pg_advisory_xact_lock(?)", (DIRECTORY_LOCK,))
 
     def _record_change(self, entry: PersonEntry, actor: str, now: datetime) -> None:
         from ..audit import directory_digest  # hashlib: loaded by writers only
