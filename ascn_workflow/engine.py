@@ -100,6 +100,9 @@ def chairs_needed(defs: Definitions, actor: Actor, cycle: int) -> bool:
     return state is not None and any(g.role == "nr" and g.member_state == state for g in actor.grants)
 
 
+_CYCLE_ROLES = frozenset({"chair", "shepherd", "nr"})  # the roles whose grants `in_cycle` may change
+
+
 def in_cycle(defs: Definitions, actor: Actor, cycle: int, chairs: Collection[str] = ()) -> Actor:
     """The actor's grants in one cycle: the Chair is who `chair_seat` names, with the `chair` role.
 
@@ -109,6 +112,8 @@ def in_cycle(defs: Definitions, actor: Actor, cycle: int, chairs: Collection[str
     counts only in the cycles that state shepherds the network (Singapore, then Indonesia); a
     shepherd grant without a member state counts in every cycle.
     """
+    if len(actor.grants) == 1 and actor.grants[0].role not in _CYCLE_ROLES:
+        return actor  # most people hold one grant, which counts in every cycle as it is (issue 15)
     own = {g.member_state for g in actor.grants if g.role == "chair" and g.member_state}
     seat = chair_seat(defs, cycle, {*chairs, *own})
     seat_key = (seat.role, seat.member_state) if seat is not None else None

@@ -51,6 +51,8 @@ def _kept(data: Mapping[str, Any], read: Mapping[str, Any]) -> bool:
     )
 
 
+_BY_ID = f"{DELIVERABLE_SELECT} WHERE d.id = ?"  # built once: every command that acts reads its deliverable so
+
 _APPLY = {
     (notice, data): (
         f"UPDATE deliverable SET {'notice_due = ?, ' if notice else ''}stage = ?, deadline = ?, version = ?, "
@@ -66,7 +68,7 @@ class Work(Statements):
     """Deliverables, their transitions and history; the network, its cities and cycles."""
 
     def deliverable(self, deliverable_id: str) -> Deliverable:
-        found = self._records(DELIVERABLE, f"{DELIVERABLE_SELECT} WHERE d.id = ?", (deliverable_id.lower(),))
+        found = self._records(DELIVERABLE, _BY_ID, (deliverable_id.lower(),))
         if not found:
             hint = did_you_mean(deliverable_id, [r[0] for r in self.rows("SELECT id FROM deliverable")])
             raise NotFound(f"no deliverable {deliverable_id!r}{hint}", deliverable=deliverable_id)
