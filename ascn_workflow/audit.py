@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from json.encoder import encode_basestring
 from typing import Any
 
 FIELDS = (
@@ -45,6 +46,7 @@ def _plain(value: Any) -> Any:
 # The canonical JSON of every chain, made once: `json.dumps` with these options builds this very
 # encoder at each call (~0.5 µs of every advance, issue 15); the text is the same.
 _canonical = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str).encode
+_string = encode_basestring  # how that encoder writes a string (ensure_ascii=False)
 
 
 # Provenance (migration 0006): where the act came in and who proved they recorded it. Covered by the
@@ -53,20 +55,55 @@ PROVENANCE: dict[str, str | None] = {"channel": "cli", "recorded_by": None}
 
 
 def digest(row: Mapping[str, Any], prev_hash: str) -> str:
-    """Version 1 of the row hash: sha256 of the previous hash and the row's canonical JSON."""
-    fields = {}
-    last = text = None
-    for k in FIELDS:
-        value = row[k]
-        if isinstance(value, datetime):
-            if value is not last:  # effective_at is recorded_at when no --at was given: written once
-                last, text = value, _plain(value)
-            value = text
-        fields[k] = value
-    for key, default in PROVENANCE.items():
-        if (given := row.get(key, default)) != default:
-            fields[key] = given
-    return chain_hash("", fields, prev_hash)
+    """Version 1 of the row hash: sha256 of the previous hash and the row's canonical JSON.
+
+    The JSON is written here key by key, in sorted order, each value as the canonical encoder
+    writes it (`_value`): the very text `_canonical` makes of the same fields (every datetime in
+    them as `_plain` text, provenance only where it differs from `PROVENANCE`), ~2.5 µs sooner at
+    every advance (issue 15). tests/test_audit_chains.py holds it to `json.dumps` over generated rows.
+    """
+    channel = row.get("channel", PROVENANCE["channel"])
+    recorded_by = row.get("recorded_by", PROVENANCE["recorded_by"])
+    effective = _value(row["effective_at"])
+    recorded = effective if row["recorded_at"] is row["effective_at"] else _value(row["recorded_at"])
+    parts = ['{"actor":', _value(row["actor"])]
+    if channel != PROVENANCE["channel"]:
+        parts += [',"channel":', _value(channel)]
+    parts += [
+        ',"data":', _value(row["data"]),
+        ',"deliverable_id":', _value(row["deliverable_id"]),
+        ',"dest":', _value(row["dest"]),
+        ',"effective_at":', effective,
+        ',"note":', _value(row["note"]),
+        ',"recorded_at":', recorded,
+    ]  # fmt: skip
+    if recorded_by != PROVENANCE["recorded_by"]:
+        parts += [',"recorded_by":', _value(recorded_by)]
+    parts += [
+        ',"role":', _value(row["role"]),
+        ',"seq":', _value(row["seq"]),
+        ',"source":', _value(row["source"]),
+        ',"trigger":', _value(row["trigger"]),
+        ',"waivers":', _value(row["waivers"]),
+        "}",
+    ]  # fmt: skip
+    return hashlib.sha256(f"{prev_hash}\n{''.join(parts)}".encode()).hexdigest()
+
+
+def _value(value: Any) -> str:
+    """One field of a row as `_canonical` writes it there (a datetime as its `_plain` text)."""
+    kind = type(value)
+    if kind is str:
+        return _string(value)
+    if value is None:
+        return "null"
+    if kind is int:
+        return int.__repr__(value)
+    if kind is dict and not value:
+        return "{}"
+    if isinstance(value, datetime):
+        return _string(_plain(value))
+    return _canonical(value)
 
 
 def chain_hash(tag: str, fields: Mapping[str, Any], prev_hash: str) -> str:
