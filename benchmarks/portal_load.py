@@ -2,7 +2,7 @@
 
     python benchmarks/portal_load.py [--size M] [--users 50] [--seconds 60] [--think 1.0] [--workers 2] [--db-url ADMIN_URL]
 
-Builds a database of the size with benchmarks/run.py's builder on a fresh PostgreSQL database
+Builds a database of the size with benchmarks/network.py's builder on a fresh PostgreSQL database
 (ADMIN_URL, default $ASCN_TEST_POSTGRES_URL), starts `ascn serve --workers N` in a process, signs
 every user in through the real mailed link, then lets them work for a bounded time: each opens
 "My work", opens one of its deliverables, and fires a trigger it offers (a real POST with the
@@ -34,7 +34,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.run import NOW, build, fresh_database  # noqa: E402
+from benchmarks.network import NOW, build, fresh_database  # noqa: E402
 
 SECRET = "load-test-secret-" + "0" * 32
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')

@@ -24,183 +24,27 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import json
 import os
 import platform
 import shutil
 import signal
-import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-SIZES = {"S": (26, 1), "M": (1_000, 8), "L": (10_000, 8)}
-NOW = datetime(2025, 5, 20, 4, 0, tzinfo=UTC)  # during the 2025 cycle, before its progress reviews are due
+from benchmarks.advances import advance_throughput
+from benchmarks.network import NOW, SIZES, build, fresh_database, plant_reminders, row_counts
+
+__all__ = ["NOW", "SIZES", "build", "fresh_database", "machine", "plant_reminders"]  # due_pass.py, portal_load.py
+
 MINIMAL_CLICK = "import click\n@click.command()\ndef main():\n    'A minimal click command.'\nmain()\n"
-
-
-# ---------------------------------------------------------------------------- building a network
-
-
-def _config(folder: Path, db_url: str | None) -> Path:
-    url = db_url or f"sqlite:///{folder / 'ascn.db'}"
-    path = folder / "config.toml"
-    path.write_text(
-        f'[database]\nurl = "{url}"\n[calendar]\ncycle = 2025\n[workflows]\ndir = "{ROOT / "workflows"}"\n'
-        f'[mail]\nbackend = "file"\noutbox = "outbox"\n'
-    )
-    return path
-
-
-def build(folder: Path, size: str, db_url: str | None = None) -> Path:
-    """A database of the given size: real schema and definitions, synthetic cities and history."""
-    from sqlalchemy import insert
-
-    from ascn_workflow import services
-    from ascn_workflow.app import App
-    from ascn_workflow.audit import digest
-    from ascn_workflow.config import load_config
-    from ascn_workflow.opening import cycle_openings
-    from ascn_workflow.store.migrate import make_engine
-    from ascn_workflow.store.schema import TABLES
-
-    CityRow, DeliverableRow, HistoryRow, PersonRow, RoleRow = (
-        TABLES[name] for name in ("city", "deliverable", "history", "person", "person_role")
-    )
-
-    n_cities, n_cycles = SIZES[size]
-    config = _config(folder, db_url)
-    app = App(load_config(config, explicit=True))
-    defs = app.definitions
-    cycles = list(range(2018, 2018 + n_cycles))
-    opened = datetime(2018, 1, 15, tzinfo=UTC)
-    services.init(app, 2018, opened)
-    for cycle in cycles[1:]:  # network deliverables of later cycles; no member city yet
-        services.open_cycle(app, cycle, opened.replace(year=cycle))
-    states = list(defs.network.member_states.values())
-    real = [c for c in defs.network.cities]
-    cities = [(c.slug, c.name, c.member_state, c.zone) for c in real][:n_cities]
-    for i in range(len(cities), n_cities):
-        state = states[i % len(states)]
-        cities.append((f"bench-city-{i:05d}", f"Bench City {i:05d}", state.code, state.zone))
-    engine = make_engine(app.config.database_url)
-    with engine.begin() as c:
-        c.execute(CityRow.delete())
-        c.execute(
-            insert(CityRow),
-            [dict(slug=s, name=n, member_state=m, zone=z, capital=False, joined_cycle=2018) for s, n, m, z in cities],
-        )
-        people = [dict(email="officer@asec.example", name="ASEC officer")]
-        roles = [dict(email="officer@asec.example", role="asec", member_state="", city="")]
-        for state in states:
-            email = f"nr@{state.code.lower()}.example"
-            people.append(dict(email=email, name=f"NR {state.code}"))
-            roles.append(dict(email=email, role="nr", member_state=state.code, city=""))
-        for slug, _, state, _ in cities:
-            email = f"csco@{slug}.example"
-            people.append(dict(email=email, name=f"CSCO {slug}"))
-            roles.append(dict(email=email, role="csco", member_state=state, city=slug))
-        c.execute(insert(PersonRow), people)
-        c.execute(insert(RoleRow), roles)
-        _record_grants(c, roles, {p["email"]: p["name"] for p in people}, opened)
-    from ascn_workflow.engine import stage_deadline
-
-    deliverables: list[dict[str, Any]] = []
-    history: list[dict[str, Any]] = []
-
-    def flush(final: bool = False) -> None:
-        """Write what has been built so far, in batches (L would not fit in memory as one list)."""
-        if len(history) < 50_000 and not final:
-            return
-        with engine.begin() as c:
-            if deliverables:
-                c.execute(insert(DeliverableRow), deliverables)
-            if history:
-                c.execute(insert(HistoryRow), history)
-        deliverables.clear()
-        history.clear()
-
-    serial = 0
-    for cycle in cycles:
-        kinds = ("action-plan", "twinning") if cycle == 2018 else ("progress-review", "twinning-follow-up")
-        for n, (slug, _, state, _) in enumerate(cities):
-            for wf_name in (*kinds, "project") if n % 2 == 0 else kinds:
-                wf = defs.workflow(wf_name)
-                did = f"{cycle}/{wf_name}/{slug}" if wf_name != "project" else f"{cycle}/project/{slug}/1"
-                final = cycle < cycles[-1]
-                serial += 1
-                path = _walk(wf, final, rounds=serial % 19)
-                prev = ""
-                for seq, (trigger, source, dest) in enumerate(path, start=1):
-                    at = opened.replace(year=cycle) + timedelta(days=10, hours=seq)
-                    row = dict(
-                        deliverable_id=did,
-                        seq=seq,
-                        trigger=trigger,
-                        source=source,
-                        dest=dest,
-                        actor="officer@asec.example",
-                        role="asec",
-                        effective_at=at,
-                        recorded_at=at,
-                        note=None,
-                        data={},
-                        waivers={},
-                    )
-                    row["prev_hash"], row["hash"] = prev, digest(row, prev)
-                    prev = row["hash"]
-                    history.append(row)
-                stage = path[-1][2] if path else wf.initial
-                deadline = None if final else stage_deadline(defs, cycle, wf, stage)
-                deliverables.append(
-                    dict(
-                        id=did,
-                        cycle=cycle,
-                        workflow=wf_name,
-                        member_state=state,
-                        city=slug,
-                        stage=stage,
-                        deadline=deadline,
-                        notice_due=deadline,
-                        version=len(path) + 1,
-                        data={"title": f"Project of {slug}"} if wf_name == "project" else {},
-                        opened_at=opened.replace(year=cycle),
-                        last_event_at=history[-1]["effective_at"] if path else None,
-                    )
-                )
-            flush()
-    flush(final=True)
-    assert cycle_openings  # the real openings made the network deliverables above
-    return config
-
-
-def _walk(wf: Any, final: bool, rounds: int = 0) -> list[tuple[str, str, str]]:
-    """The path of a deliverable: none when still open (at its first stage); when finished, forward to
-    its last stage, going back a stage and forward again `rounds` times where the workflow allows
-    (a plan sent back, a pairing undone), so that M holds the ~200,000 history rows it is sized for."""
-    if not final:
-        return []
-    path, stage, bounces = [], wf.initial, 0
-    while True:
-        here = wf.stage_index(stage)
-        moves = [t for t in wf.transitions_from(stage) if "scheduler" not in t.roles]
-        back = next((t for t in moves if wf.stage_index(t.dest) < here), None)
-        forward = next((t for t in moves if wf.stage_index(t.dest) > here), None)
-        t = back if back is not None and bounces < rounds else forward
-        if t is None:
-            return path
-        bounces += t is back
-        path.append((t.trigger, stage, t.dest))
-        stage = t.dest
 
 
 # ---------------------------------------------------------------------------- measurements
@@ -276,236 +120,6 @@ def status_times(config: Path, runs: int) -> dict[str, Any]:
             runs,
         ),
     }
-
-
-def advance_throughput(folder: Path, count: int, rounds: int = 5) -> dict[str, Any]:
-    """Ours through services.advance, against the same UPDATE + INSERT per transition in sqlite3.
-
-    Each side first runs `count` transitions untimed, so both are timed in the steady state of a
-    database in use (write-ahead log at its working size, caches warm), from the same start. Then
-    `rounds` rounds of `count` each, the sides alternating, each from the start of the log:
-    every commit waits for the disk, whose speed here moves several-fold from minute to minute,
-    so the figure is the median of the rounds' ratios (with their spread), not one lucky pair.
-
-    The bare loop (the target's baseline) writes a constant row: it reads nothing, so it knows
-    neither the stage, the version nor the previous hash, and hashes nothing. A third side, the
-    guarded loop, is what any implementation of an advance must do with the least Python: read
-    the actor's roles and the deliverable with its previous hash, UPDATE on the version read
-    (Conflict if no row; setting only the columns that change, as the product does), hash the row over the previous hash, INSERT it (unique (deliverable,
-    seq), foreign keys on), cancel the reminders of the stage left, commit (durable, as the
-    product and the bare loop). `advance_guarded_ratio` is ours against it: what our code costs
-    over the work itself.
-    """
-    from ascn_workflow import services
-    from ascn_workflow.app import App
-    from ascn_workflow.config import load_config
-    from ascn_workflow.opening import project_opening
-    from ascn_workflow.people import Grant, PersonEntry
-
-    work = folder / "advance"
-    work.mkdir()
-    app = App(load_config(_config(work, None), explicit=True))
-    services.init(app, 2018, datetime(2018, 1, 15, tzinfo=UTC))
-    with app.store.transaction() as tx:
-        tx.add_people(
-            [PersonEntry("officer@asec.example", "ASEC officer", Grant("asec"))],
-            "bootstrap",
-            datetime(2018, 1, 15, tzinfo=UTC),
-        )
-        tx.execute("UPDATE city SET joined_cycle = 2018")
-        openings = [
-            project_opening(app.definitions, 2018, "TH", "bangkok", i, {"title": f"P{i}"})
-            for i in range(1, (3 + 3 * rounds) * count + 1)
-        ]
-        tx.open(openings, datetime(2018, 1, 15, tzinfo=UTC))
-    app.store.close()
-    ids = [o.id for o in openings]
-    now = datetime(2018, 6, 1, tzinfo=UTC)
-    app = App(load_config(work / "config.toml", explicit=True))  # as a process that starts now would
-
-    cpu: dict[str, list[float]] = {"ours": [], "limit": [], "guarded": []}  # per second of CPU, no disk waits
-
-    def ours(batch: list[str]) -> float:
-        start, used = time.perf_counter(), time.process_time()
-        for did in batch:
-            services.advance(app, did, "drop", now, "officer@asec.example", note="benchmark")
-        cpu["ours"].append(len(batch) / (time.process_time() - used))
-        return len(batch) / (time.perf_counter() - start)
-
-    db = sqlite3.connect(work / "ascn.db", isolation_level=None)
-    db.execute("PRAGMA journal_mode=WAL")
-
-    def limit(batch: list[str]) -> float:
-        start, used = time.perf_counter(), time.process_time()
-        for did in batch:
-            db.execute("BEGIN")
-            db.execute(
-                "UPDATE deliverable SET stage='dropped', version=version+1, last_event_at=? WHERE id=? AND version=1",
-                (now.isoformat(), did),
-            )
-            db.execute(
-                "INSERT INTO history (deliverable_id, seq, trigger, source, dest, actor, role, effective_at, "
-                "recorded_at, note, data, waivers, prev_hash, hash) VALUES (?, 1, 'drop', 'proposed', 'dropped', "
-                "'officer@asec.example', 'asec', ?, ?, 'benchmark', '{}', '{}', '', 'x')",
-                (did, now.isoformat(), now.isoformat()),
-            )
-            db.execute("COMMIT")
-        cpu["limit"].append(len(batch) / (time.process_time() - used))
-        return len(batch) / (time.perf_counter() - start)
-
-    guard = sqlite3.connect(work / "ascn.db", isolation_level=None)
-    guard.execute("PRAGMA foreign_keys=ON")  # as the product's connection
-
-    def guarded(batch: list[str]) -> float:
-        start, used = time.perf_counter(), time.process_time()
-        stamp = now.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
-        for did in batch:
-            guard.execute("BEGIN IMMEDIATE")
-            roles = guard.execute(
-                "SELECT role, member_state, city FROM person_role WHERE email = ?", ("officer@asec.example",)
-            ).fetchall()
-            stage, version, notice_due, prev = guard.execute(
-                "SELECT d.stage, d.version, d.notice_due, (SELECT hash FROM history h WHERE h.deliverable_id = d.id "
-                "AND h.seq = d.version - 1) FROM deliverable d WHERE d.id = ?",
-                (did,),
-            ).fetchone()
-            if not roles or stage != "proposed":
-                raise AssertionError(f"{did}: the guarded loop cannot drop it")
-            # as the product: the data it keeps and a notice owed neither before nor after are not set
-            clear_notice = "notice_due = NULL, " if notice_due is not None else ""
-            if (
-                guard.execute(
-                    f"UPDATE deliverable SET {clear_notice}stage = 'dropped', deadline = NULL, version = ?, "
-                    "last_event_at = ? WHERE id = ? AND version = ?",
-                    (version + 1, stamp, did, version),
-                ).rowcount
-                != 1
-            ):
-                raise AssertionError(f"{did} changed meanwhile")
-            row = {
-                "deliverable_id": did, "seq": version, "trigger": "drop", "source": stage, "dest": "dropped",
-                "actor": "officer@asec.example", "role": "asec", "effective_at": stamp, "recorded_at": stamp,
-                "note": "benchmark", "data": {}, "waivers": {},
-            }  # fmt: skip
-            content = json.dumps(row, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-            hashed = hashlib.sha256(f"{prev or ''}\n{content}".encode()).hexdigest()
-            guard.execute(
-                "INSERT INTO history (deliverable_id, seq, trigger, source, dest, actor, role, effective_at, "
-                "recorded_at, note, data, waivers, prev_hash, hash, channel, recorded_by) VALUES (?, ?, 'drop', ?, "
-                "'dropped', 'officer@asec.example', 'asec', ?, ?, 'benchmark', '{}', '{}', ?, ?, 'cli', NULL)",
-                (did, version, stage, stamp, stamp, prev or "", hashed),
-            )
-            guard.execute(
-                "UPDATE reminder SET status = 'cancelled' WHERE deliverable_id = ? AND status = 'planned' "
-                "AND entry_version <> ?",
-                (did, version + 1),
-            )
-            guard.execute("COMMIT")
-        cpu["guarded"].append(len(batch) / (time.process_time() - used))
-        return len(batch) / (time.perf_counter() - start)
-
-    ours(ids[:count])  # warm-up
-    limit(ids[count : 2 * count])  # warm-up
-    guarded(ids[2 * count : 3 * count])  # warm-up
-    ours_rates, limit_rates, guarded_rates = [], [], []
-    for r in range(rounds):
-        start = (3 + 3 * r) * count
-        _checkpoint(db)
-        ours_rates.append(ours(ids[start : start + count]))
-        _checkpoint(db)
-        limit_rates.append(limit(ids[start + count : start + 2 * count]))
-        _checkpoint(db)
-        guarded_rates.append(guarded(ids[start + 2 * count : start + 3 * count]))
-    db.close()
-    guard.close()
-    ratios = sorted(o / lim for o, lim in zip(ours_rates, limit_rates, strict=True))
-    cpu_ratios = [o / lim for o, lim in zip(cpu["ours"][1:], cpu["limit"][1:], strict=True)]  # not the warm-ups
-    guarded_ratios = [o / g for o, g in zip(ours_rates, guarded_rates, strict=True)]
-    return {
-        "advances_per_s": statistics.median(ours_rates),
-        "sqlite3_limit_per_s": statistics.median(limit_rates),
-        "advance_ratio": statistics.median(ratios),
-        "advance_ratio_min": ratios[0],
-        "advance_ratio_max": ratios[-1],
-        "advance_cpu_ratio": statistics.median(cpu_ratios),  # the same, per CPU second: what the code costs
-        "sqlite3_guarded_per_s": statistics.median(guarded_rates),
-        "guarded_over_limit_cpu_ratio": statistics.median(
-            g / lim for g, lim in zip(cpu["guarded"][1:], cpu["limit"][1:], strict=True)
-        ),  # the floor of any advance with the guarantees, per CPU second of the bare loop
-        "advance_guarded_ratio": statistics.median(guarded_ratios),
-        "advance_guarded_cpu_ratio": statistics.median(
-            o / g for o, g in zip(cpu["ours"][1:], cpu["guarded"][1:], strict=True)
-        ),
-    }
-
-
-def _checkpoint(db: sqlite3.Connection) -> None:
-    """Copy the write-ahead log into the database so that the next loop starts at its beginning
-    (the file keeps its working size): neither loop pays for the writes before it."""
-    db.execute("PRAGMA wal_checkpoint(RESTART)")
-
-
-def plant_reminders(config: Path, due: int, *, offset_days: int = 14, add_people: bool = True) -> datetime:
-    """`due` reminders due at the returned instant, each its own message, on the last cycle's city
-    deliverables (2018 action plans at S, 2025 progress reviews at M and L), after a pass that
-    clears other due work. More recipients than one per deliverable are CSCOs added for the purpose
-    (`add_people`; a second planting with another offset reuses them)."""
-    from sqlalchemy import insert, select
-
-    from ascn_workflow.app import App
-    from ascn_workflow.config import load_config
-    from ascn_workflow.due import run_due_work
-    from ascn_workflow.store.migrate import make_engine
-    from ascn_workflow.store.schema import TABLES
-
-    deliverable, PersonRow, ReminderRow, RoleRow = (
-        TABLES[name] for name in ("deliverable", "person", "reminder", "person_role")
-    )
-    app = App(load_config(config, explicit=True))
-    engine = make_engine(app.config.database_url)
-    with engine.begin() as c:
-        last = c.execute(select(deliverable.c.cycle).order_by(deliverable.c.cycle.desc()).limit(1)).scalar()
-        workflow = "action-plan" if last == 2018 else "progress-review"
-        d = deliverable.c
-        rows = c.execute(
-            select(d.id, d.city, d.member_state, d.deadline)
-            .where(d.workflow == workflow, d.cycle == last)
-            .order_by(d.id)
-        ).all()
-    now = min(r.deadline for r in rows) - timedelta(days=5)
-    run_due_work(app, now)  # whatever else is due at that instant, untimed
-    with engine.begin() as c:
-        reminders, people, roles = [], [], []
-        for i in range(due):
-            did, city, state, deadline = rows[i % len(rows)]
-            k = i // len(rows)
-            email = f"csco@{city}.example" if k == 0 else f"csco{k}@{city}.example"
-            if k:
-                people.append(dict(email=email, name=f"CSCO {k} {city}"))
-                roles.append(dict(email=email, role="csco", member_state=state, city=city))
-            reminders.append(
-                dict(
-                    deliverable_id=did,
-                    entry_version=1,
-                    stage="requested",
-                    recipient=email,
-                    offset_days=offset_days,
-                    due_at=now - timedelta(minutes=5),
-                    deadline=deadline,
-                    status="planned",
-                )
-            )
-            if len(reminders) == 10_000:
-                c.execute(insert(ReminderRow), reminders)
-                reminders.clear()
-        if people and add_people:
-            c.execute(insert(PersonRow), people)
-            c.execute(insert(RoleRow), roles)
-            _record_grants(c, roles, {p["email"]: p["name"] for p in people}, now)
-        if reminders:
-            c.execute(insert(ReminderRow), reminders)
-    engine.dispose()
-    return now
 
 
 def due_pass(config: Path, due: int = 1_000, smtp_port: int | None = None) -> dict[str, Any]:
@@ -605,22 +219,6 @@ def scheduler_rss(config: Path) -> dict[str, Any]:
     return {"scheduler_idle_peak_rss_mb": peak_kb / 1024}
 
 
-def row_counts(config: Path) -> dict[str, int]:
-    from sqlalchemy import func, select
-
-    from ascn_workflow.app import App
-    from ascn_workflow.config import load_config
-    from ascn_workflow.store.migrate import make_engine
-    from ascn_workflow.store.schema import TABLES
-
-    engine = make_engine(App(load_config(config, explicit=True)).config.database_url)
-    with engine.connect() as c:
-        return {
-            name: int(c.execute(select(func.count()).select_from(TABLES[table])).scalar() or 0)
-            for name, table in (("cities", "city"), ("deliverables", "deliverable"), ("history_rows", "history"))
-        }
-
-
 def machine() -> dict[str, Any]:
     return {
         "python": platform.python_version(),
@@ -639,18 +237,6 @@ TARGETS = [
     ("status_json_s", "<", 1.0, "status --json at M (s)"),
     ("scheduler_idle_peak_rss_mb", "<", 150.0, "scheduler idle RSS at M (MB)"),
 ]
-
-
-@contextlib.contextmanager
-def fresh_database(server_url: str | None) -> Any:
-    """A new database on the server for this run (dropped afterwards); None for the embedded SQLite."""
-    if server_url is None:
-        yield None
-        return
-    from tests.postgres import fresh_database as on_server
-
-    with on_server(server_url) as url:
-        yield url
 
 
 PARTS = ("starts", "status", "advances", "scheduler", "due")  # what --only may name
@@ -742,37 +328,6 @@ def main() -> None:
     print(table(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
-
-
-def _record_grants(c: Any, roles: list[dict[str, Any]], names: dict[str, str], at: datetime) -> None:
-    """Grants inserted in bulk are recorded in the directory's chain as `people add` would record
-    them (actor `benchmark`), so that `audit verify` on a built database is clean."""
-    from sqlalchemy import insert, select
-
-    from ascn_workflow.audit import directory_digest
-    from ascn_workflow.store.schema import TABLES
-
-    table = TABLES["directory_change"]
-    last = c.execute(select(table.c.seq, table.c.hash).order_by(table.c.seq.desc()).limit(1)).first()
-    seq, prev = (int(last[0]), str(last[1])) if last else (0, "")
-    rows = []
-    for role in roles:
-        seq += 1
-        change = {
-            "seq": seq,
-            "at": at,
-            "actor": "benchmark",
-            "email": role["email"],
-            "name": names[role["email"]],
-            "role": role["role"],
-            "member_state": role["member_state"],
-            "city": role["city"],
-        }
-        value = directory_digest(change, prev)
-        rows.append({**change, "prev_hash": prev, "hash": value})
-        prev = value
-    if rows:
-        c.execute(insert(table), rows)
 
 
 if __name__ == "__main__":
