@@ -10,10 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from json.encoder import encode_basestring
 from typing import Any
+
+from msgspec import Struct
 
 FIELDS = (
     "deliverable_id",
@@ -113,8 +114,7 @@ def chain_hash(tag: str, fields: Mapping[str, Any], prev_hash: str) -> str:
     return hashlib.sha256(f"{tag}{prev_hash}\n{content}".encode()).hexdigest()
 
 
-@dataclass(frozen=True)
-class Problem:
+class Problem(Struct, frozen=True):
     deliverable_id: str
     position: int  # 1-based place in the chain (seq order)
     kind: str  # edited | deleted | inserted | reordered

@@ -9,9 +9,10 @@ may `follow` the stage change inside the same transaction, returning the deliver
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from msgspec import Struct
 
 from .documents import record_document_version
 from .opening import city_openings, nominated_slugs
@@ -23,8 +24,7 @@ Gather = Callable[[Transaction, Deliverable, Mapping[str, Any]], Mapping[str, An
 Follow = Callable[[Definitions, Transaction, Deliverable, Mapping[str, Any], datetime], list[str]]
 
 
-@dataclass(frozen=True)
-class Effect:
+class Effect(Struct, frozen=True):
     gather: Gather | None = None
     follow: Follow | None = None
     directory: bool = False  # it changes the directory: the advance takes the directory's turn first
