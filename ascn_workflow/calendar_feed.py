@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
+
+from msgspec import Struct
 
 from . import rfc5545
 from .dates import local_midnight, show
@@ -33,8 +34,7 @@ PRODID = "-//ASEAN Smart Cities Network//ascn_workflow//EN"
 DEADLINE_LEAD = timedelta(minutes=30)  # a deadline event runs from 30 minutes before to the deadline
 
 
-@dataclass(frozen=True)
-class EventIdentity:
+class EventIdentity(Struct, frozen=True):
     uid: str
     sequence: int
 

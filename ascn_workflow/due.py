@@ -15,10 +15,11 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
+
+from msgspec import Struct, field, structs
 
 from .app import App
 from .dates import show
@@ -47,8 +48,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("ascn.due")
 
 
-@dataclass
-class DueReport:
+class DueReport(Struct):
     lapsed: list[str] = field(default_factory=list)
     overdue_notices: list[str] = field(default_factory=list)
     reminders: list[str] = field(default_factory=list)
@@ -59,7 +59,7 @@ class DueReport:
     deferred: int = 0  # messages left queued because the pass's sending budget was spent
 
     def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return structs.asdict(self)
 
     @property
     def idle(self) -> bool:
@@ -335,8 +335,7 @@ class _Batch:
         return self._recipients[row.id]
 
 
-@dataclass
-class _Draft:
+class _Draft(Struct):
     """One group's message, made before any lock is taken: what to claim, and what to queue."""
 
     message_id: str
@@ -409,8 +408,7 @@ class _Lost(Exception):
     """A claim lost to another pass: its savepoint is rolled back and the work is theirs."""
 
 
-@dataclass
-class _Held:
+class _Held(Struct):
     failed: bool = False
 
 

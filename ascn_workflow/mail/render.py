@@ -8,11 +8,12 @@ RFC 2047-encoded as one phrase) and can never read as a second recipient.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct
 
 from ..dates import local_date, show
 from ..planning import Recipient
@@ -30,8 +31,7 @@ ROLE_TITLES = {
 }
 
 
-@dataclass(frozen=True)
-class Rendered:
+class Rendered(Struct, frozen=True):
     message_id: str
     subject: str
     raw: str
