@@ -258,8 +258,8 @@ def advance(
         effects = [EFFECTS[name] for name in transition.effects] if transition else []
         if any(effect.directory for effect in effects):
             # Before any row is touched: a directory change holds its turn while it re-plans every
-            # open deliverable's reminders, so an acceptance that had already cancelled its own
-            # and then waited for the turn could deadlock with it on PostgreSQL (exit 6).
+            # open deliverable's reminders, so an advance that had already updated rows and then
+            # waited for the turn could deadlock with it on PostgreSQL (exit 6). Turn, then rows.
             tx.lock_directory()
         fields = dict(data or {})
         for effect in effects:
