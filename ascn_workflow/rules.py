@@ -103,8 +103,8 @@ def document_attached(ctx: RuleContext, params: Mapping[str, Any]) -> str | None
     if ctx.data.get("version"):
         return None
     return (  # read on the portal too, which cannot attach files
-        "no version of the document is attached: one who may edit it attaches it at a terminal "
-        "(`ascn document add ID FILE`; the portal cannot attach files)"
+        "no version of the document is attached: the portal cannot attach files; one who may "
+        "edit the deliverable attaches one at a terminal with `ascn document add ID FILE`"
     )
 
 

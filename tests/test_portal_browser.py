@@ -211,6 +211,23 @@ def test_sign_in_mails_are_rate_limited_per_address(site: Portal, page: Any) -> 
 # ---------------------------------------------------------------------------- acting
 
 
+def test_the_framework_page_says_why_it_cannot_be_endorsed_yet(site: Portal, page: Any) -> None:
+    """Before the annual meeting and with no version attached, ASEC sees the endorsement it may
+    make and both rules that stand in its way, the document's saying that files are attached at
+    a terminal, since the portal cannot attach them."""
+    a = site.ascn
+    a.ok("advance", "2018/framework", "circulate", actor=ASEC, now="2018-03-30T10:00+08:00")
+    waive = ("--waive", "scgw-convened", "--reason", "the workshop was held")
+    a.ok("advance", "2018/framework", "revise", *waive, actor=SHEPHERD, now="2018-05-26T10:00+08:00")
+    site.clock.set("2018-07-09T10:00+08:00")
+    sign_in(page, site, ASEC)
+    page.goto(f"{site.url}/deliverables/2018/framework")
+    refusal = page.locator(".warn").inner_text()
+    assert "rule annual-meeting-convened" in refusal and "rule document-attached" in refusal
+    assert "the portal cannot attach files" in refusal and "ascn document add" in refusal
+    check_page(page, "framework-not-yet")
+
+
 def test_nominate_refused_by_a_rule_then_accepted(site: Portal, page: Any) -> None:
     sign_in(page, site, NR["TH"])
     page.get_by_role("link", name="Nominate").click()
